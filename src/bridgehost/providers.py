@@ -1,0 +1,249 @@
+"""Typed records that plugins return from the ``bridgehost_register_*`` hooks.
+
+A provider record is a frozen description: a ``name`` the config selects it by, a one-line
+``description`` for ``bridgectl plugins``, an optional pydantic ``settings_model`` for its own
+``[plugins.<name>]`` table, and a ``factory`` that builds the live object. Hooks stay
+synchronous; the objects a factory builds carry the async life cycle (``start``, ``stop``,
+``health``) that the services drive.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger
+
+    from bridgehost.config import BridgeConfig, Secrets
+
+PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+"""Provider names: lower-case letters, digits and dashes, as they appear in the config."""
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What a provider says about itself: shown by ``bridgectl capabilities`` and health routes.
+
+    :param ok: whether the provider can do its job right now.
+    :param detail: one sentence a person can read ("tunnel up at https://…").
+    :param fix: what to do when ``ok`` is false.
+    :param checked_at: when this was last checked (UTC), for probes that run in the background.
+    """
+
+    ok: bool
+    detail: str
+    fix: str | None = None
+    checked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderContext:
+    """Everything a provider factory receives.
+
+    :param config: the whole validated ``bridge.config.toml``.
+    :param settings: this provider's own ``[plugins.<name>]`` table, validated against its
+        ``settings_model`` (``None`` when it declares none).
+    :param secrets: secrets from credentials, the environment or ``.env``.
+    :param log: a structlog logger bound with ``plugin=<plugin name>``.
+    :param plugin: the name of the plugin that registered the provider.
+    """
+
+    config: BridgeConfig
+    settings: BaseModel | None
+    secrets: Secrets
+    log: FilteringBoundLogger
+    plugin: str
+
+
+@runtime_checkable
+class Lifecycle(Protocol):
+    """The async life cycle every provider object has."""
+
+    async def start(self) -> None:
+        """Acquire resources; raise :class:`ProviderStartError` with a fix when it cannot."""
+
+    async def stop(self) -> None:
+        """Release everything ``start`` acquired; safe to call twice or after a failed start."""
+
+    async def health(self) -> Health:
+        """Report current health without side effects that a user would notice."""
+
+
+@runtime_checkable
+class Tunnel(Lifecycle, Protocol):
+    """A running tunnel mode: makes the gateway reachable at a public origin."""
+
+    @property
+    def public_url(self) -> str | None:
+        """The public origin (``https://host``, no trailing slash) once started, else None."""
+
+
+@runtime_checkable
+class Backend(Lifecycle, Protocol):
+    """A realtime voice backend instance held by the gateway for its whole life."""
+
+    transport: Literal["webrtc", "relay"]
+
+
+@runtime_checkable
+class Sink(Lifecycle, Protocol):
+    """A handoff sink: receives every call's handoff artifact, idempotently by call id."""
+
+    async def deliver(self, artifact: Mapping[str, Any]) -> str:
+        """Deliver one artifact; return where it went (a path, a thread id, a message id).
+
+        Must be idempotent: delivering the same ``artifact["call_id"]`` twice has the effect
+        of delivering it once. Raise to have the outbox retry with backoff.
+        """
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Provider:
+    name: str
+    description: str
+    settings_model: type[BaseModel] | None = None
+
+    def __post_init__(self) -> None:
+        if not PROVIDER_NAME.match(self.name):
+            raise ValueError(
+                f"provider name {self.name!r} is not valid: use lower-case letters, digits "
+                "and dashes (for example 'my-sink')"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TunnelMode(_Provider):
+    """A tunnel mode, selected by ``realtime.tunnel_mode``."""
+
+    factory: Callable[[ProviderContext], Tunnel]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RealtimeBackend(_Provider):
+    """A realtime backend, selected by ``realtime.backend``.
+
+    :param transport: ``webrtc`` when the browser sends media to the backend through an SDP
+        exchange the gateway proxies; ``relay`` when audio travels over ``/ws/call``.
+    """
+
+    factory: Callable[[ProviderContext], Backend]
+    transport: Literal["webrtc", "relay"] = "webrtc"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoffSink(_Provider):
+    """A handoff sink, selected by listing its name in ``handoff.sinks``."""
+
+    factory: Callable[[ProviderContext], Sink]
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    """What the host knows about a call when it asks plugins for context.
+
+    :param call_id: the gateway's call id.
+    :param bridge_id: ``realtime.bridge_id``.
+    :param telegram_user_id: the verified Telegram user who started the call.
+    :param thread_id: the bound Codex thread, if any.
+    """
+
+    call_id: str
+    bridge_id: str
+    telegram_user_id: int | None = None
+    thread_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContextPart:
+    """One part of a call's instructions, contributed by ``bridgehost_call_context``.
+
+    :param title: a short heading ("Recent work in the bound Codex thread").
+    :param text: the body; the host trims the whole context to the backend's limit, dropping
+        the lowest ``priority`` parts first.
+    :param priority: higher survives trimming longer; builtins use 0–100.
+    """
+
+    title: str
+    text: str
+    priority: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The outcome of one readiness check: the shape of ``capabilities --json`` checks."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadinessCheck:
+    """A named readiness check contributed by ``bridgehost_readiness_checks``.
+
+    :param name: what is checked, as a person reads it ("Webhook endpoint").
+    :param run: an async callable returning a :class:`CheckResult`.
+    """
+
+    name: str
+    run: Callable[[], Awaitable[CheckResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotSpec:
+    """How one provider slot is described, hooked and typed."""
+
+    key: str
+    hook: str
+    record_type: type[_Provider]
+    label: str
+    config_key: str
+
+
+SLOTS: Sequence[SlotSpec] = (
+    SlotSpec(
+        "tunnel_modes",
+        "bridgehost_register_tunnel_modes",
+        TunnelMode,
+        "tunnel mode",
+        "realtime.tunnel_mode",
+    ),
+    SlotSpec(
+        "realtime_backends",
+        "bridgehost_register_realtime_backends",
+        RealtimeBackend,
+        "realtime backend",
+        "realtime.backend",
+    ),
+    SlotSpec(
+        "handoff_sinks",
+        "bridgehost_register_handoff_sinks",
+        HandoffSink,
+        "handoff sink",
+        "handoff.sinks",
+    ),
+)
+"""The three provider slots, in the order they are listed."""
+
+
+class ProviderStartError(RuntimeError):
+    """Raised by a provider's ``start`` when it cannot work; the message says how to fix it."""
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+@dataclass(frozen=True, slots=True)
+class Provided:
+    """A provider record together with the plugin that registered it."""
+
+    record: TunnelMode | RealtimeBackend | HandoffSink
+    plugin: str
