@@ -386,7 +386,8 @@ class PluginHost:
                 try:
                     provided = self.select(slot_key, name)
                 except PluginError as exc:
-                    problems.append(ConfigProblem(key=key, message=str(exc), fix=None))
+                    message = str(exc).removeprefix(f"{key}: ")
+                    problems.append(ConfigProblem(key=key, message=message, fix=None))
                     continue
                 problems.extend(self._settings_problems(provided, config))
         return problems

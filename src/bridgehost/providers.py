@@ -84,11 +84,55 @@ class Tunnel(Lifecycle, Protocol):
         """The public origin (``https://host``, no trailing slash) once started, else None."""
 
 
+@dataclass(frozen=True, slots=True)
+class SessionSetup:
+    """What a backend needs to open one call's voice session.
+
+    :param call_id: the gateway's call id.
+    :param instructions: the assembled instructions (persona plus call context parts).
+    :param max_call_ms: the hard cap for this call; the gateway enforces it too.
+    """
+
+    call_id: str
+    instructions: str
+    max_call_ms: int
+
+
+class SessionEvents(Protocol):
+    """Where a backend session reports to; the gateway implements it per call."""
+
+    async def event(self, event: Mapping[str, Any]) -> None:
+        """Report one event (``user.transcript.final``, ``usage``, …); validated by the gateway."""
+
+    async def audio(self, chunk: bytes) -> None:
+        """Relay transport: audio for the caller (PCM16 mono, 24 kHz, little endian)."""
+
+    async def ended(self, reason: str) -> None:
+        """The backend ended the session by itself (upstream hang-up, error)."""
+
+
+@runtime_checkable
+class BackendSession(Protocol):
+    """One call's live session on a backend."""
+
+    async def answer_offer(self, sdp: str) -> str:
+        """WebRTC transport: answer the browser's SDP offer (the gateway proxies it)."""
+
+    async def send_audio(self, chunk: bytes) -> None:
+        """Relay transport: audio from the caller (PCM16 mono, 24 kHz, little endian)."""
+
+    async def close(self, reason: str) -> None:
+        """End the session upstream; safe to call twice."""
+
+
 @runtime_checkable
 class Backend(Lifecycle, Protocol):
     """A realtime voice backend instance held by the gateway for its whole life."""
 
     transport: Literal["webrtc", "relay"]
+
+    async def open_session(self, setup: SessionSetup, events: SessionEvents) -> BackendSession:
+        """Open a call's session; raise :class:`ProviderStartError` with a fix on failure."""
 
 
 @runtime_checkable

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from bridgehost import __version__
+from bridgehost.logging import configure_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,6 +27,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     """Operate bridgehost: plugins, configuration, the call surface and calls."""
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
+    configure_logging("bridgectl", level="WARNING")
 
 
 def _register_commands() -> None:

@@ -1,0 +1,332 @@
+"""The sections of ``bridge.config.toml`` besides ``[realtime]``, and the whole file."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from bridgehost.config._fields import setting, split_url
+from bridgehost.config._problems import CrossFieldError, FieldProblem, Issue
+from bridgehost.config._realtime import RealtimeConfig
+
+DEFAULT_STORAGE_ROOT = Path("./.bridge-data")
+"""Storage root when neither ``storage.root`` nor ``$STATE_DIRECTORY`` is set."""
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+def context_env(info: ValidationInfo) -> Mapping[str, str]:
+    """The environment passed as validation context by ``load_config``, else ``os.environ``."""
+    context = info.context if isinstance(info.context, Mapping) else {}
+    env = context.get("env")
+    return env if env is not None else os.environ
+
+
+def default_storage_root(env: Mapping[str, str]) -> Path:
+    """``$STATE_DIRECTORY`` (first entry; systemd ``StateDirectory=``), else ``./.bridge-data``."""
+    state = env.get("STATE_DIRECTORY", "").split(":")[0].strip()
+    return Path(state) if state else DEFAULT_STORAGE_ROOT
+
+
+def default_codex_home(env: Mapping[str, str]) -> Path:
+    """``$CODEX_HOME``, else ``~/.codex``."""
+    home = env.get("CODEX_HOME", "").strip()
+    return Path(home).expanduser() if home else Path("~/.codex").expanduser()
+
+
+def _fill_default(data: Any, key: str, value: Path) -> Any:
+    """Return ``data`` with ``key`` set to ``value`` when it is missing or null."""
+    if isinstance(data, Mapping) and data.get(key) is None:
+        return {**data, key: value}
+    return data
+
+
+class TelegramConfig(BaseModel):
+    """``[telegram]``: the one chat the bot serves and the Bot API server it talks to."""
+
+    model_config = _STRICT
+
+    authorized_chat_id: int | None = setting(
+        None, "The only chat the bot serves; also the Telegram user a launch token is bound to. "
+        "Find it with `bridgectl telegram discover`", strict=True,
+        default_text="unset (required by the telegram service)",
+    )
+    api_base_url: str = setting(
+        "https://api.telegram.org", "Bot API server root; methods go to "
+        "{api_base_url}/bot{token}/{method}; trailing slash stripped", unit="URL",
+    )
+    poll_timeout_s: int = setting(
+        30, "Long-polling timeout of getUpdates", unit="s", strict=True, ge=0,
+    )
+
+    @field_validator("authorized_chat_id", mode="before")
+    @classmethod
+    def _chat_id(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if not re.fullmatch(r"-?\d+", text):
+                raise FieldProblem(
+                    f"{value!r} is not a numeric chat id",
+                    "use the number, e.g. 123456789 (private chat) or -1001234567890 (group); "
+                    "`bridgectl telegram discover` shows it",
+                )
+            return int(text)
+        return value
+
+    @field_validator("api_base_url", mode="after")
+    @classmethod
+    def _api_base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        parts, reason = split_url(value)
+        if parts is None:
+            raise FieldProblem(f"{value!r} {reason}", 'use e.g. "https://api.telegram.org"')
+        if parts.scheme.lower() not in ("http", "https"):
+            raise FieldProblem(f"{value!r} must be an http:// or https:// URL",
+                               'use e.g. "https://api.telegram.org"')
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise FieldProblem(f"{value!r} must not carry credentials, a query or a fragment",
+                               "give only the server root, e.g. \"https://api.telegram.org\"")
+        return value
+
+
+class CodexConfig(BaseModel):
+    """``[codex]``: where Codex lives and which thread calls hand off to."""
+
+    model_config = _STRICT
+
+    binary: str = setting("codex", "The codex executable (name on PATH or absolute path)",
+                          unit="path")
+    home: Path = setting(
+        None, "Codex home directory (sessions, config)", unit="path",
+        default_text="$CODEX_HOME if set, else ~/.codex",
+    )
+    thread_id: str | None = setting(
+        None, "Codex thread that calls hand off to; unset means the thread bound at runtime",
+    )
+    app_server_timeout_s: float = setting(
+        30.0, "Timeout of one `codex app-server` request", unit="s", strict=True, gt=0,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_home(cls, data: Any, info: ValidationInfo) -> Any:
+        return _fill_default(data, "home", default_codex_home(context_env(info)))
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("binary", mode="after")
+    @classmethod
+    def _binary(cls, value: str) -> str:
+        if not value.strip():
+            raise FieldProblem("must not be empty", 'remove the line to use "codex" from PATH')
+        return value.strip()
+
+    @field_validator("thread_id", mode="after")
+    @classmethod
+    def _thread_id(cls, value: str | None) -> str | None:
+        return (value.strip() or None) if value is not None else None
+
+
+class PricesConfig(BaseModel):
+    """``[handoff.prices]``: prices used to estimate a call's cost in the handoff (USD).
+
+    The defaults approximate OpenAI's list prices for the gpt-realtime family (audio input
+    ~10 tokens/s at $32/M, output ~20 tokens/s at $64/M); set them from the current price list
+    of ``realtime.model``. They only affect the estimate shown, never the budget.
+    """
+
+    model_config = _STRICT
+
+    audio_input_usd_per_minute: float = setting(
+        0.02, "Estimated price of one minute of the caller's audio", unit="USD/minute",
+        strict=True, ge=0,
+    )
+    audio_output_usd_per_minute: float = setting(
+        0.08, "Estimated price of one minute of the model's audio", unit="USD/minute",
+        strict=True, ge=0,
+    )
+    text_input_usd_per_million_tokens: float = setting(
+        4.0, "Price of text input tokens (instructions, context)", unit="USD per 1M tokens",
+        strict=True, ge=0,
+    )
+    text_output_usd_per_million_tokens: float = setting(
+        16.0, "Price of text output tokens", unit="USD per 1M tokens", strict=True, ge=0,
+    )
+
+
+class HandoffConfig(BaseModel):
+    """``[handoff]``: where a finished call's artifact goes and how deliveries retry."""
+
+    model_config = _STRICT
+
+    sinks: list[str] = setting(
+        ["file", "codex", "telegram"], "Handoff sink providers; each gets every artifact",
+    )
+    codex_mode: Literal["turn", "inject"] = setting(
+        "turn", 'How the codex sink hands off: "turn" starts a turn in the bound thread, '
+        '"inject" appends the artifact without starting one',
+    )
+    max_inline_transcript_chars: int = setting(
+        20000, "Transcripts longer than this are attached as a file path instead of inline",
+        unit="characters", strict=True, gt=0,
+    )
+    retry_max_attempts: int = setting(
+        8, "Delivery attempts per sink before giving up", unit="count", strict=True, ge=1,
+    )
+    retry_base_s: float = setting(
+        2.0, "First retry delay; doubles per attempt", unit="s", strict=True, gt=0,
+    )
+    retry_max_s: float = setting(
+        300.0, "Longest retry delay", unit="s", strict=True, gt=0,
+    )
+    prices: PricesConfig = Field(
+        default_factory=PricesConfig,
+        description="Prices used to estimate a call's cost. Default: see [handoff.prices].",
+    )
+
+    @field_validator("sinks", mode="after")
+    @classmethod
+    def _sinks(cls, value: list[str]) -> list[str]:
+        names = [name.strip() for name in value]
+        if any(not name for name in names):
+            raise FieldProblem("sink names must not be empty", "remove the empty entry")
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise FieldProblem(f"lists {', '.join(duplicates)} more than once",
+                               "name each sink once")
+        return names
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> HandoffConfig:
+        if self.retry_base_s > self.retry_max_s:
+            raise CrossFieldError([Issue(
+                ("retry_base_s", "retry_max_s"),
+                f"handoff.retry_base_s ({self.retry_base_s:g}) must be at most "
+                f"handoff.retry_max_s ({self.retry_max_s:g})",
+                "lower handoff.retry_base_s or raise handoff.retry_max_s",
+            )])
+        return self
+
+
+class StorageConfig(BaseModel):
+    """``[storage]``: where state, call logs and handoff files live."""
+
+    model_config = _STRICT
+
+    root: Path = setting(
+        None, "State directory: SQLite databases, call logs, handoff files", unit="path",
+        default_text="$STATE_DIRECTORY (systemd StateDirectory=) if set, else ./.bridge-data",
+    )
+    retention_days: int = setting(
+        14, "Call files older than this are removed at start-up; 0 keeps everything",
+        unit="days", strict=True, ge=0,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_root(cls, data: Any, info: ValidationInfo) -> Any:
+        return _fill_default(data, "root", default_storage_root(context_env(info)))
+
+    @field_validator("root", mode="after")
+    @classmethod
+    def _expand_root(cls, value: Path) -> Path:
+        return value.expanduser()
+
+
+class PluginsConfig(BaseModel):
+    """``[plugins]``: ``disabled`` plus one free-form ``[plugins.<provider-name>]`` table each.
+
+    The plugin host validates each table against the provider's own settings model.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    disabled: list[str] = setting(
+        [], "Plugins (distribution entry-point names) not to load, builtins included",
+    )
+
+    @field_validator("disabled", mode="after")
+    @classmethod
+    def _disabled(cls, value: list[str]) -> list[str]:
+        names = [name.strip() for name in value]
+        if any(not name for name in names):
+            raise FieldProblem("plugin names must not be empty", "remove the empty entry")
+        return names
+
+    @model_validator(mode="after")
+    def _tables(self) -> PluginsConfig:
+        issues = [
+            Issue((name,), f"plugins.{name} must be a table ([plugins.{name}]), "
+                  f"got {value!r}", f"move the settings under a [plugins.{name}] header")
+            for name, value in (self.model_extra or {}).items()
+            if not isinstance(value, Mapping)
+        ]
+        if issues:
+            raise CrossFieldError(issues)
+        return self
+
+    def table(self, name: str) -> dict[str, Any]:
+        """The raw ``[plugins.<name>]`` table (a copy), or ``{}`` when absent."""
+        value = (self.model_extra or {}).get(name)
+        return dict(value) if isinstance(value, Mapping) else {}
+
+    @property
+    def tables(self) -> dict[str, dict[str, Any]]:
+        """Every ``[plugins.<name>]`` table, by name."""
+        return {name: self.table(name) for name in self.model_extra or {}}
+
+
+SECTIONS: dict[str, type[BaseModel]] = {
+    "realtime": RealtimeConfig,
+    "telegram": TelegramConfig,
+    "codex": CodexConfig,
+    "handoff": HandoffConfig,
+    "storage": StorageConfig,
+    "plugins": PluginsConfig,
+}
+
+
+class BridgeConfig(BaseModel):
+    """The whole ``bridge.config.toml``; every section is optional."""
+
+    model_config = _STRICT
+
+    realtime: RealtimeConfig = Field(
+        default_factory=RealtimeConfig, description="Live calls, the gateway and the backend.",
+    )
+    telegram: TelegramConfig = Field(
+        default_factory=TelegramConfig, description="The bot's chat and Bot API server.",
+    )
+    codex: CodexConfig = Field(default_factory=CodexConfig, description="Where Codex lives.")
+    handoff: HandoffConfig = Field(
+        default_factory=HandoffConfig, description="Where finished calls are delivered.",
+    )
+    storage: StorageConfig = Field(
+        default_factory=StorageConfig, description="State directory and retention.",
+    )
+    plugins: PluginsConfig = Field(
+        default_factory=PluginsConfig, description="Disabled plugins and provider settings.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _all_sections(cls, data: Any) -> Any:
+        """Validate absent sections from ``{}`` so env-derived defaults see the context."""
+        if isinstance(data, Mapping):
+            return {**{name: {} for name in SECTIONS}, **data}
+        return data

@@ -1,0 +1,154 @@
+"""``bridgectl config``: check and show ``bridge.config.toml``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from bridgehost.config import (
+    ConfigError,
+    ConfigProblem,
+    LoadedConfig,
+    load_config,
+    mask_config,
+    render_toml,
+    requirements_problems,
+)
+
+SERVICES: dict[str, tuple[str, ...]] = {
+    "all": ("gateway", "telegram"),
+    "gateway": ("gateway",),
+    "telegram": ("telegram",),
+    "none": (),
+}
+
+
+def _config_path(ctx: click.Context) -> str | None:
+    return ctx.obj.get("config_path") if isinstance(ctx.obj, dict) else None
+
+
+def plugin_problems(loaded: LoadedConfig) -> list[ConfigProblem]:
+    """Provider-selection problems from the plugin host, when it offers the check."""
+    try:
+        from bridgehost.plugins import check_config_problems
+    except ImportError as exc:
+        if exc.name == "bridgehost.plugins":  # plugin host absent or without the check
+            return []
+        return [ConfigProblem("plugins", f"cannot load the plugin host: {exc}",
+                              "reinstall bridgehost and the plugins it lists")]
+    try:
+        return list(check_config_problems(loaded))
+    except Exception as exc:  # a broken plugin must not hide the rest of the report
+        return [ConfigProblem("plugins", f"checking the selected providers failed: "
+                              f"{type(exc).__name__}: {exc}",
+                              "run `bridgectl plugins` to see which plugin fails")]
+
+
+@dataclass
+class CheckReport:
+    """What ``config check`` found: the loaded config (when valid), problems and a headline."""
+
+    loaded: LoadedConfig | None
+    problems: list[ConfigProblem]
+    path: str | None
+    headline: str | None = None
+
+
+def collect_problems(config_path: str | None, service: str) -> CheckReport:
+    """Load the config and gather every problem: file, plugins, service requirements."""
+    try:
+        loaded = load_config(config_path)
+    except ConfigError as exc:
+        path = str(exc.path) if exc.path else config_path
+        return CheckReport(None, exc.problems, path, str(exc).splitlines()[0])
+    problems = plugin_problems(loaded)
+    for name in SERVICES[service]:
+        problems.extend(requirements_problems(loaded, name))  # type: ignore[arg-type]
+    unique: dict[tuple[str, str], ConfigProblem] = {}
+    for problem in problems:  # a secret both services need is reported once
+        dedupe = problem.message if problem.key == "plugins" else ""
+        unique.setdefault((problem.key, dedupe), problem)
+    path = str(loaded.path) if loaded.path else None
+    return CheckReport(loaded, list(unique.values()), path)
+
+
+def _emit_json(payload: dict[str, Any]) -> None:
+    click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+def _echo_problems(
+    path: str | None, problems: list[ConfigProblem], *, err: bool, headline: str | None = None
+) -> None:
+    noun = "problem" if len(problems) == 1 else "problems"
+    click.echo(headline or f"{path or 'bridge.config.toml'} has {len(problems)} {noun}:", err=err)
+    for problem in problems:
+        click.echo(f"  {problem}", err=err)
+
+
+@click.group("config")
+def config() -> None:
+    """Check and show bridge.config.toml (secrets are never shown)."""
+
+
+@config.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--service",
+    type=click.Choice(list(SERVICES)),
+    default="all",
+    show_default=True,
+    help="Also check what this service needs (secrets, authorized chat); "
+    "'none' checks the file alone.",
+)
+@click.pass_context
+def check(ctx: click.Context, as_json: bool, service: str) -> None:
+    """Validate the config, the selected plugins and what the services need.
+
+    Exit 0 when everything is in order, 1 when there are problems.
+    """
+    report = collect_problems(_config_path(ctx), service)
+    if as_json:
+        _emit_json({
+            "ok": not report.problems,
+            "path": report.path,
+            "service": service,
+            "problems": [problem.to_dict() for problem in report.problems],
+        })
+    elif report.problems:
+        _echo_problems(report.path, report.problems, err=False, headline=report.headline)
+    else:
+        keys = report.loaded.keys_set if report.loaded else 0
+        where = report.path or "no config file found, using the defaults"
+        click.echo(f"OK: {where} ({keys} key{'' if keys == 1 else 's'} set)")
+    if report.problems:
+        ctx.exit(1)
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def show(ctx: click.Context, as_json: bool) -> None:
+    """Print the effective configuration with defaults and derived values; secrets masked."""
+    try:
+        loaded = load_config(_config_path(ctx))
+    except ConfigError as exc:
+        path = str(exc.path) if exc.path else None
+        if as_json:
+            _emit_json({"ok": False, "path": path,
+                        "problems": [problem.to_dict() for problem in exc.problems]})
+        else:
+            _echo_problems(path, exc.problems, err=True, headline=str(exc).splitlines()[0])
+        ctx.exit(1)
+        return
+    data = mask_config(loaded.config, loaded.secrets)
+    path = str(loaded.path) if loaded.path else None
+    if as_json:
+        _emit_json({"path": path, "config": data})
+        return
+    source = path or "defaults (no config file found)"
+    click.echo(render_toml(data, header=f"Effective configuration from {source}.\n"
+                                        "Secrets are masked; derived values are filled in."),
+               nl=False)

@@ -1,0 +1,1 @@
+"""The gateway: the aiohttp service exposed to the internet through the tunnel."""

@@ -1,0 +1,153 @@
+"""``/ws/call?call_id=…``: the browser's call socket.
+
+The first frame must be ``{"type": "call.auth", "token": <client token>}`` within a deadline.
+After ``call.auth.ok`` the browser sends ``{"type": "call.event", "id": <its id>, "event": {...}}``
+frames, each acknowledged with ``{"type": "call.event.ack", "id", "seq"}`` only after the event is
+on disk. In relay transport, binary frames carry audio (PCM16 mono 24 kHz) both ways. The gateway
+sends ``call.event`` (transcripts, warnings) and ``call.force_end``. A dropped socket may
+re-authenticate with the same token within the reconnect grace without ending the call.
+
+Close codes: 4001 auth failed or timed out, 4004 unknown call, 4006 call ending, 4007 bad
+message, 4008 too many failures, 4009 another socket is connected, 4000 call ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import defaultdict, deque
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from bridgehost.gateway._keys import GATEWAY
+from bridgehost.gateway.events import EventError
+
+if TYPE_CHECKING:
+    from bridgehost.gateway.app import Gateway
+    from bridgehost.gateway.session import CallSession
+
+log = structlog.get_logger("bridgehost.gateway.call_socket")
+
+AUTH_TIMEOUT_S = 5.0
+AUTH_FAILURES_ALLOWED = 3
+AUTH_FAILURE_WINDOW_S = 30.0
+
+
+class AuthFailures:
+    """Counts failed socket authentications per (call, address) over a short window."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, deque[float]] = defaultdict(deque)
+
+    def add(self, key: str) -> int:
+        """Record one failure; return how many fall in the window."""
+        now = time.monotonic()
+        entries = self._seen[key]
+        entries.append(now)
+        while entries and now - entries[0] > AUTH_FAILURE_WINDOW_S:
+            entries.popleft()
+        if len(self._seen) > 10_000:
+            self._seen.pop(next(iter(self._seen)))
+        return len(entries)
+
+    def clear(self, key: str) -> None:
+        """Forget a key after a success."""
+        self._seen.pop(key, None)
+
+
+async def handle_call_socket(request: web.Request) -> web.StreamResponse:
+    """Serve one browser call socket."""
+    gateway = request.app[GATEWAY]
+    socket = web.WebSocketResponse(heartbeat=20.0,
+                                   max_msg_size=gateway.config.realtime.max_ws_message_bytes)
+    await socket.prepare(request)
+    session = gateway.calls.current
+    call_id = request.query.get("call_id")
+    if session is None or session.call_id != call_id:
+        await socket.close(code=4004, message=b"unknown_call")
+        return socket
+    key = f"{call_id}:{gateway.client_address(request)}"
+    if not await _authenticate(gateway, session, socket, key):
+        return socket
+    try:
+        await _serve(gateway, session, socket)
+    finally:
+        if session.browser is socket:
+            session.browser = None
+            await gateway.calls.browser_disconnected(session)
+    return socket
+
+
+async def _authenticate(gateway: Gateway, session: CallSession,
+                        socket: web.WebSocketResponse, key: str) -> bool:
+    try:
+        async with asyncio.timeout(AUTH_TIMEOUT_S):
+            message = await socket.receive()
+    except TimeoutError:
+        await _auth_failed(gateway, session, socket, key, "auth_timeout")
+        return False
+    try:
+        data = json.loads(message.data) if message.type is WSMsgType.TEXT else None
+    except ValueError:
+        data = None
+    if not (isinstance(data, dict) and data.get("type") == "call.auth"
+            and session.token_matches(data.get("token"))):
+        await _auth_failed(gateway, session, socket, key, "unauthorized")
+        return False
+    gateway.auth_failures.clear(key)
+    if session.is_ending:
+        await socket.close(code=4006, message=b"call_ending")
+        return False
+    if session.browser is not None and not session.browser.closed:
+        await socket.close(code=4009, message=b"call_already_connected")
+        return False
+    session.browser = socket
+    await gateway.calls.browser_connected(session)
+    await socket.send_json({"type": "call.auth.ok", "call": gateway.call_limits(session)})
+    return True
+
+
+async def _auth_failed(gateway: Gateway, session: CallSession, socket: web.WebSocketResponse,
+                       key: str, why: str) -> None:
+    if gateway.auth_failures.add(key) >= AUTH_FAILURES_ALLOWED:
+        await socket.close(code=4008, message=b"rate_limited")
+        await gateway.calls.request_end(session, "call_auth_rate_limited", "gateway")
+        return
+    await socket.close(code=4001, message=why.encode())
+
+
+async def _serve(gateway: Gateway, session: CallSession, socket: web.WebSocketResponse) -> None:
+    async for message in socket:
+        if message.type is WSMsgType.BINARY:
+            if session.backend is not None and not session.is_ending:
+                await session.backend.send_audio(message.data)
+            continue
+        if message.type is not WSMsgType.TEXT:
+            continue
+        await _on_text(gateway, session, socket, message.data)
+
+
+async def _on_text(gateway: Gateway, session: CallSession, socket: web.WebSocketResponse,
+                   data: str) -> None:
+    try:
+        frame: Any = json.loads(data)
+    except ValueError:
+        await socket.send_json({"type": "error", "code": "bad_message",
+                                "message": "frames must be JSON objects"})
+        return
+    if not isinstance(frame, dict) or frame.get("type") != "call.event":
+        await socket.send_json({"type": "error", "code": "bad_message",
+                                "message": "expected a call.event frame"})
+        return
+    client_id = frame.get("id") if isinstance(frame.get("id"), str | int) else None
+    try:
+        stamped = await gateway.calls.ingest(session, frame.get("event"), "browser")
+    except EventError as exc:
+        await socket.send_json({"type": "error", "code": "bad_event", "id": client_id,
+                                "message": str(exc)})
+        return
+    await socket.send_json({"type": "call.event.ack", "id": client_id,
+                            "seq": stamped["seq"] if stamped else None})

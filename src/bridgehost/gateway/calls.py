@@ -1,0 +1,320 @@
+"""The call state machine: one call at a time, its timers, its end, and the daily budget.
+
+Life of a call: ``preparing`` (bootstrap asked the bridge) → ``launching`` (waiting for the
+browser) → ``connected`` (browser socket authenticated; the budget clock runs) → ``active``
+(``call.started``) → ``ending`` (a reason was recorded; final events may still arrive for a short
+grace) → ``ended`` (``call.ended`` written). Every end has a reason and says who ended it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from bridgehost.config import BridgeConfig
+from bridgehost.gateway.errors import ApiError
+from bridgehost.gateway.events import EventError, Source, counts_as_activity, validate_event
+from bridgehost.gateway.session import CallSession
+from bridgehost.gateway.store import CallRecord, GatewayStore, iso, local_day, today, utc_now
+from bridgehost.gateway.surface import CallSurface
+from bridgehost.state import CallLog, StatePaths
+
+log = structlog.get_logger("bridgehost.gateway.calls")
+
+Forward = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+CHARGE_EVERY_S = 5.0
+BACKEND_CLOSE_TIMEOUT_S = 5.0
+BROWSER_EVENT_TYPES = frozenset({
+    "user.transcript.final", "assistant.transcript.final", "call.warning", "call.idle_warning",
+    "call.error", "transcript.unavailable", "call.ended",
+})
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Today's call budget."""
+
+    calls_today: int
+    used_ms: int
+    daily_cap_ms: int
+    per_call_cap_ms: int
+
+    @property
+    def remaining_ms(self) -> int:
+        """What is left today."""
+        return max(0, self.daily_cap_ms - self.used_ms)
+
+    @property
+    def next_call_cap_ms(self) -> int:
+        """How long the next call may last."""
+        return min(self.per_call_cap_ms, self.remaining_ms)
+
+    def to_json(self) -> dict[str, int]:
+        """The budget for status output."""
+        return {"calls_today": self.calls_today, "used_ms": self.used_ms,
+                "remaining_ms": self.remaining_ms, "daily_cap_ms": self.daily_cap_ms,
+                "per_call_cap_ms": self.per_call_cap_ms,
+                "next_call_cap_ms": self.next_call_cap_ms}
+
+
+class CallManager:
+    """Owns the current call and enforces the one-call rule, timers and budget."""
+
+    def __init__(self, config: BridgeConfig, store: GatewayStore, paths: StatePaths,
+                 surface: CallSurface, forward: Forward) -> None:
+        self.config = config
+        self.rt = config.realtime
+        self.store = store
+        self.paths = paths
+        self.surface = surface
+        self.forward = forward
+        self.current: CallSession | None = None
+        self._preparing = False
+        self._charge_tasks: dict[str, asyncio.Task[None]] = {}
+
+    # -- budget and the one-call rule ----------------------------------------------------
+
+    def budget(self) -> Budget:
+        """Today's usage against the caps."""
+        calls, used = self.store.used_ms(today())
+        return Budget(calls, used, self.rt.max_daily_call_ms, self.rt.max_call_ms)
+
+    @property
+    def busy(self) -> bool:
+        """A call is active or being prepared."""
+        return self._preparing or self.current is not None
+
+    @contextlib.asynccontextmanager
+    async def preparing(self) -> AsyncIterator[None]:
+        """Hold the one-call rule while a bootstrap prepares a call."""
+        if self.busy:
+            raise ApiError(409, "call_in_progress",
+                           "Another call is already active or being prepared. Hang it up or "
+                           "wait for it to end, then try again.")
+        self._preparing = True
+        try:
+            yield
+        finally:
+            self._preparing = False
+
+    # -- creation ------------------------------------------------------------------------
+
+    def open_call(self, *, bridge_id: str, user_id: int | None, transport: str,
+                  max_call_ms: int) -> tuple[CallSession, str]:
+        """Create the record, log and session of a new call; returns its client token."""
+        call_id = secrets.token_hex(8)
+        client_token = secrets.token_urlsafe(24)
+        record = CallRecord(call_id=call_id, bridge_id=bridge_id, telegram_user_id=user_id,
+                            status="preparing", transport=transport,
+                            created_at=iso(utc_now()) or "", max_call_ms=max_call_ms)
+        self.store.insert_call(record)
+        session = CallSession(record, CallLog(self.paths.call_log(call_id)), client_token)
+        self.current = session
+        return session, client_token
+
+    async def launch(self, session: CallSession) -> None:
+        """Bootstrap succeeded: wait (bounded) for the browser to connect."""
+        self._set_status(session, "launching")
+        session.set_timer("launch", self.rt.launch_window_ms,
+                          lambda: self._launch_expired(session))
+
+    async def _launch_expired(self, session: CallSession) -> None:
+        if session.connected_at is None:
+            await self.finish(session, "call_launch_timeout", "gateway")
+
+    # -- events --------------------------------------------------------------------------
+
+    async def ingest(self, session: CallSession, raw: Mapping[str, Any],
+                     source: Source) -> dict[str, Any] | None:
+        """Validate, log, act on and forward one reported event; None if the call is over."""
+        event = validate_event(raw, source)
+        if session.ended.is_set() or (session.is_ending and event["type"] == "call.started"):
+            return None
+        stamped = await self._append(session, event)
+        if event["type"] == "call.started" and session.record.started_at is None:
+            session.record.started_at = stamped["at"]
+            session.cancel_timer("start")
+            self._set_status(session, "active", started_at=stamped["at"])
+            self.surface.consume_token()
+        if counts_as_activity(event) and not session.is_ending:
+            self._restart_idle_timers(session)
+        return stamped
+
+    async def gateway_event(self, session: CallSession, event: dict[str, Any]) -> None:
+        """Log and forward an event the gateway itself produces."""
+        try:
+            await self.ingest(session, event, "gateway")
+        except EventError:  # pragma: no cover - gateway events are built in code
+            log.exception("invalid gateway event", event=event)
+
+    async def _append(self, session: CallSession, event: dict[str, Any]) -> dict[str, Any]:
+        stamped = await session.append(event)
+        self.store.update_call(session.call_id, last_seq=stamped["seq"])
+        if stamped["type"] in BROWSER_EVENT_TYPES:
+            await session.send_browser({"type": "call.event", "event": stamped})
+        await self.forward(session.record.bridge_id, session.call_id, stamped)
+        return stamped
+
+    # -- browser ---------------------------------------------------------------------------
+
+    async def browser_connected(self, session: CallSession) -> None:
+        """The browser authenticated its call socket (first time, or again after a drop)."""
+        session.cancel_timer("launch")
+        session.cancel_timer("disconnect_grace")
+        if session.connected_at is not None:
+            return
+        session.connected_at = utc_now()
+        self._set_status(session, "connected", connected_at=iso(session.connected_at))
+        session.set_timer("start", self.rt.startup_timeout_ms,
+                          lambda: self._start_expired(session))
+        self._arm_cap_timers(session)
+        self._restart_idle_timers(session)
+        self._charge_tasks[session.call_id] = asyncio.create_task(self._charge_loop(session))
+
+    async def _start_expired(self, session: CallSession) -> None:
+        if session.record.started_at is None:
+            await self.request_end(session, "call_start_timeout", "gateway")
+
+    def _arm_cap_timers(self, session: CallSession) -> None:
+        cap = session.max_call_ms
+        reason = ("daily_budget_exhausted" if cap < self.rt.max_call_ms
+                  else "max_call_duration_reached")
+        session.set_timer("max_duration", cap, lambda: self.request_end(session, reason, "gateway"))
+        warn_before = min(60_000, max(10_000, cap // 2))
+        if cap > warn_before:
+            session.set_timer("ending_soon", cap - warn_before, lambda: self.gateway_event(
+                session, {"type": "call.warning", "kind": "ending_soon",
+                          "remaining_ms": warn_before}))
+
+    def _restart_idle_timers(self, session: CallSession) -> None:
+        warn, end = self.rt.idle_warning_ms, self.rt.idle_timeout_ms
+        session.set_timer("idle_warning", warn, lambda: self.gateway_event(
+            session, {"type": "call.idle_warning", "remaining_ms": end - warn}))
+        session.set_timer("idle_timeout", end,
+                          lambda: self.request_end(session, "idle_timeout", "gateway"))
+
+    async def browser_disconnected(self, session: CallSession) -> None:
+        """The browser socket closed: end now if ending, else allow a reconnect grace."""
+        if session.ended.is_set():
+            return
+        if session.is_ending:
+            await self.finish(session)
+            return
+        session.set_timer("disconnect_grace", self.rt.finalize_grace_ms,
+                          lambda: self.finish(session, "browser_disconnect", "browser"))
+
+    # -- ending --------------------------------------------------------------------------
+
+    async def request_end(self, session: CallSession, reason: str, ended_by: str) -> None:
+        """Record why the call ends, tell the browser, wait a short grace for final events."""
+        if session.is_ending:
+            return
+        session.ending_reason, session.ended_by = reason, ended_by
+        self._set_status(session, "ending")
+        for name in ("idle_warning", "idle_timeout", "ending_soon", "max_duration", "start"):
+            session.cancel_timer(name)
+        log.info("call ending", call_id=session.call_id, reason=reason, ended_by=ended_by)
+        if await session.send_browser({"type": "call.force_end", "reason": reason}):
+            session.set_timer("final_grace", self.rt.finalize_grace_ms,
+                              lambda: self.finish(session))
+        else:
+            await self.finish(session)
+
+    async def finish(self, session: CallSession, reason: str | None = None,
+                     ended_by: str | None = None) -> None:
+        """Close everything and write ``call.ended``, exactly once."""
+        if session.ended.is_set():
+            return
+        session.ending_reason = session.ending_reason or reason or "unknown"
+        session.ended_by = session.ended_by or ended_by or "gateway"
+        session.cancel_all_timers()
+        await self._close_backend(session)
+        self._stop_charging(session)
+        duration = session.connected_ms()
+        stamped = await self._append(session, {
+            "type": "call.ended", "reason": session.ending_reason,
+            "ended_by": session.ended_by, "duration_ms": duration})
+        self._set_status(session, "ended", ended_at=stamped["at"],
+                         end_reason=session.ending_reason, ended_by=session.ended_by)
+        session.ended.set()
+        if self.current is session:
+            self.current = None
+        if session.browser is not None and not session.browser.closed:
+            with contextlib.suppress(Exception):
+                await session.browser.close(code=4000, message=session.ending_reason.encode()[:120])
+        session.log.close()
+        self.surface.touch()
+        log.info("call ended", call_id=session.call_id, reason=session.ending_reason,
+                 ended_by=session.ended_by, duration_ms=duration)
+
+    async def _close_backend(self, session: CallSession) -> None:
+        if session.backend is None:
+            return
+        try:
+            async with asyncio.timeout(BACKEND_CLOSE_TIMEOUT_S):
+                await session.backend.close(session.ending_reason or "ended")
+        except Exception as exc:  # closing must never stop the call from ending
+            log.warning("backend close failed", call_id=session.call_id, error=str(exc))
+
+    # -- budget clock ----------------------------------------------------------------------
+
+    async def _charge_loop(self, session: CallSession) -> None:
+        while True:
+            await asyncio.sleep(CHARGE_EVERY_S)
+            self._charge(session)
+
+    def _charge(self, session: CallSession) -> None:
+        if session.connected_at is not None:
+            self.store.charge(session.call_id, local_day(session.connected_at),
+                              session.connected_ms())
+
+    def _stop_charging(self, session: CallSession) -> None:
+        task = self._charge_tasks.pop(session.call_id, None)
+        if task is not None:
+            task.cancel()
+        self._charge(session)
+
+    def _set_status(self, session: CallSession, status: str, **fields: Any) -> None:
+        session.record.status = status
+        for name, value in fields.items():
+            setattr(session.record, name, value)
+        self.store.update_call(session.call_id, status=status, **fields)
+
+    # -- start-up and shut-down ------------------------------------------------------------
+
+    async def recover(self) -> list[str]:
+        """End calls a crash left unfinished, from their logs, with reason ``gateway_restart``."""
+        recovered = []
+        for record in self.store.unfinished_calls():
+            call_log = CallLog(self.paths.call_log(record.call_id))
+            events = call_log.read().events if call_log.path.exists() else []
+            record.last_seq = max([record.last_seq, *(e.get("seq", 0) for e in events)])
+            session = CallSession(record, call_log, secrets.token_urlsafe(8))
+            stamped = await session.append({"type": "call.ended", "reason": "gateway_restart",
+                                            "ended_by": "gateway", "duration_ms": 0})
+            call_log.close()
+            self.store.update_call(record.call_id, status="ended", ended_at=stamped["at"],
+                                   end_reason="gateway_restart", ended_by="gateway",
+                                   last_seq=stamped["seq"])
+            recovered.append(record.call_id)
+            log.warning("recovered unfinished call", call_id=record.call_id,
+                        events=len(events))
+        return recovered
+
+    async def shutdown(self, reason: str = "gateway_stop", timeout_s: float = 10.0) -> None:
+        """End the live call (waiting a bounded time for its final events)."""
+        session = self.current
+        if session is None:
+            return
+        await self.request_end(session, reason, "gateway")
+        try:
+            async with asyncio.timeout(timeout_s):
+                await session.ended.wait()
+        except TimeoutError:
+            await self.finish(session)

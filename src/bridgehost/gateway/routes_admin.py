@@ -1,0 +1,127 @@
+"""Health routes and the local control API that ``bridgectl`` uses.
+
+``GET /healthz`` answers anyone with ``{"ok": true}`` and nothing else. Everything else here
+answers only requests from this machine (loopback peer, no proxy or tunnel headers) that carry
+``Authorization: Bearer <REALTIME_CONTROL_SECRET>``; anything else gets 404, so the control API
+does not even show through the tunnel.
+
+``POST /control/arm`` streams progress as JSON lines (``{"progress": "..."}``) and ends with one
+``{"result": {...}}`` or ``{"error": {...}}`` line, so ``bridgectl call arm`` can show what it is
+waiting for while the tunnel comes up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from bridgehost.gateway._keys import GATEWAY
+from bridgehost.gateway.errors import ApiError, read_json_body
+
+_HIDDEN = ApiError(404, "not_found", "No such route.")
+
+
+def add_routes(app: web.Application) -> None:
+    """Register health and control routes."""
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz/details", details)
+    app.router.add_get("/control/status", control_status)
+    app.router.add_post("/control/arm", control_arm)
+    app.router.add_post("/control/disarm", control_disarm)
+    app.router.add_post("/control/hangup", control_hangup)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness for probes and tunnels: no secrets, no details."""
+    return web.json_response({"ok": True})
+
+
+def _require_control(request: web.Request) -> Any:
+    gw = request.app[GATEWAY]
+    if not gw.is_local_request(request):
+        raise _HIDDEN
+    if not gw.is_control_request(request):
+        raise ApiError(401, "unauthorized",
+                       "The control secret is missing or wrong: bridgectl reads "
+                       "REALTIME_CONTROL_SECRET from the environment, .env or credentials.")
+    return gw
+
+
+async def _status(gw: Any) -> dict[str, Any]:
+    current = gw.calls.current
+    tunnel = await gw.tunnel.health()
+    return {
+        "ok": True,
+        "surface": gw.surface.snapshot(),
+        "tunnel": {"mode": gw.config.realtime.effective_tunnel_mode, "ok": tunnel.ok,
+                   "detail": tunnel.detail, "fix": tunnel.fix,
+                   "public_url": gw.tunnel.public_url},
+        "bridges": gw.hub.snapshot(),
+        "call": current.summary() if current else None,
+        "recent_calls": [r.to_json() for r in gw.store.recent_calls(10)],
+        "budget": gw.calls.budget().to_json(),
+        "backend": {"name": gw.config.realtime.backend, "transport": gw.transport},
+    }
+
+
+async def details(request: web.Request) -> web.Response:
+    """``GET /healthz/details``: bridges, calls, surface, tunnel and budget (control secret)."""
+    return web.json_response(await _status(_require_control(request)))
+
+
+async def control_status(request: web.Request) -> web.Response:
+    """``GET /control/status``: what ``bridgectl status`` and ``call status`` print."""
+    return web.json_response(await _status(_require_control(request)))
+
+
+async def control_arm(request: web.Request) -> web.StreamResponse:
+    """``POST /control/arm``: start the tunnel, wait for the public origin, mint a token."""
+    gw = _require_control(request)
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+    lines: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    arming = asyncio.ensure_future(
+        gw.surface.arm("bridgectl", lambda text: lines.put_nowait({"progress": text})))
+    arming.add_done_callback(lambda _task: lines.put_nowait({}))
+    while (line := await lines.get()) or not arming.done():
+        if line:
+            await response.write((json.dumps(line) + "\n").encode())
+    try:
+        final: dict[str, Any] = {"result": arming.result().to_json()}
+    except ApiError as exc:
+        final = {"error": {"code": exc.code, "message": exc.message}}
+    await response.write((json.dumps(final) + "\n").encode())
+    await response.write_eof()
+    return response
+
+
+async def control_disarm(request: web.Request) -> web.Response:
+    """``POST /control/disarm {reason?}``: stop the tunnel and invalidate the invite."""
+    gw = _require_control(request)
+    body = await _optional_body(request, gw)
+    reason = body.get("reason") if isinstance(body.get("reason"), str) else "bridgectl"
+    await gw.surface.disarm(reason[:64] or "bridgectl", "bridgectl")
+    return web.json_response({"armed": False, "reason": reason})
+
+
+async def control_hangup(request: web.Request) -> web.Response:
+    """``POST /control/hangup {call_id?, reason?}``: end the live call."""
+    gw = _require_control(request)
+    body = await _optional_body(request, gw)
+    session = gw.calls.current
+    wanted = body.get("call_id")
+    if session is None or (isinstance(wanted, str) and wanted != session.call_id):
+        raise ApiError(404, "no_call", "No call is running.")
+    reason = body.get("reason") if isinstance(body.get("reason"), str) else "operator_hangup"
+    await gw.calls.request_end(session, reason[:64], "operator")
+    return web.json_response({"ok": True, "call_id": session.call_id,
+                              "reason": session.ending_reason})
+
+
+async def _optional_body(request: web.Request, gw: Any) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    return await read_json_body(request, max_bytes=gw.config.realtime.max_body_bytes)

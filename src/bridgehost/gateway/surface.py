@@ -1,0 +1,243 @@
+"""The call surface: armed or not, the public origin, and the one outstanding launch token.
+
+The gateway is the single owner of this state. Arming starts the selected tunnel, waits until the
+public origin answers ``/healthz``, and mints a launch token; disarming stops the tunnel and
+forgets the token, remembering why. The token is stored only as a hash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from bridgehost.config import BridgeConfig
+from bridgehost.gateway.errors import ApiError
+from bridgehost.gateway.store import GatewayStore, iso, utc_now
+from bridgehost.providers import Health, ProviderStartError, Tunnel
+
+log = structlog.get_logger("bridgehost.gateway.surface")
+
+Progress = Callable[[str], None]
+
+
+class TokenStatus(enum.StrEnum):
+    """How a presented launch token compares with the outstanding one."""
+
+    VALID = "valid"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class SurfaceState:
+    """What is persisted about the surface."""
+
+    armed: bool = False
+    armed_at: str | None = None
+    armed_by: str | None = None
+    public_url: str | None = None
+    last_activity_at: str | None = None
+    token_hash: str | None = None
+    token_expires_at: str | None = None
+    token_consumed: bool = False
+    last_disarm_reason: str | None = None
+    last_disarm_at: str | None = None
+    last_probe: dict[str, Any] | None = None
+    recent_events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    """What ``arm`` returns: the shape of ``bridgectl call arm --json``."""
+
+    launch_url: str
+    public_url: str
+    expires_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"armed": true, "launch_url", "public_url", "expires_at"}``."""
+        return {"armed": True, **asdict(self)}
+
+
+class CallSurface:
+    """Arm, disarm, launch tokens and auto-disarm, persisted in the gateway store."""
+
+    def __init__(self, config: BridgeConfig, store: GatewayStore, tunnel: Tunnel,
+                 *, probe_interval_s: float = 0.5) -> None:
+        self.config = config
+        self.store = store
+        self.tunnel = tunnel
+        self.probe_interval_s = probe_interval_s
+        saved = store.load_surface() or {}
+        known = SurfaceState.__dataclass_fields__
+        self.state = SurfaceState(**{k: v for k, v in saved.items() if k in known})
+        self._lock = asyncio.Lock()
+
+    # -- persistence -------------------------------------------------------------------
+
+    def _save(self) -> None:
+        self.store.save_surface(asdict(self.state))
+
+    def _event(self, action: str, outcome: str, detail: str, source: str) -> None:
+        entry = {"at": iso(utc_now()), "action": action, "outcome": outcome,
+                 "detail": detail, "source": source}
+        self.state.recent_events = [*self.state.recent_events, entry][-10:]
+
+    # -- arming ------------------------------------------------------------------------
+
+    async def arm(self, source: str, progress: Progress | None = None) -> ArmResult:
+        """Start the tunnel, wait for the public origin, mint a fresh launch token."""
+        say = progress or (lambda _text: None)
+        async with self._lock:
+            try:
+                public_url = await self._bring_up_tunnel(say)
+                say(f"waiting for {public_url}/healthz to answer through the public origin")
+                await self._wait_public(public_url)
+            except ApiError as exc:
+                self._event("arm", "error", exc.message, source)
+                self._save()
+                raise
+            token = self._mint(public_url, source)
+            self._event("arm", "ok", f"armed at {public_url}", source)
+            self._save()
+            say("armed")
+            log.info("surface armed", public_url=public_url, source=source)
+            return ArmResult(launch_url=self.launch_url(token), public_url=public_url,
+                             expires_at=self.state.token_expires_at or "")
+
+    async def _bring_up_tunnel(self, say: Progress) -> str:
+        if self.tunnel.public_url is None:
+            say(f"starting tunnel ({self.config.realtime.effective_tunnel_mode})")
+            try:
+                await self.tunnel.start()
+            except ProviderStartError as exc:
+                raise ApiError(503, "tunnel_failed", f"The tunnel did not start: {exc}"
+                               + (f" Fix: {exc.fix}" if exc.fix else "")) from exc
+        public_url = self.tunnel.public_url
+        if public_url is None:
+            raise ApiError(503, "tunnel_failed", "The tunnel started but has no public URL.")
+        return public_url
+
+    async def _wait_public(self, public_url: str) -> None:
+        deadline = time.monotonic() + self.config.realtime.startup_timeout_ms / 1000
+        health = Health(ok=False, detail="not probed yet")
+        while True:
+            health = await self.tunnel.health()
+            self.state.last_probe = {"ok": health.ok, "detail": health.detail,
+                                     "at": iso(health.checked_at or utc_now())}
+            if health.ok or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(self.probe_interval_s)
+        if not health.ok:
+            raise ApiError(
+                503, "public_unreachable",
+                f"The public Mini App origin {public_url} did not answer in time: "
+                f"{health.detail}. {health.fix or 'Check the tunnel and try call arm again.'}",
+            )
+
+    def _mint(self, public_url: str, source: str) -> str:
+        token = secrets.token_urlsafe(24)
+        now = utc_now()
+        ttl = timedelta(milliseconds=self.config.realtime.launch_token_ttl_ms)
+        self.state.armed = True
+        self.state.armed_at = self.state.armed_at if self.state.armed_at else iso(now)
+        self.state.armed_by = source
+        self.state.public_url = public_url
+        self.state.last_activity_at = iso(now)
+        self.state.token_hash = _hash(token)
+        self.state.token_expires_at = iso(now + ttl)
+        self.state.token_consumed = False
+        self.state.last_disarm_reason = None
+        return token
+
+    def launch_url(self, token: str) -> str:
+        """The Mini App URL for a token."""
+        return f"{self.state.public_url}/miniapp?launch={token}"
+
+    async def disarm(self, reason: str, source: str) -> None:
+        """Stop the tunnel, forget the token, remember why."""
+        async with self._lock:
+            await self._disarm_locked(reason, source)
+
+    async def _disarm_locked(self, reason: str, source: str) -> None:
+        try:
+            await self.tunnel.stop()
+        except Exception as exc:  # stopping must always complete the disarm
+            log.warning("tunnel stop failed", error=str(exc))
+        was_armed = self.state.armed
+        self.state = SurfaceState(
+            last_disarm_reason=reason, last_disarm_at=iso(utc_now()),
+            last_probe=self.state.last_probe, recent_events=self.state.recent_events,
+        )
+        self._event("disarm", "ok", reason, source)
+        self._save()
+        if was_armed:
+            log.info("surface disarmed", reason=reason, source=source)
+
+    # -- tokens ------------------------------------------------------------------------
+
+    def check_token(self, token: str | None) -> TokenStatus:
+        """Compare a presented token with the outstanding one (constant time)."""
+        stored = self.state.token_hash
+        if not (self.state.armed and stored and token and not self.state.token_consumed):
+            return TokenStatus.UNKNOWN
+        if not secrets.compare_digest(_hash(token), stored):
+            return TokenStatus.UNKNOWN
+        expires = datetime.fromisoformat(self.state.token_expires_at or "")
+        return TokenStatus.VALID if utc_now() < expires else TokenStatus.EXPIRED
+
+    def consume_token(self) -> None:
+        """The call started: the invite cannot start another call."""
+        self.state.token_consumed = True
+        self.touch()
+
+    def touch(self) -> None:
+        """Record activity: pushes back auto-disarm."""
+        self.state.last_activity_at = iso(utc_now())
+        self._save()
+
+    def token_outstanding(self) -> bool:
+        """An unexpired, unconsumed invite exists."""
+        if not (self.state.token_hash and not self.state.token_consumed):
+            return False
+        return utc_now() < datetime.fromisoformat(self.state.token_expires_at or "")
+
+    async def auto_disarm_if_idle(self, *, call_active: bool) -> bool:
+        """Disarm when armed, no call, no outstanding invite and idle past the limit."""
+        if not self.state.armed or call_active or self.token_outstanding():
+            return False
+        last = datetime.fromisoformat(self.state.last_activity_at or iso(utc_now()) or "")
+        idle = timedelta(milliseconds=self.config.realtime.auto_disarm_idle_ms)
+        if utc_now() - last < idle:
+            return False
+        async with self._lock:
+            await self._disarm_locked("idle", "gateway")
+        return True
+
+    def snapshot(self) -> dict[str, Any]:
+        """The surface for status output (no token material)."""
+        state = asdict(self.state)
+        state.pop("token_hash")
+        state["launch_token_ready"] = self.token_outstanding()
+        state["tunnel_mode"] = self.config.realtime.effective_tunnel_mode
+        state["status"] = self.label()
+        return state
+
+    def label(self) -> str:
+        """``disarmed``, ``ready`` (invite outstanding) or ``armed`` (no invite)."""
+        if not self.state.armed:
+            return "disarmed"
+        return "ready" if self.token_outstanding() else "armed"
