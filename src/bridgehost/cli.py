@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+
 import click
 
 from bridgehost import __version__
 from bridgehost.ctl.plugins_cmd import plugins
+from bridgehost.logging import configure_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,11 +23,40 @@ from bridgehost.ctl.plugins_cmd import plugins
     help="Path to bridge.config.toml (default: $BRIDGE_CONFIG, ./bridge.config.toml, "
     "/etc/bridgehost/bridge.config.toml).",
 )
+@click.option("--log-level", default=lambda: os.environ.get("BRIDGEHOST_LOG_LEVEL", "INFO"),
+              show_default="INFO or $BRIDGEHOST_LOG_LEVEL",
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None) -> None:
+def main(ctx: click.Context, config_path: str | None, log_level: str) -> None:
     """bridgehost: talk live, from Telegram, with the Codex agent on this machine."""
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
+    ctx.obj["log_level"] = log_level.upper()
+
+
+@main.command()
+@click.pass_context
+def gateway(ctx: click.Context) -> None:
+    """Run bridge-gateway: the Mini App, call bootstrap, call sessions and the tunnel.
+
+    Runs in the foreground until SIGTERM or Ctrl-C. Under systemd it reports READY=1, STATUS=
+    lines and watchdog pings; a socket passed by socket activation is used instead of binding.
+    """
+    from bridgehost.config import ConfigError, load_config
+    from bridgehost.gateway.service import GatewayStartError, build_gateway, serve
+
+    configure_logging("bridge-gateway", level=ctx.obj["log_level"])
+    try:
+        loaded = load_config(ctx.obj["config_path"])
+        built = build_gateway(loaded)
+    except (ConfigError, GatewayStartError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    try:
+        asyncio.run(serve(built))
+    except GatewayStartError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
 
 
 main.add_command(plugins)

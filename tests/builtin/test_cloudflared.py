@@ -168,6 +168,8 @@ def test_url_is_the_last_trycloudflare_match_in_the_box():
     found = [m for line in lines for m in URL_PATTERN.findall(line)]
     assert found[-1] == "https://oklahoma-solo-younger-truck.trycloudflare.com"
     assert not URL_PATTERN.search("https://developers.cloudflare.com/cloudflare-one")
+    error = 'ERR failed to request quick Tunnel: Post "https://api.trycloudflare.com/tunnel": x'
+    assert not URL_PATTERN.search(error)
 
 
 def test_target_and_summary():
@@ -281,7 +283,7 @@ async def test_never_ready_fails_with_the_protocol_hint(tmp_path, gateway, runs,
 async def test_probe_that_never_succeeds_fails_within_the_timeout(tmp_path, gateway, runs):
     tunnel = build_tunnel(tmp_path, gateway, startup_timeout_ms=1200, fail_first=10**6)
     started = time.monotonic()
-    with pytest.raises(ProviderStartError, match="did not reach the gateway within 1.2 s"):
+    with pytest.raises(ProviderStartError, match=r"did not reach the gateway within 1\.2 s"):
         await tunnel.start()
     assert time.monotonic() - started < 4
     assert len(tunnel.probe.calls) >= 2

@@ -171,7 +171,7 @@ def main(argv: list[str]) -> int:
     if "metrics" in flags:
         host, _, port = flags["metrics"].rpartition(":")
         server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), metrics_handler(state))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     time.sleep(0.05)
     log_table([BANNER, url])
     log("INF", "Cannot determine default configuration path. No file [config.yml config.yaml] "

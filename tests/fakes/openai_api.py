@@ -18,6 +18,7 @@ import json
 import signal
 import time
 from collections.abc import Callable
+from functools import partial
 from types import TracebackType
 from typing import Any, Self
 
@@ -41,15 +42,10 @@ from .openai_realtime_session import (
     session_from_request,
     validate_session,
 )
-from .openai_responses import (
-    ResponsesOutput,
-    output_for,
-    response_object,
-    stream_events,
-    strict_schema_problem,
-)
+from .openai_responses import ResponsesOutput, handle_responses
 from .openai_sim import add_sim_routes
 from .openai_webrtc import FakeCall, loopback_only_ice
+from .openai_ws import realtime_ws
 
 DEFAULT_SCRIPT = [("Hello, can you hear me?", "Yes, I can hear you clearly. How can I help?")]
 _EPHEMERAL_ROUTES = {"calls", "realtime_ws"}
@@ -79,7 +75,7 @@ class FakeOpenAI:
         self._loopback_ice = loopback_ice
         self._stack = contextlib.ExitStack()
         self._runner: web.AppRunner | None = None
-        self._sockets: set[web.WebSocketResponse] = set()
+        self.sockets: set[web.WebSocketResponse] = set()
 
     # --- public API -------------------------------------------------------------------------
     @property
@@ -127,8 +123,8 @@ class FakeOpenAI:
                             name="client_secrets")
         app.router.add_post("/v1/realtime/calls", self._calls_create, name="calls")
         app.router.add_post("/v1/realtime/calls/{call_id}/hangup", self._hangup, name="hangup")
-        app.router.add_get("/v1/realtime", self._realtime_ws, name="realtime_ws")
-        app.router.add_post("/v1/responses", self._responses, name="responses")
+        app.router.add_get("/v1/realtime", partial(realtime_ws, self), name="realtime_ws")
+        app.router.add_post("/v1/responses", partial(handle_responses, self), name="responses")
         add_sim_routes(app, self)
         app.router.add_route("*", "/v1/{tail:.*}", self._not_found)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -144,7 +140,7 @@ class FakeOpenAI:
             await call.end("shutdown")
         for model in self.ws_sessions:
             await model.aclose()
-        for ws in list(self._sockets):
+        for ws in list(self.sockets):
             await ws.close(code=1001, message=b"server shutting down")
         if self._runner is not None:
             await self._runner.cleanup()
@@ -255,85 +251,6 @@ class FakeOpenAI:
         call.hung_up = True
         await call.end("hangup")
         return web.Response(status=200)
-
-    async def _realtime_ws(self, request: web.Request) -> web.StreamResponse:
-        call_id = request.query.get("call_id")
-        if call_id is not None:
-            call = self.calls.get(call_id)
-            if call is None or call.ended.is_set():
-                return error_response(404, f"Call '{call_id}' not found or already ended.")
-        ws = web.WebSocketResponse(protocols=("realtime",))
-        await ws.prepare(request)
-        self._sockets.add(ws)
-        try:
-            if call_id is not None:
-                call.sidebands.add(ws)
-                async for msg in ws:
-                    if msg.type.name == "TEXT":
-                        await call.model.handle_client_message(msg.data)
-                call.sidebands.discard(ws)
-            else:
-                await self._ws_session(request, ws)
-        finally:
-            self._sockets.discard(ws)
-        return ws
-
-    async def _ws_session(self, request: web.Request, ws: web.WebSocketResponse) -> None:
-        secret: EphemeralSecret | None = request["secret"]
-        session = secret.session if secret else session_from_request(
-            {"type": "realtime", "model": request.query.get("model") or "gpt-realtime"})
-
-        async def emit(event: dict[str, Any]) -> None:
-            if not ws.closed:
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    await ws.send_str(json.dumps(event))
-
-        async def close(code: int, reason: str) -> None:
-            await ws.close(code=code, message=reason.encode())
-
-        model = RealtimeModel(session, self.script, emit=emit, webrtc=False, on_close=close,
-                              **self.model_options)
-        self.ws_sessions.append(model)
-        beta = "realtime=v1" in request.headers.get("OpenAI-Beta", "") or \
-            "openai-beta.realtime-v1" in request.headers.get("Sec-WebSocket-Protocol", "")
-        if beta:
-            await model.error("The beta Realtime API is no longer supported; remove the "
-                              "OpenAI-Beta header.", code="beta_api_shape_disabled")
-            await close(4000, "beta_api_shape_disabled")
-            return
-        await model.start()
-        async for msg in ws:
-            if msg.type.name == "TEXT":
-                await model.handle_client_message(msg.data)
-        await model.aclose()
-
-    # --- Responses API ----------------------------------------------------------------------
-    async def _responses(self, request: web.Request) -> web.StreamResponse:
-        body = request["record"].json
-        if not isinstance(body, dict) or not body.get("model"):
-            return error_response(400, "Missing required parameter: 'model'.",
-                                  code="missing_required_parameter", param="model")
-        self.responses_requests.append(body)
-        fmt = (body.get("text") or {}).get("format") or {}
-        if fmt.get("type") == "json_schema":
-            if not fmt.get("name"):
-                return error_response(400, "Missing required parameter: 'text.format.name'.",
-                                      code="missing_required_parameter", param="text.format.name")
-            if fmt.get("strict") and (problem := strict_schema_problem(fmt.get("schema"),
-                                                                      fmt["name"])):
-                return error_response(400, problem, code="invalid_json_schema",
-                                      param="text.format.schema")
-        response = response_object(body, output_for(body, self.responses_output))
-        if not body.get("stream"):
-            return web.json_response(response)
-        stream = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                             "Cache-Control": "no-cache"})
-        await stream.prepare(request)
-        for event in stream_events(response):
-            await stream.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
-        await stream.write_eof()
-        return stream
-
 
 async def _read_body(request: web.Request, record: RecordedRequest) -> None:
     """Parse the body into the record (JSON, form fields as text, or SDP text)."""

@@ -9,22 +9,23 @@ comes from a script of ``(user text, assistant text)`` pairs.
 
 from __future__ import annotations
 
-import array
 import asyncio
 import base64
 import binascii
 import json
-import math
-import re
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from .openai_common import new_id
 from .openai_realtime_session import (
+    TONE_100MS,
     SessionError,
+    chunks,
     merge_session,
+    pcm16_rms,
     transcription_enabled,
     turn_detection,
+    usage,
     validate_session,
 )
 
@@ -33,16 +34,6 @@ OnClose = Callable[[int, str], Awaitable[None]]
 OnSpeak = Callable[[float], None]
 
 FALLBACK_REPLY = "Okay."
-_TONE_100MS = array.array("h", (int(8000 * math.sin(2 * math.pi * 600 * i / 24000))
-                                for i in range(2400))).tobytes()
-
-
-def pcm16_rms(data: bytes) -> float:
-    """Root mean square of little-endian signed 16-bit samples."""
-    samples = array.array("h", data[: len(data) // 2 * 2])
-    if not samples:
-        return 0.0
-    return math.sqrt(sum(s * s for s in samples) / len(samples))
 
 
 class RealtimeModel:
@@ -168,15 +159,15 @@ class RealtimeModel:
         if not transcription_enabled(self.session):
             return
         ids = {"item_id": item_id, "content_index": 0}
-        for word in _chunks(text):
+        for word in chunks(text):
             await self.send({"type": "conversation.item.input_audio_transcription.delta",
                              **ids, "delta": word, "logprobs": None})
         tokens = max(1, int(audio_ms / 100))
         await self.send({
             "type": "conversation.item.input_audio_transcription.completed", **ids,
             "transcript": text, "logprobs": None,
-            "usage": {"type": "tokens", "input_tokens": tokens, "output_tokens": len(_chunks(text)),
-                      "total_tokens": tokens + len(_chunks(text)),
+            "usage": {"type": "tokens", "input_tokens": tokens, "output_tokens": len(chunks(text)),
+                      "total_tokens": tokens + len(chunks(text)),
                       "input_token_details": {"audio_tokens": tokens, "text_tokens": 0}}})
         self.transcript.append(("user", text))
 
@@ -200,7 +191,7 @@ class RealtimeModel:
         ids = {"response_id": resp_id, "item_id": item_id, "output_index": 0, "content_index": 0}
         item = {"id": item_id, "object": "realtime.item", "type": "message",
                 "status": "in_progress", "role": "assistant", "content": []}
-        seconds = min(2.0, self.seconds_per_word * len(_chunks(text))) if audio else 0.0
+        seconds = min(2.0, self.seconds_per_word * len(chunks(text))) if audio else 0.0
         try:
             await self.send({"type": "response.created", "response": response})
             await self.send({"type": "rate_limits.updated", "rate_limits": [
@@ -217,11 +208,11 @@ class RealtimeModel:
                 if self._on_speak:
                     self._on_speak(seconds)
             kind = "response.output_audio_transcript" if audio else "response.output_text"
-            for word in _chunks(text):
+            for word in chunks(text):
                 await self.send({"type": f"{kind}.delta", **ids, "delta": word})
                 if audio and not self.webrtc:
                     await self.send({"type": "response.output_audio.delta", **ids,
-                                     "delta": base64.b64encode(_TONE_100MS).decode()})
+                                     "delta": base64.b64encode(TONE_100MS).decode()})
                 await asyncio.sleep(self.delta_delay)
             if audio:
                 await self.send({"type": "response.output_audio.done", **ids})
@@ -242,31 +233,19 @@ class RealtimeModel:
             self.transcript.append(("assistant", text))
             await self.send({"type": "response.done", "response": {
                 **response, "status": "completed", "output": [item],
-                "usage": self._usage(text, seconds)}})
+                "usage": usage(self._audio_ms, self.session, text, seconds)}})
             if audio and self.webrtc:
                 await asyncio.sleep(seconds)
                 await self.send({"type": "output_audio_buffer.stopped", "response_id": resp_id})
         except asyncio.CancelledError:
             if not self._closed:
                 await self.send({"type": "response.done", "response": {
-                    **response, "status": "cancelled", "usage": self._usage("", 0.0),
+                    **response, "status": "cancelled",
+                    "usage": usage(self._audio_ms, self.session, "", 0.0),
                     "status_details": {"type": "cancelled", "reason": "client_cancelled"}}})
             raise
         finally:
             self._response_id = None
-
-    def _usage(self, text: str, seconds: float) -> dict[str, Any]:
-        audio_in = int(self._audio_ms / 100)
-        text_in = len(str(self.session.get("instructions") or "").split()) + 10
-        text_out, audio_out = len(_chunks(text)), int(seconds / 0.05)
-        return {"total_tokens": audio_in + text_in + text_out + audio_out,
-                "input_tokens": audio_in + text_in, "output_tokens": text_out + audio_out,
-                "input_token_details": {"text_tokens": text_in, "audio_tokens": audio_in,
-                                        "image_tokens": 0, "cached_tokens": 0,
-                                        "cached_tokens_details": {"text_tokens": 0,
-                                                                  "audio_tokens": 0,
-                                                                  "image_tokens": 0}},
-                "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out}}
 
     # --- client events ----------------------------------------------------------------------
     async def handle_client_message(self, raw: str | bytes) -> None:
@@ -359,7 +338,3 @@ class RealtimeModel:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
 
-
-def _chunks(text: str) -> list[str]:
-    """Split text into word-sized deltas that join back exactly to the original."""
-    return re.findall(r"\s*\S+\s*", text) or ([text] if text else [])

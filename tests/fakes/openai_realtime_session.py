@@ -1,8 +1,12 @@
-"""GA Realtime session objects for the fake: defaults, validation (GA shape only) and merging."""
+"""GA Realtime session objects for the fake (defaults, GA-only validation, merging), plus the
+small audio/text/usage helpers of :mod:`fakes.openai_realtime`."""
 
 from __future__ import annotations
 
+import array
 import copy
+import math
+import re
 import time
 from typing import Any
 
@@ -121,3 +125,35 @@ def transcription_enabled(session: dict[str, Any]) -> bool:
 def turn_detection(session: dict[str, Any]) -> dict[str, Any] | None:
     """The session's turn detection config, ``None`` when the client drives turns itself."""
     return ((session.get("audio") or {}).get("input") or {}).get("turn_detection")
+
+
+#: 100 ms of a 600 Hz tone, PCM16 24 kHz mono: the audio of ``response.output_audio.delta``.
+TONE_100MS = array.array("h", (int(8000 * math.sin(2 * math.pi * 600 * i / 24000))
+                               for i in range(2400))).tobytes()
+
+
+def pcm16_rms(data: bytes) -> float:
+    """Root mean square of little-endian signed 16-bit samples."""
+    samples = array.array("h", data[: len(data) // 2 * 2])
+    if not samples:
+        return 0.0
+    return math.sqrt(sum(s * s for s in samples) / len(samples))
+
+
+def chunks(text: str) -> list[str]:
+    """Split text into word-sized deltas that join back exactly to the original."""
+    return re.findall(r"\s*\S+\s*", text) or ([text] if text else [])
+
+
+def usage(audio_ms: float, session: dict[str, Any], text: str, seconds: float) -> dict[str, Any]:
+    """``response.done.response.usage``: ~1 token per 100 ms heard, per 50 ms spoken."""
+    audio_in = int(audio_ms / 100)
+    text_in = len(str(session.get("instructions") or "").split()) + 10
+    text_out, audio_out = len(chunks(text)), int(seconds / 0.05)
+    return {"total_tokens": audio_in + text_in + text_out + audio_out,
+            "input_tokens": audio_in + text_in, "output_tokens": text_out + audio_out,
+            "input_token_details": {"text_tokens": text_in, "audio_tokens": audio_in,
+                                    "image_tokens": 0, "cached_tokens": 0,
+                                    "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0,
+                                                              "image_tokens": 0}},
+            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out}}

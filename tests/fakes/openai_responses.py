@@ -12,9 +12,14 @@ import json
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .openai_common import new_id
+from aiohttp import web
+
+from .openai_common import error_response, new_id
+
+if TYPE_CHECKING:
+    from .openai_api import FakeOpenAI
 
 #: What a test can put in ``FakeOpenAI.responses_output``: fixed text, a fixed JSON object, or a
 #: function of the request body returning either.
@@ -237,3 +242,31 @@ def strict_schema_problem(schema: Any, name: str) -> str | None:
         return None
 
     return walk(schema, ())
+
+
+async def handle_responses(fake: FakeOpenAI, request: web.Request) -> web.StreamResponse:
+    """``POST /v1/responses``: validate like the real API, answer JSON or server-sent events."""
+    body = request["record"].json
+    if not isinstance(body, dict) or not body.get("model"):
+        return error_response(400, "Missing required parameter: 'model'.",
+                              code="missing_required_parameter", param="model")
+    fake.responses_requests.append(body)
+    fmt = (body.get("text") or {}).get("format") or {}
+    if fmt.get("type") == "json_schema":
+        if not fmt.get("name"):
+            return error_response(400, "Missing required parameter: 'text.format.name'.",
+                                  code="missing_required_parameter", param="text.format.name")
+        if fmt.get("strict") and (problem := strict_schema_problem(fmt.get("schema"),
+                                                                  fmt["name"])):
+            return error_response(400, problem, code="invalid_json_schema",
+                                  param="text.format.schema")
+    response = response_object(body, output_for(body, fake.responses_output))
+    if not body.get("stream"):
+        return web.json_response(response)
+    stream = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                         "Cache-Control": "no-cache"})
+    await stream.prepare(request)
+    for event in stream_events(response):
+        await stream.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
+    await stream.write_eof()
+    return stream

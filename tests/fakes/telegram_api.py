@@ -355,9 +355,10 @@ class FakeBotApi:
         return self.commands
 
     async def _m_setchatmenubutton(self, p: dict[str, str]) -> bool:
-        button = _json(p, "menu_button", "") if p.get("menu_button") else {"type": "default"}
+        error = "Bad Request: can't parse menu button JSON object"
+        button = _json(p, "menu_button", error) if p.get("menu_button") else {"type": "default"}
         if not isinstance(button, dict):
-            raise ApiError("Bad Request: can't parse menu button JSON object")
+            raise ApiError(error)
         if button.get("type") not in ("commands", "web_app", "default"):
             raise ApiError("Bad Request: unsupported menu button type")
         if button["type"] == "web_app":
@@ -374,8 +375,11 @@ class FakeBotApi:
         return True
 
     async def _m_getchatmenubutton(self, p: dict[str, str]) -> Json:
-        button = self.menu_buttons.get(_int(p, "chat_id")) or self.menu_buttons.get(None)
-        return button if button and button["type"] != "default" else {"type": "commands"}
+        for key in (_int(p, "chat_id"), None):  # the chat's own button, else the bot's
+            button = self.menu_buttons.get(key)
+            if button and button["type"] != "default":
+                return button
+        return {"type": "commands"}
 
     def _answer(self, p: dict[str, str], key: str, error: str, into: list[Json]) -> None:
         if not p.get(key):

@@ -28,8 +28,14 @@ from collections.abc import Callable, Mapping, Sequence
 
 from structlog.typing import FilteringBoundLogger
 
-URL_PATTERN = re.compile(r"https://[a-z0-9-]+(?:\.[a-z0-9-]+)*\.trycloudflare\.com", re.I)
-"""A quick tunnel's public origin in cloudflared's log; the *last* match wins."""
+URL_PATTERN = re.compile(
+    r"https://(?!api\.trycloudflare\.com)[a-z0-9-]+\.trycloudflare\.com(?![\w/.-])", re.I
+)
+"""A quick tunnel's public origin in cloudflared's log; the *last* match wins.
+
+Not ``https://api.trycloudflare.com/tunnel``, the creation service that error lines name
+(``failed to request quick Tunnel: Post "https://api.trycloudflare.com/tunnel": …``).
+"""
 RATE_LIMIT_PATTERN = re.compile(
     r"error code:? ?1015|\b429\b|too many requests|rate[ -]?limit", re.I
 )

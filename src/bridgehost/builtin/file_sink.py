@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bridgehost import hookimpl
-from bridgehost.providers import Health, HandoffSink, ProviderContext
+from bridgehost.providers import HandoffSink, Health, ProviderContext
 
 _CALL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

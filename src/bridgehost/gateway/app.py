@@ -96,8 +96,7 @@ class Gateway:
         """From this machine and not relayed by a proxy or the tunnel."""
         if any(name in request.headers for name in PROXY_HEADERS):
             return False
-        peer = request.remote
-        return is_loopback(peer) or peer in (None, "") or request.transport is None
+        return is_loopback(request.remote)
 
     def is_control_request(self, request: web.BaseRequest) -> bool:
         """Local, and carrying the control secret as a Bearer token."""

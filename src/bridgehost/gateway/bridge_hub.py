@@ -24,8 +24,8 @@ either side. The bridge de-duplicates by ``(call_id, seq)``.
 from __future__ import annotations
 
 import asyncio
-import json
 import contextlib
+import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field

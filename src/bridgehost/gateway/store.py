@@ -8,7 +8,7 @@ unfinished; charged time is written while a call runs, so a crash loses seconds,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -195,4 +195,3 @@ def today(now: datetime | None = None) -> str:
     return local_day(now or utc_now())
 
 
-__all__ = ["CallRecord", "GatewayStore", "date", "iso", "local_day", "today", "utc_now"]

@@ -9,7 +9,7 @@ import aiohttp
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from bridgehost import hookimpl
-from bridgehost.providers import Health, HandoffSink, ProviderContext
+from bridgehost.providers import HandoffSink, Health, ProviderContext
 
 
 class WebhookSettings(BaseModel):
