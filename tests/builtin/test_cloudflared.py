@@ -10,9 +10,7 @@ import asyncio
 import json
 import os
 import re
-import select
 import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -399,7 +397,7 @@ async def test_crash_while_running_restarts_and_reports_the_new_url(
 
 async def test_restarts_are_bounded(tmp_path, gateway, runs, tunnels, monkeypatch):
     monkeypatch.setenv("FAKE_CLOUDFLARED_MODE", "crash_after")
-    monkeypatch.setenv("FAKE_CLOUDFLARED_CRASH_AFTER_S", "0.2")
+    monkeypatch.setenv("FAKE_CLOUDFLARED_CRASH_AFTER_S", "0.6")
     tunnel = build_tunnel(tmp_path, gateway, max_restarts=1)
     tunnels.append(tunnel)
     changes: list[tuple[str | None, str]] = []
@@ -484,27 +482,25 @@ async def test_no_orphan_when_the_owner_is_sigkilled(tmp_path, gateway, runs):
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
     config = write_config(tmp_path, gateway)
-    proc = subprocess.Popen([sys.executable, str(driver), str(config)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(driver), str(config),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
     child_pid = None
     try:
-        deadline = time.monotonic() + 15
-        assert proc.stdout is not None
-        while child_pid is None and time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-            line = proc.stdout.readline() if ready else ""
-            if line.startswith("CHILD_PID"):
-                child_pid = int(line.split()[1])
-            elif ready and not line:
-                break
+        async with asyncio.timeout(15):
+            while child_pid is None and (line := await proc.stdout.readline()):
+                if line.startswith(b"CHILD_PID"):
+                    child_pid = int(line.split()[1])
         assert child_pid is not None, "the driver never reported its cloudflared pid"
         assert alive(child_pid)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(5)
+        proc.kill()  # SIGKILL: the driver gets no chance to stop its child
+        await asyncio.wait_for(proc.wait(), 5)
         assert await gone_within(child_pid, 5), "cloudflared outlived its SIGKILLed owner"
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
-            proc.wait(5)
+            await asyncio.wait_for(proc.wait(), 5)
         if child_pid is not None and alive(child_pid):
             os.kill(child_pid, signal.SIGKILL)

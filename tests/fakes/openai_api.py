@@ -25,6 +25,8 @@ from typing import Any, Self
 from aiohttp import web
 
 from .openai_common import (
+    RECORD,
+    SECRET,
     EphemeralSecret,
     Fault,
     FaultBook,
@@ -179,8 +181,8 @@ class FakeOpenAI:
             return invalid_key_response(key)
         if secret and secret.expired:
             return error_response(401, "Your client secret has expired.", code="invalid_api_key")
-        request["secret"] = secret
-        request["record"] = record
+        request[SECRET] = secret
+        request[RECORD] = record
         return await handler(request)
 
     async def _not_found(self, request: web.Request) -> web.Response:
@@ -188,7 +190,7 @@ class FakeOpenAI:
 
     # --- realtime routes --------------------------------------------------------------------
     async def _client_secrets(self, request: web.Request) -> web.Response:
-        body = request["record"].json or {}
+        body = request[RECORD].json or {}
         if not isinstance(body, dict):
             return error_response(400, "Invalid body: expected an object.", code="invalid_type")
         cfg = body.get("session") or {"type": "realtime"}
@@ -208,8 +210,8 @@ class FakeOpenAI:
                                   "session": secret.session})
 
     async def _calls_create(self, request: web.Request) -> web.Response:
-        record: RecordedRequest = request["record"]
-        secret: EphemeralSecret | None = request["secret"]
+        record: RecordedRequest = request[RECORD]
+        secret: EphemeralSecret | None = request[SECRET]
         cfg: Any = None
         if request.content_type == "application/sdp":
             offer = record.text or ""

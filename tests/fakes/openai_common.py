@@ -181,3 +181,9 @@ class EphemeralSecret:
     def expired(self) -> bool:
         """Whether the secret can no longer start sessions."""
         return time.time() >= self.expires_at
+
+
+#: Per-request storage set by the fake's middleware: the request's record, and the ephemeral
+#: secret it authenticated with (``None`` for the server key).
+RECORD: web.RequestKey[RecordedRequest] = web.RequestKey("openai_record", RecordedRequest)
+SECRET: web.RequestKey[EphemeralSecret | None] = web.RequestKey("openai_secret")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .openai_common import error_response, new_id
+from .openai_common import RECORD, error_response, new_id
 
 if TYPE_CHECKING:
     from .openai_api import FakeOpenAI
@@ -27,14 +27,16 @@ ResponsesOutput = str | dict[str, Any] | Callable[[dict[str, Any]], "str | dict[
 
 
 def input_text(body: dict[str, Any]) -> str:
-    """All user-visible text of a Responses request's ``input`` (a string or message items)."""
+    """The text of a Responses request's ``input``: a string, or its user messages' text
+    (every message's when there is no user message)."""
     items = body.get("input")
     if isinstance(items, str):
         return items
+    items = [i for i in items or [] if isinstance(i, dict)]
+    if any(i.get("role") == "user" for i in items):
+        items = [i for i in items if i.get("role") == "user"]
     texts: list[str] = []
-    for item in items or []:
-        if not isinstance(item, dict):
-            continue
+    for item in items:
         content = item.get("content")
         if isinstance(content, str):
             texts.append(content)
@@ -246,7 +248,7 @@ def strict_schema_problem(schema: Any, name: str) -> str | None:
 
 async def handle_responses(fake: FakeOpenAI, request: web.Request) -> web.StreamResponse:
     """``POST /v1/responses``: validate like the real API, answer JSON or server-sent events."""
-    body = request["record"].json
+    body = request[RECORD].json
     if not isinstance(body, dict) or not body.get("model"):
         return error_response(400, "Missing required parameter: 'model'.",
                               code="missing_required_parameter", param="model")

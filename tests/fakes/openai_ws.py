@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from .openai_common import EphemeralSecret, error_response
+from .openai_common import SECRET, EphemeralSecret, error_response
 from .openai_realtime import RealtimeModel
 from .openai_realtime_session import session_from_request
 
@@ -50,7 +50,7 @@ async def realtime_ws(fake: FakeOpenAI, request: web.Request) -> web.StreamRespo
 async def _ws_session(fake: FakeOpenAI, request: web.Request,
                       ws: web.WebSocketResponse) -> None:
     """Run one session over ``ws``: an ephemeral key brings its minted session config."""
-    secret: EphemeralSecret | None = request["secret"]
+    secret: EphemeralSecret | None = request[SECRET]
     session = secret.session if secret else session_from_request(
         {"type": "realtime", "model": request.query.get("model") or "gpt-realtime"})
 

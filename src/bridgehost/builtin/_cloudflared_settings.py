@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from bridgehost.providers import ProviderStartError
 
 NAME = "managed-quick-cloudflared"
 """The tunnel mode's name, as ``realtime.tunnel_mode`` selects it."""
@@ -35,3 +39,16 @@ class CloudflaredSettings(BaseModel):
     probe_interval_s: float = Field(
         30, gt=0, description="health() re-probes the public origin at most this often")
     stop_timeout_s: float = Field(5, gt=0, description="SIGTERM grace before SIGKILL")
+
+
+def resolve_binary(tunnel_bin: str) -> str:
+    """The path of ``realtime.tunnel_bin`` (a name on PATH or a path), or a start error."""
+    found = shutil.which(tunnel_bin)
+    if found:
+        return found
+    problem = "is not executable" if os.path.isfile(tunnel_bin) else "not found"
+    raise ProviderStartError(
+        f"cloudflared {problem} at {tunnel_bin!r} (realtime.tunnel_bin); install it "
+        f'({INSTALL_URL}) or set realtime.tunnel_mode = "static-public-url"',
+        fix=f"install cloudflared on PATH (or point realtime.tunnel_bin at it), or {STATIC_FIX}",
+    )

@@ -22,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import os
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
@@ -46,19 +44,13 @@ from bridgehost.builtin._cloudflared_settings import (
     CloudflaredSettings,
     ProgressCallback,
     UrlChangeCallback,
+    resolve_binary,
 )
 from bridgehost.providers import Health, ProviderContext, ProviderStartError, TunnelMode
 from bridgehost.systemd import child_environment
 
-__all__ = [
-    "NAME",
-    "CloudflaredSettings",
-    "ManagedQuickCloudflared",
-    "ProbeFn",
-    "ProgressCallback",
-    "UrlChangeCallback",
-    "bridgehost_register_tunnel_modes",
-]
+__all__ = ["NAME", "CloudflaredSettings", "ManagedQuickCloudflared", "ProbeFn",
+           "ProgressCallback", "UrlChangeCallback", "bridgehost_register_tunnel_modes"]
 
 
 class ManagedQuickCloudflared:
@@ -108,6 +100,7 @@ class ManagedQuickCloudflared:
         self._last: Health | None = None
         self._down: str | None = None
         self._stopping = False
+        self._restarting = False
         self._watcher: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
 
@@ -136,7 +129,7 @@ class ManagedQuickCloudflared:
             if (cooldown := self._cooldown.active()) is not None:
                 raise ProviderStartError(self._cooldown.message(cooldown), fix=(
                     f"wait until then, or {STATIC_FIX}"))
-            await self._launch(self._binary())
+            await self._launch(resolve_binary(self.tunnel_bin))
             self._down = None
 
     async def stop(self) -> None:
@@ -150,6 +143,7 @@ class ManagedQuickCloudflared:
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
         child, self._child = self._child, None
         self._public_url = None
+        self._down = None
         if child is not None:
             code = await child.terminate(self.settings.stop_timeout_s)
             self._log.info("tunnel.stopped", pid=child.pid, exit_code=code)
@@ -160,6 +154,8 @@ class ManagedQuickCloudflared:
         Never waits for the network: when the cached result is older than
         ``probe_interval_s`` a refresh is scheduled and the cached result returned.
         """
+        if self._restarting and self._last is not None:
+            return self._last
         if self.pid is None or self._public_url is None:
             if (cooldown := self._cooldown.active()) is not None:
                 return Health(ok=False, detail=self._cooldown.message(cooldown),
@@ -176,18 +172,6 @@ class ManagedQuickCloudflared:
         return last or Health(ok=False, detail=f"probing {self._public_url}", checked_at=_now())
 
     # -- starting ------------------------------------------------------------------------
-
-    def _binary(self) -> str:
-        found = shutil.which(self.tunnel_bin)
-        if found:
-            return found
-        problem = "is not executable" if os.path.isfile(self.tunnel_bin) else "not found"
-        raise ProviderStartError(
-            f"cloudflared {problem} at {self.tunnel_bin!r} (realtime.tunnel_bin); install it "
-            f"({INSTALL_URL}) or set realtime.tunnel_mode = \"static-public-url\"",
-            fix="install cloudflared on PATH (or point realtime.tunnel_bin at it), or "
-            + STATIC_FIX,
-        )
 
     async def _launch(self, binary: str) -> str:
         """Spawn a child and bring it up; on any failure it is stopped again."""
@@ -215,6 +199,8 @@ class ManagedQuickCloudflared:
             await child.terminate(self.settings.stop_timeout_s)
             if self._child is child:
                 self._child = None
+            if isinstance(exc, StartFailure) and self._stopping:
+                raise ProviderStartError("the tunnel was stopped while it was starting") from None
             if isinstance(exc, StartFailure):
                 self._fail(exc)
             raise
@@ -253,24 +239,31 @@ class ManagedQuickCloudflared:
             await self._announce(new_url, outcome)
 
     async def _restart(self, reason: str) -> tuple[str | None, str]:
-        async with self._lock:
-            first = reason
-            while not self._stopping:
+        """One restart attempt within the budget; ``(new_url | None, reason)``.
+
+        A failed attempt is not retried here: it started a cooldown, and the gateway hears
+        ``None`` with the reason (it disarms; arming again later calls :meth:`start`).
+        """
+        self._restarting = True
+        try:
+            async with self._lock:
+                if self._stopping:
+                    return None, "stopped"
                 if (cooldown := self._cooldown.active()) is not None:
-                    return self._give_up(f"{first}; {self._cooldown.message(cooldown)}")
+                    return self._give_up(f"{reason}; {self._cooldown.message(cooldown)}")
                 if not self._restarts.take():
-                    return self._give_up(f"{first}; gave up after {self._restarts.describe()}")
+                    return self._give_up(f"{reason}; gave up after {self._restarts.describe()}")
                 self._progress(f"restarting cloudflared ({self._restarts.used} of "
                                f"{self._restarts.describe()}) after: {reason}")
                 try:
-                    url = await self._launch(self._binary())
+                    url = await self._launch(resolve_binary(self.tunnel_bin))
                 except ProviderStartError as exc:
-                    reason = str(exc)
-                    continue
+                    return self._give_up(f"{reason}; the restart failed: {exc}")
                 self._down = None
-                self._log.info("tunnel.restarted", url=url, reason=first)
-                return url, f"{first}; restarted at {url}"
-            return None, "stopped"
+                self._log.info("tunnel.restarted", url=url, reason=reason)
+                return url, f"{reason}; restarted at {url}"
+        finally:
+            self._restarting = False
 
     def _give_up(self, reason: str) -> tuple[None, str]:
         self._down = reason

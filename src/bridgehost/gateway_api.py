@@ -1,0 +1,135 @@
+"""A client for the gateway's local control API, used by ``bridgectl`` and the bridge daemon.
+
+It talks to ``http://{gateway_host}:{gateway_port}`` over loopback with the control secret as a
+Bearer token. Every failure becomes a :class:`GatewayApiError` whose message says what to do
+(start the gateway, set the secret), never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from bridgehost.config import BridgeConfig, Secrets
+
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class GatewayApiError(RuntimeError):
+    """The gateway could not be asked, or said no; ``code`` is its machine code if it answered."""
+
+    def __init__(self, message: str, *, code: str = "unreachable", status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+def local_base_url(config: BridgeConfig) -> str:
+    """The gateway's local origin (wildcard bind addresses map to loopback)."""
+    rt = config.realtime
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(rt.gateway_host,
+                                                                      rt.gateway_host)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{rt.gateway_port}"
+
+
+class GatewayApi:
+    """``async with GatewayApi(config, secrets) as api: await api.status()``."""
+
+    def __init__(self, config: BridgeConfig, secrets: Secrets, *,
+                 timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.base = local_base_url(config)
+        self._secret = secrets.realtime_control_secret
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> GatewayApi:
+        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def _headers(self) -> dict[str, str]:
+        if self._secret is None:
+            raise GatewayApiError(
+                "REALTIME_CONTROL_SECRET is not set, so the gateway's control API cannot be "
+                "used. Put the same secret in the environment, .env or credentials of both "
+                "bridge-gateway and this command.", code="no_secret")
+        return {"Authorization": f"Bearer {self._secret.get_secret_value()}"}
+
+    async def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        assert self._session is not None, "use 'async with GatewayApi(...)'"
+        try:
+            async with self._session.request(method, self.base + path, json=body,
+                                             headers=self._headers()) as resp:
+                data = await resp.json(content_type=None)
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise self._unreachable(exc) from exc
+        if status >= 400:
+            raise _answered_error(data, status)
+        return data
+
+    def _unreachable(self, exc: BaseException) -> GatewayApiError:
+        reason = str(exc) or type(exc).__name__
+        return GatewayApiError(
+            f"The gateway at {self.base} is not answering ({reason}). Start it with "
+            "'systemctl start bridge-gateway' (or 'bridgehost gateway') and try again.")
+
+    async def healthy(self) -> bool:
+        """``GET /healthz`` answered ``{"ok": true}``."""
+        assert self._session is not None
+        try:
+            async with self._session.get(self.base + "/healthz") as resp:
+                return resp.status == 200 and (await resp.json()).get("ok") is True
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return False
+
+    async def status(self) -> dict[str, Any]:
+        """``GET /control/status``: surface, tunnel, bridges, current and recent calls, budget."""
+        return await self._request("GET", "/control/status")
+
+    async def disarm(self, reason: str = "bridgectl") -> dict[str, Any]:
+        """``POST /control/disarm``."""
+        return await self._request("POST", "/control/disarm", {"reason": reason})
+
+    async def hangup(self, reason: str = "operator_hangup",
+                     call_id: str | None = None) -> dict[str, Any]:
+        """``POST /control/hangup``."""
+        return await self._request("POST", "/control/hangup",
+                                   {"reason": reason, "call_id": call_id})
+
+    async def arm(self, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """``POST /control/arm``, reporting progress lines; returns the result object."""
+        assert self._session is not None, "use 'async with GatewayApi(...)'"
+        try:
+            async with self._session.post(self.base + "/control/arm",
+                                          headers=self._headers()) as resp:
+                if resp.status >= 400:
+                    raise _answered_error(await resp.json(content_type=None), resp.status)
+                async for raw in resp.content:
+                    line = json.loads(raw) if raw.strip() else {}
+                    if "progress" in line and progress is not None:
+                        progress(line["progress"])
+                    elif "result" in line:
+                        return line["result"]
+                    elif "error" in line:
+                        raise _answered_error(line, 503)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise self._unreachable(exc) from exc
+        raise GatewayApiError("The gateway closed the arm request without a result.")
+
+
+def _answered_error(data: Any, status: int) -> GatewayApiError:
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        return GatewayApiError(str(error.get("message")), code=str(error.get("code")),
+                               status=status)
+    return GatewayApiError(f"The gateway answered HTTP {status}.", code="http_error",
+                           status=status)
