@@ -431,6 +431,26 @@ async def test_stop_leaves_no_child(tmp_path, gateway, runs):
     assert not (await tunnel.health()).ok
 
 
+async def test_stop_during_start_kills_the_child_without_a_cooldown(
+    tmp_path, gateway, runs, tunnels, monkeypatch
+):
+    monkeypatch.setenv("FAKE_CLOUDFLARED_MODE", "slow_ready")
+    monkeypatch.setenv("FAKE_CLOUDFLARED_READY_AFTER_S", "30")
+    tunnel = build_tunnel(tmp_path, gateway)
+    tunnels.append(tunnel)
+    starting = asyncio.create_task(tunnel.start())
+    async with asyncio.timeout(5):
+        while not runs():
+            await asyncio.sleep(0.02)
+    await tunnel.stop()
+    with pytest.raises(ProviderStartError, match="stopped while it was starting"):
+        await asyncio.wait_for(starting, 5)
+    assert not alive(runs()[0]["pid"])
+    monkeypatch.setenv("FAKE_CLOUDFLARED_MODE", "ok")
+    await tunnel.start()  # no cooldown after a stop
+    assert tunnel.public_url is not None
+
+
 async def test_health_is_cached_and_refreshed_in_the_background(tmp_path, gateway, runs, tunnels):
     tunnel = build_tunnel(tmp_path, gateway, probe_interval_s=0.2)
     tunnels.append(tunnel)
