@@ -15,6 +15,7 @@ import sys
 import textwrap
 import time
 from collections.abc import AsyncIterator, Callable
+from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
@@ -178,8 +179,11 @@ def test_target_and_summary():
 
 
 def test_registered_with_its_settings_model():
-    host = PluginHost()
-    host.register(cloudflared, NAME)
+    ep = EntryPoint(NAME, "bridgehost.builtin.cloudflared", "bridgehost")
+    host = PluginHost.load(env={}, entry_points=[ep])
+    plugin = host.record(NAME)
+    assert plugin is not None and plugin.error is None
+    assert plugin.provides["tunnel_modes"] == [NAME]
     record = host.select("tunnel_modes", NAME).record
     assert record.settings_model is CloudflaredSettings
     assert cloudflared.bridgehost_register_tunnel_modes.__doc__
@@ -369,7 +373,7 @@ async def test_cooldown_expires_on_the_clock(tmp_path, gateway, runs, tunnels, m
 
 
 async def test_crash_while_running_restarts_and_reports_the_new_url(
-    tmp_path, gateway, runs, tunnels, monkeypatch
+    tmp_path, gateway, runs, tunnels, monkeypatch, captured_logs
 ):
     monkeypatch.setenv("FAKE_CLOUDFLARED_MODE", "crash_after")
     monkeypatch.setenv("FAKE_CLOUDFLARED_CRASH_AFTER_S", "0.3")
@@ -393,6 +397,10 @@ async def test_crash_while_running_restarts_and_reports_the_new_url(
     assert tunnel.pid not in (None, first_pid) and not alive(first_pid)
     assert len(runs()) == 2
     assert (await tunnel.health()).ok
+    events = {e["event"]: e for e in captured_logs}
+    assert events["tunnel.exited"]["pid"] == first_pid
+    assert events["tunnel.exited"]["plugin"] == NAME
+    assert events["tunnel.restarted"]["url"] == new_url
 
 
 async def test_restarts_are_bounded(tmp_path, gateway, runs, tunnels, monkeypatch):

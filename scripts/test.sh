@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up (scripts/setup.sh) and run the whole test suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export BRIDGEHOST_CODEX_BIN="${BRIDGEHOST_CODEX_BIN:-$PWD/.codex-npm/node_modules/.bin/codex}"
+.venv/bin/ruff check src tests plugins
+exec .venv/bin/pytest -q "$@"
