@@ -64,6 +64,8 @@ class Gateway:
         self.calls = CallManager(self.config, self.store, self.paths, self.surface,
                                  self.hub.forward)
         self.hub.on_hangup = self.hangup_from_bridge
+        if hasattr(self.tunnel, "on_url_change"):
+            self.tunnel.on_url_change = self.surface.tunnel_url_changed
         window = timedelta(milliseconds=rt.bootstrap_rate_limit_window_ms).total_seconds()
         self.bootstrap_limits = MultiLimiter({
             "address": SlidingWindowLimiter(window, rt.bootstrap_rate_limit_per_ip),

@@ -187,6 +187,20 @@ class CallSurface:
         if was_armed:
             log.info("surface disarmed", reason=reason, source=source)
 
+    async def tunnel_url_changed(self, new_url: str | None, reason: str) -> None:
+        """The tunnel restarted (new origin: re-arm with a fresh token) or gave up (disarm)."""
+        if not self.state.armed:
+            return
+        if new_url is None:
+            await self.disarm(f"tunnel_lost: {reason}"[:64], "tunnel")
+            return
+        async with self._lock:
+            self._mint(new_url, "tunnel")
+            self._event("arm", "ok", f"re-armed at {new_url} after {reason}"[:200], "tunnel")
+            self._save()
+        log.warning("surface re-armed on a new public origin", public_url=new_url,
+                    reason=reason)
+
     # -- tokens ------------------------------------------------------------------------
 
     def check_token(self, token: str | None) -> TokenStatus:
