@@ -136,7 +136,7 @@ class CallManager:
         event = validate_event(raw, source)
         if session.ended.is_set() or (session.is_ending and event["type"] == "call.started"):
             return None
-        stamped = await self._append(session, event)
+        stamped = await self._append(session, event, echo_to_browser=source != "browser")
         if event["type"] == "call.started" and session.record.started_at is None:
             session.record.started_at = stamped["at"]
             session.cancel_timer("start")
@@ -153,10 +153,11 @@ class CallManager:
         except EventError:  # pragma: no cover - gateway events are built in code
             log.exception("invalid gateway event", event=event)
 
-    async def _append(self, session: CallSession, event: dict[str, Any]) -> dict[str, Any]:
+    async def _append(self, session: CallSession, event: dict[str, Any], *,
+                      echo_to_browser: bool = True) -> dict[str, Any]:
         stamped = await session.append(event)
         self.store.update_call(session.call_id, last_seq=stamped["seq"])
-        if stamped["type"] in BROWSER_EVENT_TYPES:
+        if echo_to_browser and stamped["type"] in BROWSER_EVENT_TYPES:
             await session.send_browser({"type": "call.event", "event": stamped})
         await self.forward(session.record.bridge_id, session.call_id, stamped)
         return stamped
