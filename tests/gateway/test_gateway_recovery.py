@@ -61,6 +61,13 @@ async def test_sigkill_mid_call_then_restart_ends_the_call_from_its_log(tmp_path
                 assert reply["type"] == "call.event.ack"
                 acked.append(reply["seq"])
             await bridge.wait_for("assistant.transcript.final")
+            async with asyncio.timeout(5):  # the bridge's ack is on the gateway's disk
+                while True:
+                    async with http.get(f"{base}/control/status", headers=headers) as resp:
+                        recent = (await resp.json())["recent_calls"][0]
+                    if recent["bridge_acked_seq"] >= max(acked):
+                        break
+                    await asyncio.sleep(0.05)
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
             await ws.close()

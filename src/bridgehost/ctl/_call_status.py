@@ -1,0 +1,118 @@
+"""``bridgectl call status``: the surface, the live call, and recent calls with their handoffs.
+
+Calls come from the gateway (it owns call records); for each, what the bridge received comes
+from ``bridge.db`` and, once the bridge's outbox exists, the handoff deliveries per sink
+(``BridgeStore.deliveries(call_id)``; omitted while the store has no such method).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from bridgehost.ctl import _describe as describe
+from bridgehost.ctl._context import bridge_view, fetch_status, load, open_bridge_store
+from bridgehost.ctl._output import echo_pairs, emit_json, json_option, run
+
+if TYPE_CHECKING:
+    from bridgehost.bridge_state import BridgeStore
+
+
+def _bridge_side(store: BridgeStore | None, call_id: str) -> dict[str, Any] | None:
+    """What the bridge stored about a call: its row, or None when it has not seen it."""
+    if store is None:
+        return None
+    row = store.call(call_id)
+    if row is None:
+        return None
+    return {"status": row.get("status"), "thread_id": row.get("thread_id"),
+            "events_received": row.get("last_seq"), "ended_at": row.get("ended_at"),
+            "end_reason": row.get("end_reason")}
+
+
+def _deliveries(store: BridgeStore | None, call_id: str) -> list[Any] | None:
+    """The handoff deliveries per sink, when the bridge's store knows them."""
+    method = getattr(store, "deliveries", None)
+    if method is None:
+        return None
+    return [dict(item) if isinstance(item, Mapping) else item for item in method(call_id)]
+
+
+def enrich(records: list[dict[str, Any]], store: BridgeStore | None) -> list[dict[str, Any]]:
+    """Gateway call records plus the bridge's side and, when known, the deliveries."""
+    result = []
+    for record in records:
+        item = {**record, "bridge": _bridge_side(store, str(record.get("call_id")))}
+        deliveries = _deliveries(store, str(record.get("call_id")))
+        if deliveries is not None:
+            item["deliveries"] = deliveries
+        result.append(item)
+    return result
+
+
+def _delivery_text(delivery: Any) -> str:
+    if not isinstance(delivery, Mapping):
+        return str(delivery)
+    text = f"{delivery.get('sink', '?')} {delivery.get('status', '?')}"
+    if delivery.get("attempts"):
+        text += f" (attempt {delivery['attempts']})"
+    if delivery.get("last_error") or delivery.get("error"):
+        text += f": {delivery.get('last_error') or delivery.get('error')}"
+    return text
+
+
+def _echo_recent(calls: list[dict[str, Any]]) -> None:
+    click.echo("Recent calls:" if calls else "Recent calls: none")
+    for item in calls:
+        click.echo(f"  {describe.recent_call_line(item)}")
+        bridge = item.get("bridge")
+        if bridge is None:
+            click.echo("      bridge: not received yet")
+        else:
+            click.echo(f"      bridge: {bridge['status']}, {bridge['events_received']} events "
+                       f"received, thread {bridge.get('thread_id') or 'none'}")
+        if "deliveries" in item:
+            texts = [_delivery_text(d) for d in item["deliveries"]] or ["none yet"]
+            click.echo(f"      handoff: {'; '.join(texts)}")
+
+
+def _echo_events(surface: Mapping[str, Any]) -> None:
+    events = list(reversed(surface.get("recent_events") or []))[:3]
+    click.echo("Surface events (newest first):" if events else "Surface events: none")
+    for event in events:
+        click.echo(f"  {event.get('at')}  {event.get('action')} {event.get('outcome')} via "
+                   f"{event.get('source')}: {str(event.get('detail'))[:180]}")
+
+
+@click.command("status")
+@json_option
+@click.pass_context
+def call_status(ctx: click.Context, as_json: bool) -> None:
+    """The call surface, the live call, and recent calls with their handoff deliveries."""
+    loaded = load(ctx, as_json=as_json)
+    data = run(fetch_status(loaded, as_json=as_json))
+    store = open_bridge_store(loaded, create=False, as_json=as_json)
+    try:
+        calls = enrich(list(data.get("recent_calls") or []), store)
+        view = bridge_view(loaded, data, store)
+    finally:
+        if store is not None:
+            store.close()
+    surface = data.get("surface") or {}
+    if as_json:
+        emit_json({"surface": surface, "tunnel": data.get("tunnel"), "call": data.get("call"),
+                   "recent_calls": calls, "budget": data.get("budget"), "bridge": view})
+        return
+    pairs = [("Call surface", describe.surface_line(surface)),
+             ("Public origin", describe.tunnel_line(data.get("tunnel") or {}))]
+    probe = describe.probe_line(surface)
+    if probe:
+        pairs.append(("Last probe", probe))
+    pairs += [("Current call", describe.call_line(data.get("call"))),
+              ("Bridge", describe.bridge_line(view)),
+              ("Budget", describe.budget_line(data.get("budget") or {}))]
+    echo_pairs(pairs)
+    _echo_recent(calls)
+    _echo_events(surface)
