@@ -52,6 +52,34 @@ BRIDGE_MIGRATIONS = [
         );
         """,
     ),
+    # Versions 20+ belong to the handoff (bridgehost.handoff.outbox); keep lower ones above.
+    Migration(
+        20,
+        "handoff artifacts and the per-sink delivery outbox",
+        sql="""
+        CREATE TABLE handoff_artifacts (
+            call_id TEXT PRIMARY KEY,
+            payload TEXT NOT NULL,
+            summarized INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE handoff_outbox (
+            call_id TEXT NOT NULL,
+            sink TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('pending', 'delivering', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            receipt TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            delivered_at TEXT,
+            PRIMARY KEY (call_id, sink)
+        );
+        CREATE INDEX handoff_outbox_due ON handoff_outbox (status, next_attempt_at);
+        """,
+    ),
 ]
 """Migrations of ``bridge.db``; later features append to this list, never edit an entry."""
 

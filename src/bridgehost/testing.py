@@ -9,6 +9,13 @@ Installing bridgehost makes these fixtures available in any test suite; no impor
     def test_service_reports_ready(notify_socket):
         run_my_service()
         assert notify_socket.wait_for("READY", "1")
+
+    def test_my_sink_is_selectable(register_plugin, plugin_host, bridge_config):
+        record = register_plugin(my_plugin_module, "my-plugin")
+        assert record.status == "enabled", record.error
+        loaded = bridge_config('[handoff]\nsinks = ["my-sink"]')
+        sink = plugin_host.build(plugin_host.select("handoff_sinks", "my-sink"),
+                                 loaded.config, loaded.secrets)
 """
 
 from __future__ import annotations
@@ -19,13 +26,16 @@ import select
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Self
 
 import pytest
 import structlog
 from structlog.typing import EventDict
+
+from bridgehost.config import LoadedConfig, load_config
+from bridgehost.plugins import PluginHost, PluginRecord
 
 # --- systemd and logging fixtures ---------------------------------------------------------------
 
@@ -156,3 +166,49 @@ def captured_logs() -> Iterator[list[EventDict]]:
     merge = structlog.contextvars.merge_contextvars
     with structlog.testing.capture_logs(processors=[merge]) as logs:
         yield logs
+
+
+# --- plugin fixtures ---
+
+
+@pytest.fixture
+def plugin_host() -> PluginHost:
+    """A plugin host with entry-point autoloading off: only what the test registers."""
+    return PluginHost.load(env={}, entry_points=[])
+
+
+@pytest.fixture
+def register_plugin(plugin_host: PluginHost) -> Iterator[Callable[..., PluginRecord]]:
+    """Register a plugin object for this test only: ``register_plugin(module_or_obj, "name")``.
+
+    Returns the plugin's :class:`~bridgehost.plugins.PluginRecord` (check ``status`` and
+    ``error`` to see how the host judged it); every plugin is unregistered after the test.
+    """
+    names: list[str] = []
+
+    def register(plugin: object, name: str | None = None, *,
+                 version: str | None = None) -> PluginRecord:
+        name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        names.append(name)
+        return plugin_host.register(plugin, name, version=version)
+
+    yield register
+    for name in names:
+        plugin_host.unregister(name)
+
+
+@pytest.fixture
+def bridge_config(tmp_path: Path) -> Callable[..., LoadedConfig]:
+    """Build a :class:`~bridgehost.config.LoadedConfig` from TOML text for this test.
+
+    ``bridge_config('[handoff]\\nsinks = ["my-sink"]', MY_SECRET="x")`` writes the file under
+    ``tmp_path`` (storage root defaults there too) and loads it with only the given secrets.
+    """
+
+    def make(toml: str = "", **secrets: str) -> LoadedConfig:
+        path = tmp_path / "bridge.config.toml"
+        storage = "" if "[storage]" in toml else f'\n[storage]\nroot = "{tmp_path / "state"}"\n'
+        path.write_text(toml + storage)
+        return load_config(path, env=dict(secrets))
+
+    return make

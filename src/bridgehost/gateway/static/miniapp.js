@@ -1,19 +1,494 @@
 "use strict";
-// Placeholder behaviour: bootstrap only. The full call client replaces this file.
-const settings = JSON.parse(document.getElementById("settings").textContent);
-const statusLine = document.getElementById("status");
-function initData() {
-  const tg = window.Telegram && window.Telegram.WebApp;
-  if (tg && tg.initData) return tg.initData;
-  const hash = new URLSearchParams(location.hash.slice(1));
-  return hash.get("tgWebAppData") || "";
+/* bridgehost Mini App: the call. States: idle → starting (microphone, bootstrap) → connecting →
+   in_call → ending → ended, or failed on the way (with "Try again" while the launch is valid).
+   Uses TelegramHost (miniapp-telegram.js), CallSocket (miniapp-socket.js), the relay audio
+   classes (miniapp-audio.js) and the texts (miniapp-text.js), inlined before this file. */
+
+const BOOTSTRAP_TIMEOUT_MS = 45000;
+const REQUEST_TIMEOUT_MS = 10000;
+const END_WAIT_SLACK_MS = 3000;
+
+const settings = JSON.parse(document.getElementById("settings").textContent || "{}");
+const tg = new TelegramHost(window);
+const byId = (id) => document.getElementById(id);
+const ui = {
+  start: byId("start"), hangup: byId("hangup"), status: byId("status"), banner: byId("banner"),
+  help: byId("help"), helpTitle: byId("help-title"), helpLines: byId("help-lines"),
+  transcript: byId("transcript"), clock: byId("clock"), elapsed: byId("elapsed"),
+  remaining: byId("remaining"), orb: byId("orb"), audio: byId("remote"),
+};
+const app = {state: "idle", mic: null, micRequests: 0, audioContext: null, call: null,
+  abort: null, wakeLock: null, ticker: null, retryAt: 0, canRetry: true, endReason: null};
+
+/** Counters for tests and debugging (read-only view of the current call). */
+window.__bridgehostStats = {
+  get state() { return app.state; },
+  get transport() { return app.call ? app.call.transport : settings.transport; },
+  get micRequests() { return app.micRequests; },
+  get framesSent() { return app.call ? app.call.socket.stats.audioSent : 0; },
+  get framesReceived() { return app.call ? app.call.socket.stats.audioReceived : 0; },
+  get bytesReceived() { return app.call ? app.call.socket.stats.audioBytesReceived : 0; },
+  get reconnects() { return app.call ? app.call.socket.stats.reconnects : 0; },
+  get eventsAcked() { return app.call ? app.call.socket.stats.eventsAcked : 0; },
+  get unacknowledged() { return app.call ? app.call.socket.unacknowledged().length : 0; },
+  get wakeLock() { return Boolean(app.wakeLock); },
+  get endReason() { return app.endReason; },
+};
+
+// -- presentation ---------------------------------------------------------------------------
+
+function setState(state, message) {
+  app.state = state;
+  document.body.dataset.state = state;
+  if (message !== undefined) ui.status.textContent = message;
+  const busy = state === "starting" || state === "connecting";
+  ui.start.hidden = !(state === "idle" || state === "failed" || state === "ended");
+  ui.start.disabled = !app.canRetry && state !== "idle";
+  ui.hangup.hidden = !(busy || state === "in_call" || state === "ending");
+  ui.hangup.disabled = state === "ending";
+  ui.hangup.textContent = busy ? "Cancel" : state === "ending" ? "Hanging up…" : "Hang up";
+  ui.hangup.setAttribute("aria-label", busy ? "Cancel the call" : "Hang up the call");
+  ui.clock.hidden = !(state === "in_call" || state === "ending");
+  if (state === "ended" || state === "failed") {
+    ui.start.textContent = "Try again";
+    ui.start.hidden = !app.canRetry;
+    tg.mainButton(app.canRetry ? "" : "Close", app.canRetry ? null : () => tg.close());
+  }
 }
-document.getElementById("start").addEventListener("click", async () => {
-  statusLine.textContent = "Connecting…";
-  const response = await fetch("/api/call/bootstrap", {
-    method: "POST", headers: {"Content-Type": "application/json"},
-    body: JSON.stringify({launch_token: settings.launch_token, init_data: initData()}),
+
+function showBanner(text, kind = "warning") {
+  ui.banner.textContent = text;
+  ui.banner.dataset.kind = kind;
+  ui.banner.hidden = false;
+}
+
+function hideBanner(kind) {
+  if (!kind || ui.banner.dataset.kind === kind) ui.banner.hidden = true;
+}
+
+function showHelp(title, lines) {
+  ui.helpTitle.textContent = title;
+  ui.helpLines.replaceChildren(...lines.map((line) => {
+    const item = document.createElement("li");
+    item.textContent = line;
+    return item;
+  }));
+  ui.help.hidden = false;
+}
+
+function addLine(role, text) {
+  const item = document.createElement("li");
+  item.className = `line ${role}`;
+  const who = document.createElement("span");
+  who.className = "who";
+  who.textContent = role === "user" ? "You" : role === "assistant" ? "Agent" : "";
+  const what = document.createElement("span");
+  what.className = "what";
+  what.textContent = text;
+  if (who.textContent) item.append(who);
+  item.append(what);
+  ui.transcript.append(item);
+  item.scrollIntoView({block: "end", behavior: "smooth"});
+}
+
+function formatMs(ms) {
+  const total = Math.max(0, Math.round(ms / 1000));
+  return `${Math.floor(total / 60)}:${String(total % 60).padStart(2, "0")}`;
+}
+
+function tick() {
+  const call = app.call;
+  if (!call || !call.connectedAt) return;
+  const elapsed = Date.now() - call.connectedAt;
+  ui.elapsed.textContent = formatMs(elapsed);
+  const max = Number(call.limits.max_call_ms) || 0;
+  ui.remaining.textContent = max ? `${formatMs(max - elapsed)} left` : "";
+  if (app.retryAt) updateRetryCountdown();
+}
+
+let lastLevelAt = 0;
+function showLevel(rms) {
+  const now = performance.now();
+  if (now - lastLevelAt < 80) return;
+  lastLevelAt = now;
+  ui.orb.style.setProperty("--level", Math.min(1, rms * 6).toFixed(2));
+}
+
+function updateRetryCountdown() {
+  const left = Math.ceil((app.retryAt - Date.now()) / 1000);
+  if (left > 0) {
+    ui.start.disabled = true;
+    ui.start.textContent = `Try again in ${left} s`;
+    return;
+  }
+  app.retryAt = 0;
+  ui.start.disabled = false;
+  ui.start.textContent = "Try again";
+}
+
+// -- microphone, audio context, wake lock ---------------------------------------------------
+
+/** The microphone stream: asked for once per page and reused for every retry. */
+async function microphone() {
+  if (app.mic && app.mic.getAudioTracks().some((track) => track.readyState === "live")) {
+    return app.mic;
+  }
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    throw Object.assign(new Error("no getUserMedia"), {name: "Unsupported"});
+  }
+  app.micRequests += 1;
+  app.mic = await navigator.mediaDevices.getUserMedia({audio: {
+    echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1}});
+  return app.mic;
+}
+
+/** One AudioContext for the page, created and resumed inside the Start tap. */
+function audioContext() {
+  const Context = window.AudioContext || window.webkitAudioContext;
+  if (!app.audioContext && Context) app.audioContext = new Context();
+  if (app.audioContext && app.audioContext.state === "suspended") {
+    app.audioContext.resume().catch(() => {});
+  }
+  return app.audioContext;
+}
+
+async function holdWakeLock() {
+  if (!navigator.wakeLock || app.wakeLock || app.state !== "in_call") return;
+  try {
+    const lock = await navigator.wakeLock.request("screen");
+    if (app.state !== "in_call") {
+      lock.release().catch(() => {});
+      return;
+    }
+    app.wakeLock = lock;
+    lock.addEventListener("release", () => { if (app.wakeLock === lock) app.wakeLock = null; });
+  } catch (_err) {
+    // Not allowed (hidden page, power saving): the call goes on without it.
+  }
+}
+
+function releaseWakeLock() {
+  if (app.wakeLock) app.wakeLock.release().catch(() => {});
+  app.wakeLock = null;
+}
+
+// -- HTTP -----------------------------------------------------------------------------------
+
+/** POST JSON; resolves {ok, status, body, retryAfter}; status 0 when the network failed. */
+async function postJson(path, payload, timeoutMs, signal) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  if (signal) signal.addEventListener("abort", () => controller.abort());
+  try {
+    const response = await fetch(path, {method: "POST", cache: "no-store",
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify(payload),
+      signal: controller.signal});
+    const body = await response.json().catch(() => ({}));
+    return {ok: response.ok, status: response.status, body: body || {},
+      retryAfter: Number(response.headers.get("Retry-After")) || 0};
+  } catch (_err) {
+    return {ok: false, status: 0, body: {}, aborted: Boolean(signal && signal.aborted)};
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function errorMessage(result, fallback) {
+  const error = result.body && result.body.error;
+  return (error && error.message) || fallback;
+}
+
+// -- starting a call ------------------------------------------------------------------------
+
+async function startCall() {
+  if (!["idle", "failed", "ended"].includes(app.state) || !app.canRetry || app.retryAt) return;
+  const context = audioContext(); // inside the tap: mobile browsers only allow audio from one
+  ui.help.hidden = true;
+  hideBanner();
+  ui.transcript.replaceChildren();
+  app.endReason = null;
+  setState("starting", "Checking the microphone…");
+  let stream;
+  try {
+    stream = await microphone();
+  } catch (err) {
+    const help = microphoneHelp(err, tg.platform);
+    showHelp(help.title, help.lines);
+    setState("failed", "The microphone is not available.");
+    return;
+  }
+  setState("starting", "Connecting to your computer…");
+  app.abort = new AbortController();
+  const result = await postJson("/api/call/bootstrap",
+    {launch_token: settings.launch_token, init_data: tg.initData}, BOOTSTRAP_TIMEOUT_MS,
+    app.abort.signal);
+  const cancelled = app.abort.signal.aborted;
+  app.abort = null;
+  if (cancelled) return failed("You cancelled the call.", {retry: true});
+  if (!result.ok) return bootstrapFailed(result);
+  setState("connecting", "Connecting the call…");
+  try {
+    await connect(result.body, stream, context);
+  } catch (err) {
+    await startFailed(err);
+  }
+}
+
+function failed(message, {retry, stale = false, retryAfter = 0}) {
+  app.canRetry = retry;
+  if (stale) {
+    showHelp("This call link cannot be used any more.",
+      ["Close this window and send /call in Telegram again for a fresh link."]);
+  }
+  app.retryAt = retry && retryAfter ? Date.now() + retryAfter * 1000 : 0;
+  setState("failed", message);
+  if (app.retryAt) {
+    updateRetryCountdown();
+    if (!app.ticker) app.ticker = setInterval(tick, 1000);
+  }
+  tg.haptic("error");
+}
+
+function bootstrapFailed(result) {
+  const code = (result.body.error && result.body.error.code) || "";
+  if (result.status === 0) {
+    return failed("Could not reach your computer. Check your connection, then try again.",
+      {retry: true});
+  }
+  const message = errorMessage(result, `The call could not start (error ${result.status}).`);
+  if ([401, 404, 410].includes(result.status) || code === "surface_disarmed") {
+    return failed(message, {retry: false, stale: true});
+  }
+  if (code === "budget_exhausted") return failed(message, {retry: false});
+  return failed(message, {retry: true, retryAfter: result.retryAfter});
+}
+
+function socketUrl(path) {
+  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${path}`;
+}
+
+async function connect(boot, stream, context) {
+  const call = {id: boot.call_id, token: boot.client_token, transport: boot.transport,
+    limits: boot.limits || {}, started: false, connectedAt: 0, ending: null, ended: false,
+    pc: null, capture: null, player: null, endTimer: null};
+  app.call = call;
+  call.socket = new CallSocket(socketUrl(boot.ws_path), call.token, {
+    onAudio: (data) => { if (call.player && !call.ending) call.player.play(data); },
+    onEvent: (event) => onCallEvent(call, event),
+    onForceEnd: (reason) => ending(call, reason),
+    onDown: () => showBanner("The connection to your computer dropped. Reconnecting…", "net"),
+    onAuth: (_limits, again) => { if (again) hideBanner("net"); },
+    onGone: (code, reason) => ended(call, code === 4000 && reason ? reason
+      : call.ending || "browser_disconnect"),
   });
-  const body = await response.json();
-  statusLine.textContent = response.ok ? "Connected." : body.error.message;
+  Object.assign(call.limits, await call.socket.connect());
+  call.connectedAt = Date.now();
+  if (call.ended) return;
+  if (call.transport === "webrtc") {
+    await startWebrtc(call, stream, context);
+  } else {
+    startRelay(call, stream, context);
+  }
+  const deadline = Number(call.limits.startup_timeout_ms || settings.startup_timeout_ms) || 30000;
+  call.startTimer = setTimeout(() => {
+    if (!call.started && !call.ended) startFailed(new Error("the audio did not start in time"));
+  }, deadline);
+}
+
+function startRelay(call, stream, context) {
+  if (!context) throw new Error("this browser cannot play audio");
+  call.player = new Pcm16Player(context);
+  const speech = new SpeechDetector((state) => call.socket.sendEvent({type: "vad", state}));
+  call.capture = new MicCapture(context, stream, {
+    onFrame: (frame) => {
+      if (!call.ending && call.socket.sendAudio(frame) && !call.started) started(call);
+    },
+    onLevel: (rms, ms) => { showLevel(rms); if (call.started) speech.update(rms, ms); },
+  });
+}
+
+async function startWebrtc(call, stream, context) {
+  const pc = new RTCPeerConnection();
+  call.pc = pc;
+  pc.ontrack = (event) => {
+    ui.audio.srcObject = event.streams[0] || new MediaStream([event.track]);
+    ui.audio.play().catch(() => {});
+  };
+  for (const track of stream.getAudioTracks()) pc.addTrack(track, stream);
+  call.channel = pc.createDataChannel("oai-events"); // transcripts come via the call socket
+  if (context) call.capture = new MicCapture(context, stream, {onFrame: () => {}, onLevel: showLevel});
+  await pc.setLocalDescription(await pc.createOffer());
+  const answer = await postJson("/api/call/webrtc",
+    {call_id: call.id, client_token: call.token, sdp: pc.localDescription.sdp}, 30000);
+  if (!answer.ok || !answer.body.sdp) {
+    throw new Error(errorMessage(answer, "The voice service did not answer."));
+  }
+  await pc.setRemoteDescription({type: "answer", sdp: answer.body.sdp});
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === "connected") {
+      hideBanner("media");
+      if (!call.started) started(call);
+    } else if (pc.connectionState === "disconnected" && call.started) {
+      showBanner("The audio connection is unstable. Trying to recover…", "media");
+    } else if (pc.connectionState === "failed") {
+      if (call.started) hangUp("network_lost");
+      else startFailed(new Error("the audio connection failed"));
+    }
+  };
+}
+
+function started(call) {
+  call.started = true;
+  clearTimeout(call.startTimer);
+  call.socket.sendEvent({type: "call.started"}, {durable: true});
+  setState("in_call", "Connected. Speak when you are ready.");
+  tg.confirmClosing(true);
+  tg.backButton(async () => {
+    if (await tg.confirm("Hang up the call?")) hangUp("user_hangup");
+  });
+  tg.haptic("success");
+  holdWakeLock();
+  tick();
+  if (!app.ticker) app.ticker = setInterval(tick, 1000);
+}
+
+async function startFailed(err) {
+  const call = app.call;
+  const message = (err && err.message) || "the call could not start";
+  if (call && !call.ended) {
+    call.ending = "call_start_failed";
+    const events = [...call.socket.unacknowledged(), {type: "call.start_failed",
+      message: message.slice(0, 400), at: new Date().toISOString()}];
+    await postJson("/api/call/finalize", {call_id: call.id, client_token: call.token,
+      reason: "call_start_failed", events}, REQUEST_TIMEOUT_MS);
+    teardown(call);
+  }
+  failed(`The call could not start: ${message}.`, {retry: true});
+}
+
+// -- during the call ------------------------------------------------------------------------
+
+function onCallEvent(call, event) {
+  const seconds = Math.round((Number(event.remaining_ms) || 0) / 1000);
+  switch (event.type) {
+    case "user.transcript.final":
+    case "assistant.transcript.final":
+      hideBanner("idle");
+      if (event.text) addLine(event.type.startsWith("user") ? "user" : "assistant", event.text);
+      break;
+    case "transcript.unavailable":
+      addLine("note", `Transcript unavailable: ${event.reason || "no reason given"}`);
+      break;
+    case "call.error":
+      addLine("note", `Problem: ${event.message || event.code || "unknown error"}`);
+      break;
+    case "call.warning":
+      showBanner(`The call ends in about ${seconds} seconds: it is reaching its time limit.`,
+        "time");
+      tg.haptic("warning");
+      break;
+    case "call.idle_warning":
+      showBanner(`Nobody has spoken for a while. The call ends in about ${seconds} seconds ` +
+        "unless someone speaks.", "idle");
+      tg.haptic("warning");
+      break;
+    case "call.ended":
+      ended(call, event.reason);
+      break;
+    default:
+      break;
+  }
+}
+
+/** The gateway (or this page) decided to end: stop sending, wait briefly for last words. */
+function ending(call, reason) {
+  if (call.ended) return;
+  call.ending = call.ending || reason || "user_hangup";
+  if (call.capture) call.capture.stop();
+  call.capture = null;
+  setState("ending", "Ending the call…");
+  clearTimeout(call.endTimer);
+  const wait = (Number(call.limits.finalize_grace_ms) || 4000) + END_WAIT_SLACK_MS;
+  call.endTimer = setTimeout(() => ended(call, call.ending), wait);
+}
+
+/** Hang up from the page: unacknowledged events go with the request so none is lost. */
+async function hangUp(reason = "user_hangup") {
+  if (app.abort) {
+    app.abort.abort();
+    return;
+  }
+  const call = app.call;
+  if (!call || call.ended || call.ending) return;
+  if (!call.started) {
+    await startFailed(new Error("you cancelled it"));
+    return;
+  }
+  ending(call, reason);
+  const events = call.socket.unacknowledged();
+  const path = events.length ? "/api/call/finalize" : "/api/call/hangup";
+  const result = await postJson(path, {call_id: call.id, client_token: call.token, reason,
+    events}, REQUEST_TIMEOUT_MS);
+  if (result.status === 404) ended(call, call.ending);
+}
+
+function teardown(call) {
+  clearTimeout(call.endTimer);
+  clearTimeout(call.startTimer);
+  if (call.capture) call.capture.stop();
+  if (call.player) call.player.stop();
+  call.capture = call.player = null;
+  if (call.pc) call.pc.close();
+  call.pc = null;
+  ui.audio.srcObject = null;
+  call.socket.close();
+  call.ended = true;
+}
+
+/** The call is over: say why, release everything, and offer what comes next. */
+function ended(call, reason) {
+  if (call.ended) return;
+  teardown(call);
+  app.endReason = reason || call.ending || "unknown";
+  clearInterval(app.ticker);
+  app.ticker = null;
+  releaseWakeLock();
+  tg.confirmClosing(false);
+  tg.backButton(null);
+  hideBanner();
+  app.canRetry = !call.started; // a started call consumed the launch link
+  setState("ended", endReasonText(app.endReason));
+  if (call.started) {
+    showHelp("The call is over.", ["To call again, send /call in Telegram."]);
+  }
+  tg.haptic(app.endReason === "user_hangup" ? "success" : "warning");
+}
+
+/** Closing the page during a call: hand over what is not yet on disk, and end it. */
+function onPageHide() {
+  const call = app.call;
+  if (!call || call.ended) return;
+  const body = JSON.stringify({call_id: call.id, client_token: call.token,
+    reason: "page_closed", events: call.socket.unacknowledged()});
+  const blob = new Blob([body], {type: "application/json"});
+  if (!(navigator.sendBeacon && navigator.sendBeacon("/api/call/finalize", blob))) {
+    fetch("/api/call/finalize", {method: "POST", body: blob, keepalive: true,
+      headers: {"Content-Type": "application/json"}}).catch(() => {});
+  }
+}
+
+// -- wiring ---------------------------------------------------------------------------------
+
+ui.start.addEventListener("click", () => { startCall(); });
+ui.hangup.addEventListener("click", () => { hangUp("user_hangup"); });
+window.addEventListener("pagehide", onPageHide);
+window.addEventListener("online", () => { if (app.call) app.call.socket.retryNow(); });
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") holdWakeLock();
 });
+tg.start();
+if (!tg.initData) {
+  showHelp("Open this page from Telegram.",
+    ["Send /call to your bot and tap the button it sends; this page needs Telegram's sign-in."]);
+}
+setState("idle");

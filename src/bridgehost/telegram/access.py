@@ -1,0 +1,88 @@
+"""Who the bot serves: exactly one private chat, ``telegram.authorized_chat_id``.
+
+Everyone else learns nothing: in a private chat they get one polite line ("This bot is
+private.") at most once per :data:`POLITE_EVERY_S` per user, in groups and channels nothing at
+all, and every refusal is logged with the user and chat ids (the first per window as a
+warning, the rest at debug level so a flood cannot flood the journal). The bot never says which
+chat it serves, never echoes the sender's id, and never lists its commands to strangers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+import structlog
+
+log = structlog.get_logger("bridgehost.telegram.access")
+
+POLITE_LINE = "This bot is private."
+POLITE_EVERY_S = 3600.0
+"""At most one polite line per stranger per hour."""
+MAX_TRACKED_USERS = 10_000
+
+
+class Verdict(Enum):
+    """What to do with an update."""
+
+    SERVE = "serve"
+    """From the authorized private chat: handle it."""
+    REFUSE_POLITELY = "refuse_politely"
+    """A stranger in a private chat whose polite line is due: send :data:`POLITE_LINE` once."""
+    IGNORE = "ignore"
+    """Anything else (groups, channels, strangers already told, updates without a chat)."""
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The parts of an update access control looks at."""
+
+    chat_id: int | None
+    chat_type: str | None
+    user_id: int | None
+    is_bot: bool = False
+
+
+class Access:
+    """Decides, per update, whether to serve it, refuse it politely once, or ignore it."""
+
+    def __init__(self, authorized_chat_id: int, *, polite_every_s: float = POLITE_EVERY_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.authorized_chat_id = authorized_chat_id
+        self.polite_every_s = polite_every_s
+        self._clock = clock
+        self._told: OrderedDict[int, float] = OrderedDict()
+
+    def is_authorized(self, sender: Sender) -> bool:
+        """The authorized user, writing in their private chat with the bot."""
+        return (sender.chat_type == "private" and not sender.is_bot
+                and sender.chat_id == self.authorized_chat_id
+                and sender.user_id == self.authorized_chat_id)
+
+    def check(self, sender: Sender) -> Verdict:
+        """Serve the authorized chat; refuse anyone else at most once per window."""
+        if self.is_authorized(sender):
+            return Verdict.SERVE
+        key = sender.user_id if sender.user_id is not None else sender.chat_id
+        due = key is not None and self._due(key)
+        level = log.warning if due else log.debug
+        level("refused an unauthorized telegram update", user_id=sender.user_id,
+              chat_id=sender.chat_id, chat_type=sender.chat_type)
+        if due and sender.chat_type == "private" and not sender.is_bot:
+            return Verdict.REFUSE_POLITELY
+        return Verdict.IGNORE
+
+    def _due(self, key: int) -> bool:
+        """True (and remembered) when ``key`` was not told within the window."""
+        now = self._clock()
+        last = self._told.get(key)
+        if last is not None and now - last < self.polite_every_s:
+            return False
+        self._told[key] = now
+        self._told.move_to_end(key)
+        while len(self._told) > MAX_TRACKED_USERS:
+            self._told.popitem(last=False)
+        return True
