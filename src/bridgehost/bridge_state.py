@@ -16,6 +16,7 @@ from bridgehost.gateway.store import iso, utc_now
 from bridgehost.state import Migration, Store, default_paths
 
 Owner = Literal["telegram", "desktop"]
+HandoffState = Literal["pending", "handed", "discarded"]
 
 BRIDGE_MIGRATIONS = [
     Migration(
@@ -50,6 +51,14 @@ BRIDGE_MIGRATIONS = [
             text TEXT NOT NULL,
             created_at TEXT NOT NULL
         );
+        """,
+    ),
+    Migration(
+        2,
+        "bridge-telegram: whether an ended call was handed to the handoff pipeline",
+        sql="""
+        ALTER TABLE bridge_calls ADD COLUMN handoff_state TEXT;
+        CREATE INDEX call_notes_by_call ON call_notes (call_id);
         """,
     ),
     # Versions 20+ belong to the handoff (bridgehost.handoff.outbox); keep lower ones above.
@@ -216,3 +225,48 @@ class BridgeStore:
         rows = self.db.query("SELECT text FROM call_notes WHERE call_id = ? ORDER BY id",
                              (call_id,))
         return [row["text"] for row in rows]
+
+    # -- bridge-telegram: handoff hand-over, queued notes, update bookkeeping -------------------
+
+    def set_handoff_state(self, call_id: str, state: HandoffState) -> None:
+        """Record where an ended call stands: ``pending`` (to hand over), ``handed`` (the
+        pipeline took it) or ``discarded`` (it never started: no recap)."""
+        with self.db.transaction():
+            self.db.execute("UPDATE bridge_calls SET handoff_state = ? WHERE call_id = ?",
+                            (state, call_id))
+
+    def calls_awaiting_handoff(self) -> list[dict[str, Any]]:
+        """Ended calls not yet handed to the pipeline nor discarded (a crash came between)."""
+        rows = self.db.query(
+            "SELECT * FROM bridge_calls WHERE status = 'ended' "
+            "AND (handoff_state IS NULL OR handoff_state = 'pending') ORDER BY created_at")
+        return [dict(row) for row in rows]
+
+    def claim_queued_notes(self, call_id: str, *, since: str, limit: int = 20) -> list[str]:
+        """Give the newest notes sent outside a call (not older than ``since``) to ``call_id``;
+        return their texts, oldest first."""
+        with self.db.transaction():
+            rows = self.db.query(
+                "SELECT id, text FROM call_notes WHERE call_id IS NULL AND created_at >= ? "
+                "ORDER BY id DESC LIMIT ?", (since, limit))
+            ids = [row["id"] for row in rows]
+            if ids:
+                marks = ", ".join("?" * len(ids))
+                self.db.execute(f"UPDATE call_notes SET call_id = ? WHERE id IN ({marks})",
+                                (call_id, *ids))
+        return [row["text"] for row in reversed(rows)]
+
+    def release_notes(self, call_id: str) -> int:
+        """Put a discarded call's notes back in the queue for the next call."""
+        with self.db.transaction():
+            cursor = self.db.execute("UPDATE call_notes SET call_id = NULL WHERE call_id = ?",
+                                     (call_id,))
+        return cursor.rowcount
+
+    def prune_processed_updates(self, before: str) -> int:
+        """Forget update ids processed before ``before`` (ISO time); Telegram never resends
+        an update that old."""
+        with self.db.transaction():
+            cursor = self.db.execute("DELETE FROM processed_updates WHERE processed_at < ?",
+                                     (before,))
+        return cursor.rowcount

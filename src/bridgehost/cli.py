@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -57,6 +58,36 @@ def gateway(ctx: click.Context) -> None:
     except GatewayStartError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
+
+
+@main.command()
+@click.option("--serve", "serve_forever", is_flag=True,
+              help="Keep running afterwards and print a URL to call the echo backend from a "
+              "browser on this machine.")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to keep the demo's config, state and handoff files (default: a new "
+              "temporary directory).")
+def demo(serve_forever: bool, state_dir: Path | None) -> None:
+    """Carry one call through a real gateway, offline: no keys, no Telegram, no internet.
+
+    Starts the gateway with the echo backend on loopback, connects a minimal bridge, arms the
+    surface, places a scripted call that streams audio and hears it echoed, hangs up, and
+    writes the handoff files. Every step is printed.
+    """
+    from bridgehost.demo import run_demo
+
+    configure_logging("bridgehost-demo", level="WARNING")
+    click.echo("bridgehost demo: an offline call through the real gateway (echo backend)")
+    if state_dir is not None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        result = asyncio.run(run_demo(serve_forever=serve_forever, state_dir=state_dir))
+    except KeyboardInterrupt:
+        return
+    if result["echoed"] == 0:
+        click.echo("no audio came back from the echo backend", err=True)
+        sys.exit(1)
+    click.echo("demo finished: the call went from bootstrap to handoff")
 
 
 main.add_command(plugins)

@@ -135,6 +135,10 @@ class Sideband:
                 self.log.warning("openai.sideband_reconnect_failed", openai_call_id=self.call_id,
                                  attempt=attempts, error=str(exc))
                 continue
+            if self._closing and self._conn is not None:
+                with contextlib.suppress(Exception):
+                    await self._conn.close()
+                return
             self.log.info("openai.sideband_reattached", openai_call_id=self.call_id,
                           attempt=attempts)
 

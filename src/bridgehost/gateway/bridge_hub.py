@@ -87,6 +87,7 @@ class BridgeHub:
         self.peers: dict[str, BridgePeer] = {}
         self._pending: dict[str, asyncio.Future[PrepareResult]] = {}
         self.on_hangup: Callable[[str | None, str], Awaitable[None]] | None = None
+        self._closing = False
 
     def connected(self, bridge_id: str) -> bool:
         """Whether that bridge has a live control channel."""
@@ -114,7 +115,8 @@ class BridgeHub:
         finally:
             if self.peers.get(peer.bridge_id) is peer:
                 del self.peers[peer.bridge_id]
-                log.warning("bridge disconnected", bridge_id=peer.bridge_id)
+                level = log.info if self._closing else log.warning
+                level("bridge disconnected", bridge_id=peer.bridge_id)
         return socket
 
     async def _hello(self, socket: web.WebSocketResponse) -> BridgePeer | None:
@@ -215,6 +217,7 @@ class BridgeHub:
 
     async def close_all(self) -> None:
         """Close every bridge socket (gateway shutdown)."""
+        self._closing = True
         for peer in list(self.peers.values()):
             with contextlib.suppress(Exception):
                 await peer.socket.close(code=1001, message=b"gateway stopping")

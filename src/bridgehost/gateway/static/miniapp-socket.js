@@ -1,8 +1,9 @@
 "use strict";
-/* bridgehost Mini App: the call socket (/ws/call). Authenticates with the call's client token,
-   numbers the events it sends and keeps the durable ones until the gateway acknowledges them
-   (they are then on disk), and reconnects a dropped socket with a bounded backoff, re-using
-   the same token, without touching the media session. */
+/* bridgehost Mini App: talking to the gateway. postJson for the HTTP routes; CallSocket for
+   /ws/call, which authenticates with the call's client token, numbers the events it sends,
+   keeps the durable ones until the gateway acknowledges them (they are then on disk), and
+   reconnects a dropped socket with a bounded backoff and the same token, without touching the
+   media session. */
 
 const SOCKET_AUTH_TIMEOUT_MS = 10000;
 const RECONNECT_DELAYS_MS = [250, 500, 1000, 1500, 2000, 2000];
@@ -206,4 +207,36 @@ class CallSocket {
       }
     }
   }
+}
+
+// -- JSON requests --------------------------------------------------------------------------
+
+/** POST JSON; resolves {ok, status, body, retryAfter}; status 0 when the network failed. */
+async function postJson(path, payload, timeoutMs, signal) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  if (signal) signal.addEventListener("abort", () => controller.abort());
+  try {
+    const response = await fetch(path, {method: "POST", cache: "no-store",
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify(payload),
+      signal: controller.signal});
+    const body = await response.json().catch(() => ({}));
+    return {ok: response.ok, status: response.status, body: body || {},
+      retryAfter: Number(response.headers.get("Retry-After")) || 0};
+  } catch (_err) {
+    return {ok: false, status: 0, body: {}, aborted: Boolean(signal && signal.aborted)};
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The server's one-sentence error message, or ``fallback``. */
+function errorMessage(result, fallback) {
+  const error = result.body && result.body.error;
+  return (error && error.message) || fallback;
+}
+
+/** The ws(s):// URL of a gateway path, from the page's own origin. */
+function socketUrl(path) {
+  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${path}`;
 }

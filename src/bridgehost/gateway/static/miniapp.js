@@ -10,15 +10,9 @@ const END_WAIT_SLACK_MS = 3000;
 
 const settings = JSON.parse(document.getElementById("settings").textContent || "{}");
 const tg = new TelegramHost(window);
-const byId = (id) => document.getElementById(id);
-const ui = {
-  start: byId("start"), hangup: byId("hangup"), status: byId("status"), banner: byId("banner"),
-  help: byId("help"), helpTitle: byId("help-title"), helpLines: byId("help-lines"),
-  transcript: byId("transcript"), clock: byId("clock"), elapsed: byId("elapsed"),
-  remaining: byId("remaining"), orb: byId("orb"), audio: byId("remote"),
-};
 const app = {state: "idle", mic: null, micRequests: 0, audioContext: null, call: null,
-  abort: null, wakeLock: null, ticker: null, retryAt: 0, canRetry: true, endReason: null};
+  abort: null, wakeLock: null, ticker: null, retryAt: 0, retryTimer: null, canRetry: true,
+  endReason: null};
 
 /** Counters for tests and debugging (read-only view of the current call). */
 window.__bridgehostStats = {
@@ -37,6 +31,7 @@ window.__bridgehostStats = {
 
 // -- presentation ---------------------------------------------------------------------------
 
+/** Enter a state: status line (read out by screen readers), buttons, clock visibility. */
 function setState(state, message) {
   app.state = state;
   document.body.dataset.state = state;
@@ -56,46 +51,7 @@ function setState(state, message) {
   }
 }
 
-function showBanner(text, kind = "warning") {
-  ui.banner.textContent = text;
-  ui.banner.dataset.kind = kind;
-  ui.banner.hidden = false;
-}
-
-function hideBanner(kind) {
-  if (!kind || ui.banner.dataset.kind === kind) ui.banner.hidden = true;
-}
-
-function showHelp(title, lines) {
-  ui.helpTitle.textContent = title;
-  ui.helpLines.replaceChildren(...lines.map((line) => {
-    const item = document.createElement("li");
-    item.textContent = line;
-    return item;
-  }));
-  ui.help.hidden = false;
-}
-
-function addLine(role, text) {
-  const item = document.createElement("li");
-  item.className = `line ${role}`;
-  const who = document.createElement("span");
-  who.className = "who";
-  who.textContent = role === "user" ? "You" : role === "assistant" ? "Agent" : "";
-  const what = document.createElement("span");
-  what.className = "what";
-  what.textContent = text;
-  if (who.textContent) item.append(who);
-  item.append(what);
-  ui.transcript.append(item);
-  item.scrollIntoView({block: "end", behavior: "smooth"});
-}
-
-function formatMs(ms) {
-  const total = Math.max(0, Math.round(ms / 1000));
-  return `${Math.floor(total / 60)}:${String(total % 60).padStart(2, "0")}`;
-}
-
+/** Once a second during a call: elapsed time and what is left of the limit. */
 function tick() {
   const call = app.call;
   if (!call || !call.connectedAt) return;
@@ -103,17 +59,9 @@ function tick() {
   ui.elapsed.textContent = formatMs(elapsed);
   const max = Number(call.limits.max_call_ms) || 0;
   ui.remaining.textContent = max ? `${formatMs(max - elapsed)} left` : "";
-  if (app.retryAt) updateRetryCountdown();
 }
 
-let lastLevelAt = 0;
-function showLevel(rms) {
-  const now = performance.now();
-  if (now - lastLevelAt < 80) return;
-  lastLevelAt = now;
-  ui.orb.style.setProperty("--level", Math.min(1, rms * 6).toFixed(2));
-}
-
+/** After a 429 (or 503 with Retry-After): "Try again in N s" until the wait is over. */
 function updateRetryCountdown() {
   const left = Math.ceil((app.retryAt - Date.now()) / 1000);
   if (left > 0) {
@@ -121,6 +69,7 @@ function updateRetryCountdown() {
     ui.start.textContent = `Try again in ${left} s`;
     return;
   }
+  clearInterval(app.retryTimer);
   app.retryAt = 0;
   ui.start.disabled = false;
   ui.start.textContent = "Try again";
@@ -172,36 +121,11 @@ function releaseWakeLock() {
   app.wakeLock = null;
 }
 
-// -- HTTP -----------------------------------------------------------------------------------
-
-/** POST JSON; resolves {ok, status, body, retryAfter}; status 0 when the network failed. */
-async function postJson(path, payload, timeoutMs, signal) {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), timeoutMs);
-  if (signal) signal.addEventListener("abort", () => controller.abort());
-  try {
-    const response = await fetch(path, {method: "POST", cache: "no-store",
-      headers: {"Content-Type": "application/json"}, body: JSON.stringify(payload),
-      signal: controller.signal});
-    const body = await response.json().catch(() => ({}));
-    return {ok: response.ok, status: response.status, body: body || {},
-      retryAfter: Number(response.headers.get("Retry-After")) || 0};
-  } catch (_err) {
-    return {ok: false, status: 0, body: {}, aborted: Boolean(signal && signal.aborted)};
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function errorMessage(result, fallback) {
-  const error = result.body && result.body.error;
-  return (error && error.message) || fallback;
-}
-
 // -- starting a call ------------------------------------------------------------------------
 
 async function startCall() {
   if (!["idle", "failed", "ended"].includes(app.state) || !app.canRetry || app.retryAt) return;
+  if (!tg.initData) return;
   const context = audioContext(); // inside the tap: mobile browsers only allow audio from one
   ui.help.hidden = true;
   hideBanner();
@@ -244,7 +168,7 @@ function failed(message, {retry, stale = false, retryAfter = 0}) {
   setState("failed", message);
   if (app.retryAt) {
     updateRetryCountdown();
-    if (!app.ticker) app.ticker = setInterval(tick, 1000);
+    app.retryTimer = setInterval(updateRetryCountdown, 500);
   }
   tg.haptic("error");
 }
@@ -261,10 +185,6 @@ function bootstrapFailed(result) {
   }
   if (code === "budget_exhausted") return failed(message, {retry: false});
   return failed(message, {retry: true, retryAfter: result.retryAfter});
-}
-
-function socketUrl(path) {
-  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${path}`;
 }
 
 async function connect(boot, stream, context) {
@@ -352,18 +272,19 @@ function started(call) {
   if (!app.ticker) app.ticker = setInterval(tick, 1000);
 }
 
-async function startFailed(err) {
+/** Starting failed after bootstrap: tell the gateway why (durably), then offer a retry. */
+async function startFailed(err, text) {
   const call = app.call;
-  const message = (err && err.message) || "the call could not start";
-  if (call && !call.ended) {
-    call.ending = "call_start_failed";
-    const events = [...call.socket.unacknowledged(), {type: "call.start_failed",
-      message: message.slice(0, 400), at: new Date().toISOString()}];
-    await postJson("/api/call/finalize", {call_id: call.id, client_token: call.token,
-      reason: "call_start_failed", events}, REQUEST_TIMEOUT_MS);
-    teardown(call);
-  }
-  failed(`The call could not start: ${message}.`, {retry: true});
+  if (!call || call.ended || call.ending) return;
+  call.ending = "call_start_failed";
+  let message = (err && err.message) || "unknown error";
+  if (err instanceof CallSocketError) message = "could not join the call on your computer";
+  const events = [...call.socket.unacknowledged(), {type: "call.start_failed",
+    message: message.slice(0, 400), at: new Date().toISOString()}];
+  teardown(call);
+  failed(text || `The call could not start: ${message}.`, {retry: true});
+  await postJson("/api/call/finalize", {call_id: call.id, client_token: call.token,
+    reason: "call_start_failed", events}, REQUEST_TIMEOUT_MS);
 }
 
 // -- during the call ------------------------------------------------------------------------
@@ -421,7 +342,7 @@ async function hangUp(reason = "user_hangup") {
   const call = app.call;
   if (!call || call.ended || call.ending) return;
   if (!call.started) {
-    await startFailed(new Error("you cancelled it"));
+    await startFailed(null, "You cancelled the call.");
     return;
   }
   ending(call, reason);
@@ -492,3 +413,4 @@ if (!tg.initData) {
     ["Send /call to your bot and tap the button it sends; this page needs Telegram's sign-in."]);
 }
 setState("idle");
+ui.start.disabled = !tg.initData;

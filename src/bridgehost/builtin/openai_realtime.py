@@ -1,0 +1,136 @@
+"""The ``openai`` realtime backend: live calls with OpenAI Realtime (GA) over WebRTC.
+
+The browser's media goes straight to OpenAI over WebRTC, but **no key, not even an ephemeral
+one, reaches the browser**: the page POSTs its SDP offer to the gateway
+(``POST /api/call/webrtc``), and the gateway forwards it to ``POST /v1/realtime/calls`` with the
+server key and a session config built on the server (``realtime.model``, ``realtime.voice``,
+``realtime.transcription_model`` with input transcription on, the call's instructions, turn
+detection). The answer SDP goes back to the page; the call id from the ``Location`` header is
+kept. The gateway then attaches a server-side ("sideband") WebSocket to the call
+(``{base}/realtime?call_id=…``) and turns OpenAI's events into normalized call events
+(transcripts of both sides, VAD, interruptions, usage, errors); see
+:mod:`bridgehost.builtin._openai_events`. Ending a call (hang-up, idle timeout, max duration,
+daily budget, gateway stop) hangs it up upstream through the calls API, whatever the browser
+does. The call ending upstream ends the gateway's call.
+
+The official ``openai`` SDK does every request, so ``OPENAI_BASE_URL`` (and ``OPENAI_ORG_ID``,
+``OPENAI_PROJECT_ID``) are honoured exactly as the SDK honours them. Upstream failures become
+:class:`~bridgehost.providers.ProviderStartError` with one sentence and a fix.
+
+Optional settings go in ``[plugins.openai]`` (:class:`OpenAISettings`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from urllib.parse import urlsplit
+
+from openai import AsyncOpenAI
+
+from bridgehost import hookimpl
+from bridgehost.builtin._openai_session import OpenAICallSession
+from bridgehost.builtin._openai_settings import KEY_FIX, NAME, OpenAISettings, session_config
+from bridgehost.providers import (
+    Health,
+    ProviderContext,
+    ProviderStartError,
+    RealtimeBackend,
+    SessionEvents,
+    SessionSetup,
+)
+
+__all__ = ["NAME", "OpenAICallSession", "OpenAIRealtimeBackend", "OpenAISettings",
+           "bridgehost_register_realtime_backends"]
+
+
+class OpenAIRealtimeBackend:
+    """The backend object the gateway holds (implements ``providers.Backend``).
+
+    :param context: the provider context: ``realtime.model``, ``realtime.voice``,
+        ``realtime.transcription_model``, the ``OPENAI_API_KEY`` secret, and the settings of
+        ``[plugins.openai]``.
+    """
+
+    transport = "webrtc"
+
+    def __init__(self, context: ProviderContext) -> None:
+        self.realtime = context.config.realtime
+        settings = context.settings
+        self.settings = settings if isinstance(settings, OpenAISettings) else OpenAISettings()
+        self.secrets = context.secrets
+        self.log = context.log.bind(backend=NAME)
+        self._client: AsyncOpenAI | None = None
+        self._sessions: set[OpenAICallSession] = set()
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def _key(self) -> str:
+        secret = self.secrets.openai_api_key
+        if secret is None:
+            raise ProviderStartError("No OpenAI API key is configured",
+                                     fix=f"{KEY_FIX[0].upper()}{KEY_FIX[1:]}.")
+        return secret.get_secret_value()
+
+    def client(self) -> AsyncOpenAI:
+        """The SDK client (built on first use; the SDK reads ``OPENAI_BASE_URL`` itself)."""
+        if self._client is None:
+            self._client = AsyncOpenAI(api_key=self._key(),
+                                       timeout=self.settings.request_timeout_s,
+                                       max_retries=self.settings.max_retries)
+        return self._client
+
+    async def start(self) -> None:
+        """Check that a key is configured and build the client; no request is made."""
+        client = self.client()
+        self.log.info("openai.backend_ready", model=self.realtime.model,
+                      voice=self.realtime.voice, api_host=urlsplit(str(client.base_url)).netloc)
+
+    async def stop(self) -> None:
+        """Hang up any call still open and close the HTTP client; safe twice."""
+        sessions = list(self._sessions)
+        if sessions:
+            await asyncio.gather(*(s.close("gateway_stop") for s in sessions),
+                                 return_exceptions=True)
+        self._sessions.clear()
+        if self._client is not None:
+            client, self._client = self._client, None
+            with contextlib.suppress(Exception):
+                await client.close()
+
+    async def health(self) -> Health:
+        """Whether a key is configured (OpenAI is not called: health checks run often)."""
+        source = self.secrets.source("OPENAI_API_KEY")
+        if source is None:
+            return Health(ok=False, detail="OpenAI realtime: no OPENAI_API_KEY is configured",
+                          fix=KEY_FIX)
+        return Health(ok=True, detail=f"OpenAI realtime: key from {source}; model "
+                      f"{self.realtime.model}, voice {self.realtime.voice}")
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    async def open_session(self, setup: SessionSetup,
+                           events: SessionEvents) -> OpenAICallSession:
+        """Prepare a call: build its session config; the upstream call starts with the offer."""
+        client = self.client()
+        config = session_config(self.realtime, self.settings, setup.instructions)
+        session = OpenAICallSession(client, setup, events, self.settings, config, self.log,
+                                    on_closed=self._sessions.discard)
+        self._sessions.add(session)
+        return session
+
+
+@hookimpl
+def bridgehost_register_realtime_backends() -> list[RealtimeBackend]:
+    """Register the ``openai`` backend: OpenAI Realtime over WebRTC, sessions configured and
+    ended on the server, transcripts from a server-side sideband connection."""
+    return [
+        RealtimeBackend(
+            name=NAME,
+            description="OpenAI Realtime over WebRTC; the gateway proxies the SDP offer with "
+            "the server key and follows the call on a server-side sideband",
+            factory=OpenAIRealtimeBackend,
+            transport="webrtc",
+            settings_model=OpenAISettings,
+        )
+    ]

@@ -1,0 +1,66 @@
+"use strict";
+/* bridgehost Mini App: the page's elements and small DOM helpers (banner, help box, transcript
+   lines, audio level, clock text). Everything is set with textContent: nothing is parsed as
+   HTML. */
+
+const byId = (id) => document.getElementById(id);
+const ui = {
+  start: byId("start"), hangup: byId("hangup"), status: byId("status"), banner: byId("banner"),
+  help: byId("help"), helpTitle: byId("help-title"), helpLines: byId("help-lines"),
+  transcript: byId("transcript"), clock: byId("clock"), elapsed: byId("elapsed"),
+  remaining: byId("remaining"), orb: byId("orb"), audio: byId("remote"),
+};
+
+/** A banner above the transcript; ``kind`` lets one kind be hidden without hiding another. */
+function showBanner(text, kind = "warning") {
+  ui.banner.textContent = text;
+  ui.banner.dataset.kind = kind;
+  ui.banner.hidden = false;
+}
+
+/** Hide the banner (only if it shows ``kind``, when given). */
+function hideBanner(kind) {
+  if (!kind || ui.banner.dataset.kind === kind) ui.banner.hidden = true;
+}
+
+/** The help box: a title and a list of steps. */
+function showHelp(title, lines) {
+  ui.helpTitle.textContent = title;
+  ui.helpLines.replaceChildren(...lines.map((line) => {
+    const item = document.createElement("li");
+    item.textContent = line;
+    return item;
+  }));
+  ui.help.hidden = false;
+}
+
+/** One transcript line: role "user", "assistant" or "note". */
+function addLine(role, text) {
+  const item = document.createElement("li");
+  item.className = `line ${role}`;
+  const who = document.createElement("span");
+  who.className = "who";
+  who.textContent = role === "user" ? "You" : role === "assistant" ? "Agent" : "";
+  const what = document.createElement("span");
+  what.className = "what";
+  what.textContent = text;
+  if (who.textContent) item.append(who);
+  item.append(what);
+  ui.transcript.append(item);
+  item.scrollIntoView({block: "end", behavior: "smooth"});
+}
+
+/** Milliseconds as m:ss. */
+function formatMs(ms) {
+  const total = Math.max(0, Math.round(ms / 1000));
+  return `${Math.floor(total / 60)}:${String(total % 60).padStart(2, "0")}`;
+}
+
+/** Drive the orb's pulse from an RMS level (throttled). */
+let lastLevelAt = 0;
+function showLevel(rms) {
+  const now = performance.now();
+  if (now - lastLevelAt < 80) return;
+  lastLevelAt = now;
+  ui.orb.style.setProperty("--level", Math.min(1, rms * 6).toFixed(2));
+}
