@@ -169,3 +169,19 @@ async def test_unfinished_launch_ends_with_launch_timeout(gateway_factory):
     ended = await gw.bridge.wait_for("call.ended")
     assert ended["reason"] == "call_launch_timeout"
     assert gw.gateway.store.get_call(body["call_id"]).status == "ended"
+
+
+async def test_calls_that_really_started_do_not_use_up_the_rate_limit(gateway_factory):
+    gw = await gateway_factory(bootstrap_rate_limit_per_user=1)
+    for _ in range(3):
+        body = await gw.start_call()
+        ws = await gw.http.ws_connect(f"{gw.base}{body['ws_path']}")
+        await ws.send_json({"type": "call.auth", "token": body["client_token"]})
+        await ws.receive_json(timeout=5)
+        await ws.send_json({"type": "call.event", "id": 1, "event": {"type": "call.started"}})
+        await ws.receive_json(timeout=5)
+        async with gw.http.post(f"{gw.base}/api/call/hangup", json={
+                "call_id": body["call_id"], "client_token": body["client_token"]}):
+            pass
+        await gw.gateway.calls.shutdown()
+        await ws.close()

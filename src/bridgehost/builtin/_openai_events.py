@@ -3,18 +3,14 @@
 The gateway accepts only its own whitelist from a backend (``bridgehost.gateway.events``), so
 every upstream event is translated here, with text bounded, or dropped:
 
-====================================================================  =============================
-OpenAI server event                                                   normalized event
-====================================================================  =============================
-``conversation.item.input_audio_transcription.completed``             ``user.transcript.final``
-``conversation.item.input_audio_transcription.failed``                ``call.error``
-``response.output_audio_transcript.done`` / ``response.output_text.done``  ``assistant.transcript.final``
-``input_audio_buffer.speech_started`` / ``.speech_stopped``           ``vad``
-``response.done`` with status ``cancelled``                           ``response.interrupted``
-``response.done`` with status ``failed``                              ``call.error``
-``response.done`` ``response.usage``                                  ``usage``
-``error``                                                             ``call.error``
-====================================================================  =============================
+- ``conversation.item.input_audio_transcription.completed`` → ``user.transcript.final``
+- ``conversation.item.input_audio_transcription.failed`` → ``call.error``
+- ``response.output_audio_transcript.done`` (or ``response.output_text.done``) →
+  ``assistant.transcript.final``
+- ``input_audio_buffer.speech_started`` / ``.speech_stopped`` → ``vad``
+- ``response.done``: status ``cancelled`` → ``response.interrupted``; status ``failed`` →
+  ``call.error``; its ``response.usage`` → ``usage``
+- ``error`` → ``call.error``
 
 ``usage`` carries the billed tokens of one response, and audio seconds estimated from audio
 tokens as OpenAI documents them (caller audio about 1 token per 100 ms, assistant audio about

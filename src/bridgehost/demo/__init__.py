@@ -33,15 +33,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def demo_config(state_dir: Path, port: int) -> tuple[LoadedConfig, dict[str, str]]:
-    """The embedded demo configuration and its generated secrets."""
+def demo_config(state_dir: Path, port: int,
+                extra_realtime: str = "") -> tuple[LoadedConfig, dict[str, str]]:
+    """The embedded demo configuration and its generated secrets (``extra_realtime``: more
+    ``[realtime]`` lines, e.g. for benchmarks)."""
     env = {"TELEGRAM_BOT_TOKEN": f"{DEMO_USER}0000:demo-{secrets.token_hex(8)}",
            "REALTIME_CONTROL_SECRET": secrets.token_urlsafe(24)}
     path = state_dir / "bridge.config.toml"
     path.write_text(
         "[realtime]\nenabled = true\nbackend = \"echo\"\n"
         f"tunnel_mode = \"static-public-url\"\npublic_url = \"http://127.0.0.1:{port}\"\n"
-        f"gateway_port = {port}\n"
+        f"gateway_port = {port}\n{extra_realtime}"
         f"[telegram]\nauthorized_chat_id = {DEMO_USER}\n"
         f"[storage]\nroot = \"{state_dir / 'state'}\"\n"
         "[handoff]\nsinks = [\"file\"]\n[plugins.echo]\ndelay_ms = 200\n")

@@ -20,7 +20,7 @@ from bridgehost.gateway.bridge_hub import BridgeHub
 from bridgehost.gateway.call_socket import AuthFailures, handle_call_socket
 from bridgehost.gateway.calls import CallManager
 from bridgehost.gateway.errors import error_middleware
-from bridgehost.gateway.ratelimit import MultiLimiter, SlidingWindowLimiter
+from bridgehost.gateway.ratelimit import MultiLimiter, MultiReservation, SlidingWindowLimiter
 from bridgehost.gateway.security import (
     bearer_token,
     client_address,
@@ -64,6 +64,7 @@ class Gateway:
         self.calls = CallManager(self.config, self.store, self.paths, self.surface,
                                  self.hub.forward)
         self.hub.on_hangup = self.hangup_from_bridge
+        self.calls.on_call_started = self._refund_started_call
         if hasattr(self.tunnel, "on_url_change"):
             self.tunnel.on_url_change = self.surface.tunnel_url_changed
         window = timedelta(milliseconds=rt.bootstrap_rate_limit_window_ms).total_seconds()
@@ -112,6 +113,13 @@ class Gateway:
                 "max_call_ms": session.max_call_ms, "idle_warning_ms": rt.idle_warning_ms,
                 "idle_timeout_ms": rt.idle_timeout_ms, "startup_timeout_ms": rt.startup_timeout_ms,
                 "finalize_grace_ms": rt.finalize_grace_ms}
+
+    def _refund_started_call(self, session: CallSession) -> None:
+        """A call that really started is not an "attempt": give its rate-limit slots back, so
+        several short calls in a row never lock the user out (the budget caps usage)."""
+        if isinstance(session.rate_reservation, MultiReservation):
+            self.bootstrap_limits.refund(session.rate_reservation)
+            session.rate_reservation = None
 
     async def hangup_from_bridge(self, call_id: str | None, reason: str) -> None:
         """``/hangup`` from Telegram, through the control channel."""

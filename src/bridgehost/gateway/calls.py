@@ -77,6 +77,7 @@ class CallManager:
         self.current: CallSession | None = None
         self._preparing = False
         self._charge_tasks: dict[str, asyncio.Task[None]] = {}
+        self.on_call_started: Callable[[CallSession], None] | None = None
 
     # -- budget and the one-call rule ----------------------------------------------------
 
@@ -142,6 +143,8 @@ class CallManager:
             session.cancel_timer("start")
             self._set_status(session, "active", started_at=stamped["at"])
             self.surface.consume_token()
+            if self.on_call_started is not None:
+                self.on_call_started(session)
         if counts_as_activity(event) and not session.is_ending:
             self._restart_idle_timers(session)
         return stamped

@@ -1,22 +1,38 @@
 """``GET /miniapp?launch=<token>``: the Mini App page, served only for a valid launch token.
 
-The page is one HTML template with its stylesheet and script inlined under a per-response CSP
+The page is one HTML template with its stylesheet and scripts inlined under a per-response CSP
 nonce (no ``'unsafe-inline'``), and its settings embedded as JSON safe for a ``<script>``
-element. No build step: the files under ``static/`` are served as they are.
+element. No build step: the files under ``static/`` are served as they are. The scripts are
+plain files concatenated in :data:`SCRIPTS` order into the page's one inline ``<script>``.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib.resources import files
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from bridgehost.gateway._keys import GATEWAY
 from bridgehost.gateway.ratelimit import RateLimited
 from bridgehost.gateway.security import escape_for_script, miniapp_csp, new_nonce
 from bridgehost.gateway.surface import TokenStatus
+
+SCRIPTS: tuple[str, ...] = (
+    "miniapp-text.js",      # end reasons and microphone help, in words
+    "miniapp-telegram.js",  # Telegram.WebApp glue; init data from the URL hash without it
+    "miniapp-view.js",      # the page's elements and DOM helpers
+    "miniapp-audio.js",     # relay audio: microphone → PCM16 24 kHz frames, playback queue
+    "miniapp-socket.js",    # JSON requests, and the call socket with reconnects and acks
+    "miniapp.js",           # the call itself (runs last)
+)
+"""The page's scripts, in the order they are inlined (later files use earlier ones)."""
+
+_PLACEHOLDER = re.compile(r"\{\{(nonce|style|settings|script)\}\}")
+_CLOSING_TAG = re.compile(r"</(script|style)|<!--", re.IGNORECASE)
 
 _ERROR_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -26,7 +42,12 @@ _ERROR_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 
 @cache
 def _asset(name: str) -> str:
-    return (files("bridgehost.gateway") / "static" / name).read_text(encoding="utf-8")
+    """A static file's text; refuses one that could end its inline element early."""
+    text = (files("bridgehost.gateway") / "static" / name).read_text(encoding="utf-8")
+    if name != "miniapp.html" and _CLOSING_TAG.search(text):
+        raise ValueError(f"static/{name} contains '</script', '</style' or '<!--', which would "
+                         "break out of its inline element")
+    return text
 
 
 def _error_page(status: int, title: str, text: str) -> web.Response:
@@ -37,14 +58,30 @@ def _error_page(status: int, title: str, text: str) -> web.Response:
 
 
 def render(nonce: str, settings: dict[str, Any]) -> str:
-    """The page with assets inlined under ``nonce`` and ``settings`` embedded."""
-    return (
-        _asset("miniapp.html")
-        .replace("{{nonce}}", nonce)
-        .replace("{{style}}", _asset("miniapp.css"))
-        .replace("{{script}}", _asset("miniapp.js"))
-        .replace("{{settings}}", escape_for_script(settings))
-    )
+    """The page with assets inlined under ``nonce`` and ``settings`` embedded.
+
+    One pass over the template: text that was substituted is never substituted again.
+    """
+    values = {"nonce": nonce, "style": _asset("miniapp.css"),
+              "settings": escape_for_script(settings),
+              "script": "\n".join(_asset(name) for name in SCRIPTS)}
+    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], _asset("miniapp.html"))
+
+
+def socket_origin(public_url: str | None) -> list[str]:
+    """The call socket's origin for ``connect-src`` (``wss://host`` for an https origin).
+
+    ``'self'`` already covers it in current browsers; older WebKit (Telegram on iOS < 15.4)
+    did not match ``ws:``/``wss:`` against ``'self'``, so the origin is listed explicitly.
+    """
+    if not public_url:
+        return []
+    url = URL(public_url)
+    if url.scheme not in ("http", "https") or not url.host:
+        return []
+    scheme = "wss" if url.scheme == "https" else "ws"
+    port = None if url.is_default_port() else url.port
+    return [str(URL.build(scheme=scheme, host=url.host, port=port))]
 
 
 async def page(request: web.Request) -> web.Response:
@@ -69,6 +106,7 @@ async def page(request: web.Request) -> web.Response:
                 "idle_warning_ms": rt.idle_warning_ms, "idle_timeout_ms": rt.idle_timeout_ms,
                 "startup_timeout_ms": rt.startup_timeout_ms}
     response = web.Response(text=render(nonce, settings), content_type="text/html")
-    response.headers["Content-Security-Policy"] = miniapp_csp(nonce, connect_src=[])
+    response.headers["Content-Security-Policy"] = miniapp_csp(
+        nonce, connect_src=socket_origin(gw.surface.state.public_url))
     response.headers["Permissions-Policy"] = "microphone=(self)"
     return response

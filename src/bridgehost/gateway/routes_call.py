@@ -83,6 +83,8 @@ async def bootstrap(request: web.Request) -> web.Response:
         if exc.status != 401:
             gw.bootstrap_limits.refund(reserved)
         raise
+    if gw.calls.current is not None and gw.calls.current.call_id == payload["call_id"]:
+        gw.calls.current.rate_reservation = reserved
     return web.json_response(payload)
 
 

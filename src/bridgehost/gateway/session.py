@@ -39,6 +39,7 @@ class CallSession:
         self.ended = asyncio.Event()
         self.connected_at: datetime | None = None
         self.max_call_ms = record.max_call_ms
+        self.rate_reservation: object | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._append_lock = asyncio.Lock()
 

@@ -68,7 +68,7 @@ class DeliveryWorker:
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._started: set[str] = set()
-        self._start_lock = asyncio.Lock()
+        self._start_locks: dict[str, asyncio.Lock] = {}
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -152,7 +152,7 @@ class DeliveryWorker:
     # -- one attempt ---------------------------------------------------------------------------
 
     async def _ensure_started(self, name: str) -> None:
-        async with self._start_lock:
+        async with self._start_locks.setdefault(name, asyncio.Lock()):
             if name not in self._started:
                 await self.sinks[name].start()
                 self._started.add(name)

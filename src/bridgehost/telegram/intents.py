@@ -41,7 +41,7 @@ _LAUNCH = [
     rf"(?:start|open|launch|begin|arm|enable|set\s+up|do|have|make)\s+{_A}{_KIND}call(?:ing)?",
     rf"{_A}{_KIND}call(?:ing)?",
     r"(?:start\s+)?(?:live|voice)\s+calling",
-    rf"let'?s\s+(?:talk|speak|chat)(?:\s+live)?",
+    r"let'?s\s+(?:talk|speak|chat)(?:\s+live)?",
     rf"let'?s\s+(?:have|do|start|hop\s+on|jump\s+on|get\s+on|go\s+on)\s+{_CALL_NOUN}",
     rf"(?:hop|jump|get)\s+on\s+{_CALL_NOUN}",
     r"(?:talk|speak)\s+(?:to|with)\s+(?:me|us)",
