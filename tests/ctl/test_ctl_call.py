@@ -133,6 +133,7 @@ async def test_hangup_no_wait_and_by_id(gateway_factory, cli) -> None:
     call_id = await _live_call(gw)
     wrong = await run(cli, gw.loaded.path, "call", "hangup", "--call-id", "someone-else")
     assert wrong.code == 1 and gw.gateway.calls.current is not None
+    assert "call someone-else is not the live call" in one_line_error(wrong)
     done = await run(cli, gw.loaded.path, "call", "hangup", "--call-id", call_id, "--no-wait",
                      "--json", "--reason", "operator_test")
     assert done.code == 0, done

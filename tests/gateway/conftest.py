@@ -22,6 +22,7 @@ from bridgehost.gateway.service import build_gateway, serve
 
 BOT_TOKEN = "123456:TEST-bot-token-for-gateway"
 CONTROL_SECRET = "control-secret-for-tests-0123456789"
+OPENAI_KEY = "sk-test-gateway-openai-0123456789"
 USER_ID = 4242
 
 
@@ -53,7 +54,8 @@ def write_config(root: Path, port: int, **realtime: Any) -> Path:
 
 def secrets_env() -> dict[str, str]:
     """The gateway's secrets."""
-    return {"TELEGRAM_BOT_TOKEN": BOT_TOKEN, "REALTIME_CONTROL_SECRET": CONTROL_SECRET}
+    return {"TELEGRAM_BOT_TOKEN": BOT_TOKEN, "REALTIME_CONTROL_SECRET": CONTROL_SECRET,
+            "OPENAI_API_KEY": OPENAI_KEY}
 
 
 def init_data(user_id: int = USER_ID, *, auth_date: int | None = None,
@@ -141,6 +143,8 @@ class RunningGateway:
     http: aiohttp.ClientSession
     bridge: FakeBridge
     loaded: LoadedConfig
+    stop: asyncio.Event
+    task: asyncio.Task[None]
 
     def control_headers(self) -> dict[str, str]:
         """The control secret as bridgectl sends it."""
@@ -188,7 +192,8 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
             await ready.wait()
         base = f"http://127.0.0.1:{port}"
         bridge = FakeBridge(url=f"ws://127.0.0.1:{port}/ws/bridge")
-        running = RunningGateway(gateway, base, aiohttp.ClientSession(), bridge, loaded)
+        running = RunningGateway(gateway, base, aiohttp.ClientSession(), bridge, loaded, stop,
+                                 task)
         started.append((stop, task, running))
         if connect_bridge:
             await bridge.connect()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from .conftest import free_port, secrets_env, write_config
@@ -37,6 +38,7 @@ def test_broken_unselected_plugin_does_not_stop_the_gateway_check(cli, tmp_path,
     site_packages.install("bridgehost-voice", "0.3.1", {"voice_plugin": BROKEN_BACKEND},
                           {"voice": "voice_plugin"})
     config = write_config(tmp_path, free_port())
+    config.write_text(config.read_text() + '[handoff]\nsinks = ["file"]\n')
     result = cli(["bridgectl", "--config", str(config), "config", "check", "--service",
                   "gateway"], env=_env(site_packages), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -49,3 +51,19 @@ def test_missing_secrets_are_all_listed(cli, tmp_path):
     assert result.returncode == 2
     assert "TELEGRAM_BOT_TOKEN" in result.stderr
     assert "REALTIME_CONTROL_SECRET" in result.stderr
+
+
+async def test_systemd_notifications_and_a_clean_stop_ending_the_call(notify_socket,
+                                                                      gateway_factory):
+    gw = await gateway_factory()
+    ready = await notify_socket.wait_for_async("READY", "1")
+    assert ready
+    statuses = [m["STATUS"] for m in notify_socket.messages() if "STATUS" in m]
+    assert any("disarmed" in s for s in statuses)
+    body = await gw.start_call()
+    gw.stop.set()
+    ended = await gw.bridge.wait_for("call.ended")
+    assert (ended["reason"], ended["ended_by"]) == ("gateway_stop", "gateway")
+    await asyncio.wait_for(gw.task, 10)
+    assert await notify_socket.wait_for_async("STOPPING", "1")
+    assert body["call_id"]

@@ -164,9 +164,10 @@ def hangup(ctx: click.Context, call_id: str | None, reason: str, no_wait: bool,
                 answer = await api.hangup(reason, call_id)
         except GatewayApiError as exc:
             if exc.code == "no_call":
-                raise CtlError("no call is running, so there is nothing to hang up "
-                               "('bridgectl call status' shows recent calls)",
-                               code="no_call", as_json=as_json) from exc
+                what = (f"call {call_id} is not the live call" if call_id else
+                        "no call is running, so there is nothing to hang up")
+                raise CtlError(f"{what} ('bridgectl call status' shows the live and recent "
+                               "calls)", code="no_call", as_json=as_json) from exc
             raise gateway_error(exc, as_json=as_json) from exc
         if no_wait:
             return answer, None

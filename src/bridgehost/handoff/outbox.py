@@ -58,6 +58,10 @@ class DeliveryContext:
         self._outbox.save_receipt(self.call_id, self.sink, receipt)
         self.receipt = receipt
 
+    def other_deliveries(self) -> list[dict[str, Any]]:
+        """The same call's rows for the other sinks (see :meth:`Outbox.deliveries`)."""
+        return [d for d in self._outbox.deliveries(self.call_id) if d["sink"] != self.sink]
+
 
 _CURRENT: contextvars.ContextVar[DeliveryContext | None] = contextvars.ContextVar(
     "bridgehost_handoff_delivery", default=None)

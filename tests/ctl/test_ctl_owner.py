@@ -1,0 +1,107 @@
+"""``bridgectl claim``/``release`` and ``bind THREAD_ID``: round trips through bridge.db, seen by
+``status`` and ``capabilities`` (Codex unreachable here: ``[codex] binary`` points nowhere)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ctl_harness import (  # noqa: F401  (gateway_factory is a fixture)
+    add_section,
+    gateway_factory,
+    one_line_error,
+    run,
+    run_sync,
+    write_config,
+)
+
+from bridgehost.bridge_state import BridgeStore
+
+THREAD = "019a0000-0000-7000-8000-00000000beef"
+OTHER = "019a0000-0000-7000-8000-00000000f00d"
+
+
+def no_codex(config: Path) -> Path:
+    add_section(config, '[codex]\nbinary = "/nonexistent/codex"\n')
+    return config
+
+
+def owner_check(result) -> dict:
+    return next(c for c in result.json["checks"] if c["name"] == "Session owner")
+
+
+async def test_release_and_claim_round_trip(gateway_factory, cli) -> None:
+    gw = await gateway_factory()
+    config = gw.loaded.path
+
+    released = await run(cli, config, "release")
+    assert released.code == 0, released
+    assert released.stdout.strip() == ("Session owner: desktop (was telegram). /call is refused "
+                                       "until 'bridgectl claim'.")
+    status = await run(cli, config, "status")
+    assert "Owner:           desktop — /call is refused until 'bridgectl claim'" in status.stdout
+    caps = await run(cli, config, "capabilities", "--json")
+    assert caps.code == 1
+    check = owner_check(caps)
+    assert check["ok"] is False and check["detail"] == "owned by desktop"
+    assert "bridgectl claim" in check["fix"]
+
+    again = await run(cli, config, "release", "--json")
+    assert again.json["owner"] == "desktop" and again.json["previous_owner"] == "desktop"
+
+    claimed = await run(cli, config, "claim", "--json")
+    assert claimed.code == 0, claimed
+    assert claimed.json["owner"] == "telegram" and claimed.json["previous_owner"] == "desktop"
+    status = await run(cli, config, "status", "--json")
+    assert status.json["bridge"]["owner"] == "telegram"
+    assert status.json["bridge"]["source"] == "bridge.db"
+    assert owner_check(await run(cli, config, "capabilities", "--json"))["ok"] is True
+
+    store = BridgeStore.open(gw.loaded.config.storage.root)
+    try:
+        assert store.binding().owner == "telegram"
+    finally:
+        store.close()
+
+
+async def test_bind_round_trip_without_codex(gateway_factory, cli) -> None:
+    gw = await gateway_factory()
+    config = no_codex(gw.loaded.path)
+    before = await run(cli, config, "status")
+    assert "Bound thread:    none — run 'bridgectl bind --latest'" in before.stdout
+
+    bound = await run(cli, config, "bind", THREAD)
+    assert bound.code == 0, bound
+    assert bound.stdout.startswith(f"Bound calls to Codex thread {THREAD}.")
+    assert "note: could not check the thread with Codex" in bound.stderr
+    assert "/nonexistent/codex" in bound.stderr
+
+    status = await run(cli, config, "status")
+    assert f"Bound thread:    {THREAD} (bound " in status.stdout
+    caps = (await run(cli, config, "capabilities", "--json")).json
+    thread = next(c for c in caps["checks"] if c["name"] == "Bound Codex thread")
+    assert thread == {"name": "Bound Codex thread", "ok": True, "detail": THREAD, "fix": None}
+
+    rebound = await run(cli, config, "bind", OTHER, "--json")
+    assert rebound.code == 0, rebound
+    assert rebound.json["thread_id"] == OTHER and rebound.json["previous_thread_id"] == THREAD
+    assert rebound.json["verified"] is False and rebound.json["thread"] is None
+    assert (await run(cli, config, "status", "--json")).json["bridge"]["thread_id"] == OTHER
+
+
+def test_bind_usage_and_missing_codex(tmp_path: Path, cli) -> None:
+    config = no_codex(write_config(tmp_path, 9))
+    neither = run_sync(cli, config, "bind")
+    assert neither.code == 2 and "give a THREAD_ID or --latest" in one_line_error(neither)
+    both = run_sync(cli, config, "bind", THREAD, "--latest")
+    assert both.code == 2
+    bad = run_sync(cli, config, "bind", "not a thread")
+    assert bad.code == 2 and "is not a Codex thread id" in one_line_error(bad)
+
+    latest = run_sync(cli, config, "bind", "--latest")
+    assert latest.code == 2, latest
+    assert "codex" in one_line_error(latest).lower()
+    listing = run_sync(cli, config, "threads", "--json")
+    assert listing.code == 2 and listing.json["error"]["code"] == "codex_missing"
+    # Nothing was bound by the refusals.
+    status = run_sync(cli, config, "status", "--json")
+    assert status.json["bridge"]["thread_id"] is None
