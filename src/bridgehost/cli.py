@@ -90,4 +90,29 @@ def demo(serve_forever: bool, state_dir: Path | None) -> None:
     click.echo("demo finished: the call went from bootstrap to handoff")
 
 
+@main.command()
+@click.pass_context
+def telegram(ctx: click.Context) -> None:
+    """Run bridge-telegram: the bot, the bridge's control channel, and call hand-over.
+
+    Runs in the foreground until SIGTERM or Ctrl-C. Under systemd it reports READY=1 once it
+    polls Telegram, STATUS= lines (gateway connection, bound thread) and watchdog pings.
+    """
+    from bridgehost.config import ConfigError, load_config
+    from bridgehost.telegram.daemon import BridgeStartError, build_bridge, run_bridge
+
+    configure_logging("bridge-telegram", level=ctx.obj["log_level"])
+    try:
+        loaded = load_config(ctx.obj["config_path"])
+        built = build_bridge(loaded)
+    except (ConfigError, BridgeStartError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    try:
+        asyncio.run(run_bridge(built))
+    except BridgeStartError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+
+
 main.add_command(plugins)

@@ -20,6 +20,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack
 
 from bridgehost.builtin import openai_realtime
+from bridgehost.builtin._openai_errors import status_message
 from bridgehost.builtin._openai_events import normalize
 from bridgehost.builtin._openai_session import call_id_from_location
 from bridgehost.builtin._openai_settings import OpenAISettings, session_config
@@ -193,7 +194,8 @@ def test_openai_events_are_normalized_into_the_whitelist() -> None:
          [{"type": "assistant.transcript.final", "text": "Hi there."}]),
         ({"type": "input_audio_buffer.speech_started", "audio_start_ms": 10},
          [{"type": "vad", "state": "speech_started"}]),
-        ({"type": "input_audio_buffer.speech_stopped"}, [{"type": "vad", "state": "speech_stopped"}]),
+        ({"type": "input_audio_buffer.speech_stopped"},
+         [{"type": "vad", "state": "speech_stopped"}]),
         ({"type": "response.done", "response": {"status": "completed", "usage": usage}},
          [{"type": "usage", "input_tokens": 789, "output_tokens": 32, "input_audio_s": 9.2,
            "output_audio_s": 1.15}]),
@@ -402,6 +404,25 @@ async def test_a_slow_upstream_times_out(fake: FakeOpenAI, make_backend: Backend
     await caller.close()
 
 
+def test_status_sentences_for_the_less_common_answers() -> None:
+    bad_voice = {"message": "Invalid value: 'robot'. Supported values are: 'alloy', 'ash'.",
+                 "type": "invalid_request_error", "param": "session.audio.output.voice",
+                 "code": "invalid_value"}
+    assert status_message(400, body=bad_voice) == (
+        "OpenAI rejected the call setup (Invalid value: 'robot'. Supported values are: 'alloy', "
+        "'ash'): check realtime.model, realtime.voice and realtime.transcription_model")
+    bad_sdp = {"message": "Invalid 'sdp': expected an SDP offer.", "param": "sdp",
+               "code": "invalid_offer"}
+    assert status_message(400, body={"error": bad_sdp}) == (
+        "OpenAI could not use the browser's WebRTC offer (Invalid 'sdp': expected an SDP "
+        "offer): reload the Mini App and try again")
+    assert status_message(403).startswith("OpenAI refused this API key access")
+    assert status_message(404, body={"message": "The model 'x' does not exist."}) == (
+        "OpenAI answered 404 Not Found while starting the call (The model 'x' does not exist)"
+        ": check realtime.model and OPENAI_BASE_URL")
+    assert status_message(429) == "OpenAI is rate-limiting this key: wait and retry"
+
+
 async def test_connection_refused(monkeypatch: pytest.MonkeyPatch,
                                   make_backend: BackendFactory) -> None:
     port = free_port()
@@ -426,4 +447,10 @@ async def test_a_failed_sideband_hangs_the_call_up(fake: FakeOpenAI,
     assert str(info.value).startswith("OpenAI had a server error (HTTP 500)")
     assert fake.last_call().hung_up  # no call is left running without the gateway's control
     assert events.events == []
+    await caller.close()
+    caller = Caller()  # the page may retry with a fresh offer
+    await caller.connect(await session.answer_offer(await caller.offer()))
+    assert events.types() == ["call.started"] and len(fake.calls) == 2
+    await session.close("user_hangup")
+    assert fake.last_call().hung_up
     await caller.close()

@@ -1,7 +1,7 @@
 """Helpers for the operator-command tests: run ``bridgectl`` as a process next to a real gateway.
 
-The gateway fixtures come from ``tests/gateway/conftest.py``; test modules import
-``gateway_factory`` from here so pytest finds it. The CLI runs in a worker thread
+The gateway comes from ``tests/gateway/conftest.py``; test modules get its ``gateway_factory``
+fixture with ``pytest_plugins = ("ctl_fixtures",)``. The CLI runs in a worker thread
 (``asyncio.to_thread``) because the gateway serves from the test's own event loop.
 """
 
@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.conftest import (  # noqa: F401  (fixture re-exported for the test modules)
+from gateway.conftest import (  # noqa: F401  (re-exported for the test modules)
     BOT_TOKEN,
     CONTROL_SECRET,
     RunningGateway,
     free_port,
-    gateway_factory,
-    secrets_env,
     write_config,
 )
 
@@ -33,12 +31,13 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def ctl_env(**overrides: str | None) -> dict[str, str]:
-    """A clean environment for bridgectl: the gateway's secrets, builtin plugins only.
+    """A clean environment for bridgectl: bot token and control secret (no OpenAI key: the
+    test gateways use the echo backend), builtin plugins only.
 
     Pass ``NAME=None`` to leave a variable out.
     """
     env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
-    env.update(secrets_env())
+    env.update({"TELEGRAM_BOT_TOKEN": BOT_TOKEN, "REALTIME_CONTROL_SECRET": CONTROL_SECRET})
     env["BRIDGEHOST_LOAD_PLUGINS"] = ""
     for name, value in overrides.items():
         if value is None:

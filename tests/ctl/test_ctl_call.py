@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from ctl_harness import (  # noqa: F401  (gateway_factory is a fixture)
+from ctl_harness import (
     RunningGateway,
-    gateway_factory,
     one_line_error,
     run,
     variant,
 )
 
 from bridgehost.bridge_state import BridgeStore
+
+pytest_plugins = ("ctl_fixtures",)  # the gateway_factory fixture
 
 
 async def test_arm_prints_progress_then_the_launch_url(gateway_factory, cli) -> None:

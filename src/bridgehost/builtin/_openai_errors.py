@@ -34,11 +34,11 @@ def _upstream_message(body: object) -> str:
     return ""
 
 
-def _code(body: object) -> str | None:
+def _field(body: object, name: str) -> str | None:
     if isinstance(body, Mapping):
         inner = body.get("error", body)
-        if isinstance(inner, Mapping) and isinstance(inner.get("code"), str):
-            return inner["code"]
+        if isinstance(inner, Mapping) and isinstance(inner.get(name), str):
+            return inner[name]
     return None
 
 
@@ -56,11 +56,15 @@ def status_message(status: int, *, body: object = None, retry_after: str | None 
                 + (f" ({detail})" if detail else "")
                 + ": check realtime.model and OPENAI_BASE_URL")
     if status == 429:
-        if _code(body) == "insufficient_quota":
+        if _field(body, "code") == "insufficient_quota":
             return ("OpenAI says this key has run out of quota: check the billing of its "
                     "project on platform.openai.com")
         wait = f"wait {retry_after.strip()} s" if retry_after and retry_after.strip() else "wait"
         return f"OpenAI is rate-limiting this key: {wait} and retry"
+    offer_problem = _field(body, "param") == "sdp" or _field(body, "code") == "invalid_offer"
+    if status == 400 and offer_problem:
+        return (f"OpenAI could not use the browser's WebRTC offer ({detail or 'HTTP 400'}): "
+                "reload the Mini App and try again")
     if status in (400, 422):
         return (f"OpenAI rejected the call setup ({detail or f'HTTP {status}'}): check "
                 "realtime.model, realtime.voice and realtime.transcription_model")

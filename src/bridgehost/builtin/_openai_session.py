@@ -76,27 +76,22 @@ class OpenAICallSession:
                 raise ProviderStartError("this call is already connected: hang up and start a "
                                          "new call")
             call_id, answer = await self._create_call(sdp)
-            self.openai_call_id = call_id
+            self.openai_call_id, self.upstream_ended = call_id, False
             self.log.info("openai.call_created", openai_call_id=call_id)
-            if self._closing:
-                await self._hangup()
-                raise ProviderStartError("this call ended while it was being set up")
             sideband = Sideband(self.client, call_id, on_event=self._on_event,
                                 on_lost=self._on_lost, timeout_s=self.settings.request_timeout_s,
                                 reconnects=self.settings.sideband_reconnects, log=self.log)
             try:
+                if self._closing:
+                    raise ProviderStartError("this call ended while it was being set up")
                 await sideband.connect()
-            except CallGone:
-                self.upstream_ended = True
-                raise
-            except ProviderStartError:
-                await self._hangup()
+                if self._closing:
+                    await sideband.close(0.0)
+                    raise ProviderStartError("this call ended while it was being set up")
+            except ProviderStartError as exc:
+                await self._abandon(gone=isinstance(exc, CallGone))
                 raise
             self.sideband = sideband
-            if self._closing:
-                await sideband.close(0.0)
-                await self._hangup()
-                raise ProviderStartError("this call ended while it was being set up")
             sideband.start()
         await self.events.event({"type": "call.started"})
         return answer
@@ -117,9 +112,8 @@ class OpenAICallSession:
         answer = raw.text
         if call_id is None or not answer.lstrip().startswith("v="):
             if call_id is not None:
-                self.openai_call_id = call_id
-                await self._hangup()
-                self.openai_call_id = None
+                self.openai_call_id, self.upstream_ended = call_id, False
+                await self._abandon(gone=False)
             raise ProviderStartError(
                 "OpenAI answered the offer without " + ("a call id" if call_id is None else
                                                         "an SDP answer")
@@ -165,6 +159,13 @@ class OpenAICallSession:
                       events=self.sideband.received if self.sideband else 0)
         if self._on_closed is not None:
             self._on_closed(self)
+
+    async def _abandon(self, *, gone: bool) -> None:
+        """A set-up that failed after the call was created: hang it up and forget it, so the
+        page may send a fresh offer."""
+        if not gone:
+            await self._hangup()
+        self.openai_call_id, self.upstream_ended = None, False
 
     async def _hangup(self, budget_s: float | None = None) -> None:
         call_id = self.openai_call_id

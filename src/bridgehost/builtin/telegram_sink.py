@@ -106,9 +106,8 @@ class TelegramRecapSink:
         deadline = loop.time() + self.recap_wait_s
         while True:
             others = delivery.other_deliveries()
-            waiting = [d for d in others
-                       if d["status"] in ("pending", "delivering") and not d["attempts"]
-                       or d["status"] == "delivering"]
+            waiting = [d for d in others if d["status"] == "delivering"
+                       or (d["status"] == "pending" and not d["attempts"])]
             if not waiting or loop.time() >= deadline:
                 return others
             await asyncio.sleep(0.2)

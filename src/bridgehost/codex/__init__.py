@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bridgehost.codex._errors import CodexError, CodexThreadBusy, CodexThreadNotFound
+from bridgehost.codex._subscription import Subscription
 from bridgehost.codex.appserver import (
     AppServerClient,
-    Subscription,
     control_socket_path,
     loaded_thread_ids,
     login_problem,

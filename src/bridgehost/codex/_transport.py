@@ -108,7 +108,7 @@ class StdioTransport:
         """Write one message as one line."""
         stdin = self.proc.stdin
         if stdin is None or stdin.is_closing():
-            raise CodexError("codex app-server's stdin is closed")
+            raise BrokenPipeError("codex app-server's stdin is closed")
         stdin.write(text.encode() + b"\n")
         await stdin.drain()
 
@@ -145,9 +145,13 @@ class StdioTransport:
                     os.killpg(pgid, signal.SIGKILL)
                 await self._wait(grace_s)
         await self._sweep_group(pgid, grace_s)
+        await asyncio.wait({self._stderr_task}, timeout=0.5)  # the group is gone: EOF soon
         self._stderr_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._stderr_task
+        transport = getattr(self.proc, "_transport", None)  # close the pipes now, not at GC
+        if transport is not None:
+            transport.close()
 
     @staticmethod
     async def _sweep_group(pgid: int, grace_s: float) -> None:
@@ -178,10 +182,15 @@ class SocketTransport:
 
     @classmethod
     async def connect(cls, path: Path, timeout: float) -> SocketTransport:
-        """Open the WebSocket; CodexError when nothing (usable) listens there."""
+        """Open the WebSocket; CodexError when nothing (usable) listens there.
+
+        The socket is a symlink into the system temp dir; we connect to its target, whose path
+        is short, because a Unix socket path must fit in about 100 bytes.
+        """
         try:
+            target = os.path.realpath(path)
             ws = await asyncio.wait_for(
-                unix_connect(str(path), uri="ws://localhost/", max_size=LINE_LIMIT,
+                unix_connect(target, uri="ws://localhost/", max_size=LINE_LIMIT,
                              ping_interval=None, open_timeout=timeout, compression=None),
                 timeout)
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
@@ -194,7 +203,7 @@ class SocketTransport:
         try:
             await self.ws.send(text)
         except ConnectionClosed as exc:
-            raise CodexError(f"the Codex control socket {self.path} closed") from exc
+            raise ConnectionResetError(f"the Codex control socket {self.path} closed") from exc
 
     async def recv(self) -> str | None:
         """The next message, or None once the connection is closed."""

@@ -24,6 +24,7 @@ from typing import Any, Literal, Self
 import structlog
 
 from bridgehost.codex._errors import CodexError, rpc_error, startup_problem
+from bridgehost.codex._subscription import Subscription
 from bridgehost.codex._transport import SocketTransport, StdioTransport, Transport
 
 log = structlog.get_logger("bridgehost.codex")
@@ -38,62 +39,13 @@ def control_socket_path(home: Path | str) -> Path:
     return Path(home) / "app-server-control" / "app-server-control.sock"
 
 
-class Subscription:
-    """Notifications for one subscriber, buffered in a bounded queue.
-
-    Use it as a context manager so it is removed when you are done; iterate it, or ``await
-    get(timeout)``. When the connection ends, iteration stops and ``get`` raises CodexError.
-    """
-
-    def __init__(self, client: AppServerClient, methods: frozenset[str] | None,
-                 maxsize: int) -> None:
-        self._client = client
-        self._methods = methods
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize)
-        self.dropped = 0
-
-    def _offer(self, msg: dict[str, Any] | None) -> None:
-        if msg is not None and self._methods is not None and msg.get("method") not in self._methods:
-            return
-        if self._queue.full():  # keep the newest: drop the oldest
-            self._queue.get_nowait()
-            self.dropped += 1
-        self._queue.put_nowait(msg)
-
-    async def get(self, timeout: float | None = None) -> dict[str, Any]:
-        """The next notification; TimeoutError after ``timeout``; CodexError once closed."""
-        async with asyncio.timeout(timeout):
-            msg = await self._queue.get()
-        if msg is None:
-            self._queue.put_nowait(None)
-            raise CodexError(self._client.closed_reason or "codex app-server connection closed")
-        return msg
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> dict[str, Any]:
-        try:
-            return await self.get()
-        except CodexError:
-            raise StopAsyncIteration from None
-
-    def close(self) -> None:
-        """Stop receiving notifications."""
-        self._client._subscriptions.discard(self)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 class AppServerClient:
     """One connection to ``codex app-server``; build it with :meth:`spawn` or :meth:`connect`."""
 
-    def __init__(self, transport: Transport, *, home: Path | str, timeout: float) -> None:
+    def __init__(self, transport: Transport, *, home: Path | str, timeout: float,
+                 close_grace_s: float = 3.0) -> None:
         self._transport = transport
+        self.close_grace_s = close_grace_s
         self.codex_home = Path(home)
         self.timeout = timeout
         self.server_info: dict[str, Any] = {}
@@ -118,8 +70,12 @@ class AppServerClient:
     @classmethod
     async def spawn(cls, binary: str = "codex", home: Path | str | None = None, *,
                     args: Sequence[str] = (), env: Mapping[str, str] | None = None,
-                    cwd: str | os.PathLike[str] | None = None, timeout: float = 30.0) -> Self:
-        """Start ``binary app-server [args]`` with ``CODEX_HOME=home`` and initialize it."""
+                    cwd: str | os.PathLike[str] | None = None, timeout: float = 30.0,
+                    close_grace_s: float = 3.0) -> Self:
+        """Start ``binary app-server [args]`` with ``CODEX_HOME=home`` and initialize it.
+
+        :param close_grace_s: how long :meth:`close` waits after stdin EOF, then after SIGTERM.
+        """
         home = Path(home or os.environ.get("CODEX_HOME") or "~/.codex").expanduser()
         if not home.is_dir():
             raise CodexError(f"Codex home {home} does not exist: run `codex login` once "
@@ -127,7 +83,7 @@ class AppServerClient:
         full_env = {**os.environ, **(env or {}), "CODEX_HOME": str(home)}
         transport = await StdioTransport.start(binary, ["app-server", *args], env=full_env,
                                                cwd=cwd)
-        return await cls._ready(transport, home, timeout)
+        return await cls._ready(transport, home, timeout, close_grace_s)
 
     @classmethod
     async def connect(cls, socket_path: Path | str, *, home: Path | str,
@@ -137,8 +93,9 @@ class AppServerClient:
         return await cls._ready(transport, home, timeout)
 
     @classmethod
-    async def _ready(cls, transport: Transport, home: Path, timeout: float) -> Self:
-        client = cls(transport, home=home, timeout=timeout)
+    async def _ready(cls, transport: Transport, home: Path, timeout: float,
+                     close_grace_s: float = 3.0) -> Self:
+        client = cls(transport, home=home, timeout=timeout, close_grace_s=close_grace_s)
         try:
             client.server_info = await client.request("initialize", {
                 "clientInfo": {"name": CLIENT_NAME, "title": "bridgehost", "version": _version()},
@@ -196,7 +153,8 @@ class AppServerClient:
     async def _send(self, msg: dict[str, Any]) -> None:
         try:
             await self._transport.send(json.dumps(msg, separators=(",", ":")))
-        except OSError as exc:  # broken pipe: the child is gone
+        except OSError as exc:  # broken pipe: the child is gone; let the reader say why
+            await asyncio.wait({self._reader}, timeout=2.0)
             raise CodexError(self.closed_reason or self._transport.describe_exit()) from exc
 
     async def _read_loop(self) -> None:
@@ -268,7 +226,7 @@ class AppServerClient:
             return
         self._closing = True
         try:
-            await self._transport.close()
+            await self._transport.close(self.close_grace_s)
         finally:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

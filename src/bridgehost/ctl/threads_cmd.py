@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +17,10 @@ from bridgehost.ctl._output import (
     note,
     run,
 )
+
+if TYPE_CHECKING:
+    from bridgehost.codex import ThreadSummary
+    from bridgehost.config import LoadedConfig
 
 _THREAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
@@ -32,7 +37,8 @@ def threads(ctx: click.Context, limit: int, as_json: bool) -> None:
     bound = read_bridge_view(loaded, None, as_json=as_json).get("thread_id")
     if as_json:
         emit_json({"bound_thread_id": bound,
-                   "threads": [{**t.to_json(), "bound": t.id == bound} for t in found]})
+                   "threads": [{**_codex.thread_json(t), "bound": t.id == bound}
+                               for t in found]})
         return
     if not found:
         click.echo(f"No Codex threads in {loaded.config.codex.home}. Start one in Codex, then "
@@ -40,21 +46,23 @@ def threads(ctx: click.Context, limit: int, as_json: bool) -> None:
         return
     for item in found:
         mark = "*" if item.id == bound else " "
-        click.echo(f"{mark} {item.id}  {item.updated_at or '':<25}  {item.label()}")
+        updated = item.updated_at.strftime("%Y-%m-%d %H:%M")
+        title = item.title if len(item.title) <= 60 else item.title[:59] + "…"
+        click.echo(f"{mark} {item.id}  {updated}  {title}  ({item.cwd or '?'})")
     if bound is None:
         click.echo("Nothing bound yet: 'bridgectl bind THREAD_ID' or 'bridgectl bind --latest'.")
     elif bound not in {t.id for t in found}:
         click.echo(f"Bound to {bound} (not among the {len(found)} newest).")
 
 
-async def _resolve(loaded: object, thread_id: str | None, latest: bool, *,
-                   as_json: bool) -> tuple[_codex.ThreadInfo | None, str | None]:
+async def _resolve(loaded: LoadedConfig, thread_id: str | None, latest: bool, *,
+                   as_json: bool) -> tuple[ThreadSummary | None, str | None]:
     """The thread to bind and, when it could not be checked, why."""
     if latest:
-        return await _codex.latest_thread(loaded, as_json=as_json), None  # type: ignore[arg-type]
+        return await _codex.latest_thread(loaded, as_json=as_json), None
     assert thread_id is not None
     try:
-        return await _codex.find_thread(loaded, thread_id, as_json=as_json), None  # type: ignore[arg-type]
+        return await _codex.find_thread(loaded, thread_id, as_json=as_json), None
     except _codex.CodexUnavailable as exc:
         return None, exc.message
 
@@ -89,9 +97,9 @@ def bind(ctx: click.Context, thread_id: str | None, latest: bool, as_json: bool)
     if as_json:
         emit_json({**binding.to_json(), "previous_thread_id": before,
                    "verified": info is not None,
-                   "thread": info.to_json() if info is not None else None})
+                   "thread": _codex.thread_json(info) if info is not None else None})
     else:
-        label = f" ({info.label()})" if info is not None and info.label() else ""
+        label = f" ({info.title})" if info is not None else ""
         click.echo(f"Bound calls to Codex thread {chosen}{label}. Handoffs from the next call "
                    "go there.")
         if before and before != chosen:

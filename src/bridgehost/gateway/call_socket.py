@@ -122,7 +122,10 @@ async def _auth_failed(gateway: Gateway, session: CallSession, socket: web.WebSo
 async def _serve(gateway: Gateway, session: CallSession, socket: web.WebSocketResponse) -> None:
     async for message in socket:
         if message.type is WSMsgType.BINARY:
-            if session.backend is not None and not session.is_ending:
+            if session.record.transport != "relay":
+                await socket.send_json({"type": "error", "code": "wrong_transport",
+                                        "message": "audio travels over WebRTC on this call"})
+            elif session.backend is not None and not session.is_ending:
                 await session.backend.send_audio(message.data)
             continue
         if message.type is not WSMsgType.TEXT:

@@ -148,9 +148,13 @@ async def _prepare_and_open(gw: Any, session: CallSession, user_id: int) -> None
     try:
         session.backend = await gw.backend.open_session(setup, CallEvents(gw.calls, session))
     except ProviderStartError as exc:
-        fix = f" {exc.fix}" if exc.fix else ""
-        raise ApiError(502, "backend_failed", f"The voice service did not start: {exc}.{fix}") \
-            from exc
+        raise ApiError(502, "backend_failed", _provider_message("did not start", exc)) from exc
+
+
+def _provider_message(what: str, exc: ProviderStartError) -> str:
+    text = str(exc).rstrip(".")
+    fix = f" {exc.fix.rstrip('.')}." if exc.fix else ""
+    return f"The voice service {what}: {text}.{fix}"
 
 
 def _session_for(gw: Any, body: Mapping[str, Any]) -> CallSession:
@@ -178,7 +182,7 @@ async def webrtc(request: web.Request) -> web.Response:
     try:
         answer = await session.backend.answer_offer(sdp)
     except ProviderStartError as exc:
-        raise ApiError(502, "backend_failed", f"The voice service refused the call: {exc}") \
+        raise ApiError(502, "backend_failed", _provider_message("refused the call", exc)) \
             from exc
     return web.json_response({"sdp": answer})
 

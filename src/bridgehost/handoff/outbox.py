@@ -206,6 +206,7 @@ class Outbox:
         rows = self.db.query(
             "SELECT c.call_id FROM bridge_calls c LEFT JOIN handoff_artifacts a "
             "ON a.call_id = c.call_id WHERE c.status = 'ended' AND c.started_at IS NOT NULL "
+            "AND COALESCE(c.handoff_state, '') != 'discarded' "
             "AND a.call_id IS NULL ORDER BY c.ended_at, c.call_id")
         return [row["call_id"] for row in rows]
 

@@ -31,7 +31,7 @@ from bridgehost.builtin.file_sink import write_atomically
 from bridgehost.handoff._markdown import render_transcript
 from bridgehost.handoff.artifact import HandoffArtifact, build_artifact
 from bridgehost.handoff.outbox import Outbox
-from bridgehost.handoff.retention import apply_retention
+from bridgehost.handoff.retention import apply_retention, sweep_partial_writes
 from bridgehost.handoff.summary import Summarizer
 from bridgehost.handoff.worker import DEFAULT_ATTEMPT_TIMEOUT_S, DeliveryWorker, RetryPolicy
 from bridgehost.state import validate_call_id
@@ -92,12 +92,15 @@ class Pipeline:
     # -- life cycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Put interrupted deliveries back, start the worker, then recover and apply retention
-        in the background."""
+        """Put interrupted deliveries back, remove half-written files, start the worker, then
+        recover and apply retention in the background."""
         reset = self.outbox.recover_interrupted()
         if reset:
             log.warning("handoff deliveries interrupted by a restart will be retried",
                         count=reset)
+        swept = await asyncio.to_thread(sweep_partial_writes, Path(self.config.storage.root))
+        if swept:
+            log.warning("removed files a crash left half-written", count=swept)
         self.worker.start()
         self._housekeeping = asyncio.create_task(self._housekeep(), name="handoff-housekeeping")
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger("bridgehost.handoff.retention")
 
 TRASH_PREFIX = ".trash-"
+BUNDLE_FILES = ("handoff.json", "handoff.md", "transcript.md")
+"""The files the bridge writes into a call's directory."""
 
 
 def _newest_mtime(directory: Path) -> datetime | None:
@@ -87,6 +89,23 @@ def apply_retention(store: BridgeStore, storage_root: Path, retention_days: int,
         removed.append(call_id)
     if removed:
         log.info("old call bundles removed", count=len(removed), retention_days=retention_days)
+    return removed
+
+
+def sweep_partial_writes(storage_root: Path) -> int:
+    """Remove temporary files a crash left in call directories (``.handoff.md.xyz``…).
+
+    Atomic writes go through a hidden temporary file that is renamed into place; a process
+    killed in between leaves it behind. Run at start, before anything writes bundles.
+    """
+    calls_dir = Path(storage_root) / "calls"
+    if not calls_dir.is_dir():
+        return 0
+    removed = 0
+    for name in BUNDLE_FILES:
+        for leftover in calls_dir.glob(f"*/.{name}.*"):
+            leftover.unlink(missing_ok=True)
+            removed += 1
     return removed
 
 

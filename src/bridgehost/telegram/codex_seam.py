@@ -7,14 +7,10 @@ call. Everything Codex-specific (spawning ``codex app-server``, reading turns) l
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
-
-import structlog
+from typing import Protocol, runtime_checkable
 
 from bridgehost.config import BridgeConfig
 from bridgehost.providers import ContextPart
-
-log = structlog.get_logger("bridgehost.telegram.codex")
 
 
 @runtime_checkable
@@ -41,46 +37,26 @@ class NoCodexContext:
 
 
 class AppServerContext:
-    """Codex context through ``bridgehost.codex`` (``codex app-server``), started per call.
+    """Codex context through ``bridgehost.codex``: :func:`open_app_server` (the running
+    server's control socket when the thread is loaded there, else a private ``codex
+    app-server`` child) and :func:`call_context_parts`, per call.
 
-    A private app-server is spawned for each read and closed right after, so the daemon never
-    holds a thread's writer lock between calls.
+    The connection is closed right after each read, so the daemon never keeps a private
+    app-server (and the thread's writer lock) between calls.
     """
 
     def __init__(self, config: BridgeConfig) -> None:
         self.config = config
 
     async def context_parts(self, thread_id: str) -> list[ContextPart]:
-        """The bound thread's recent turns, as ``bridgehost.codex.context`` renders them."""
+        """The bound thread's session summary and recent turns."""
+        from bridgehost.codex import call_context_parts, open_app_server
+
+        client = await open_app_server(self.config.codex, thread_id=thread_id)
         try:
-            from bridgehost.codex import appserver, context
-        except ImportError as exc:  # the Codex integration is not installed in this build
-            log.warning("codex integration unavailable; calls get no thread context",
-                        error=str(exc))
-            return []
-        client: Any = await _open_client(appserver, self.config)
-        try:
-            return list(await context.call_context_parts(client, thread_id))
+            return list(await call_context_parts(client, thread_id))
         finally:
-            await _close_client(client)
+            await client.close()
 
     async def close(self) -> None:
         """Nothing is held between reads."""
-
-
-async def _open_client(appserver: Any, config: BridgeConfig) -> Any:
-    """Start an app-server client with the ``[codex]`` settings."""
-    opener = getattr(appserver, "open_client", None)
-    if opener is not None:
-        return await opener(config.codex)
-    client = appserver.AppServerClient(config.codex)
-    await client.start()
-    return client
-
-
-async def _close_client(client: Any) -> None:
-    for name in ("close", "stop", "aclose"):
-        method = getattr(client, name, None)
-        if method is not None:
-            await method()
-            return

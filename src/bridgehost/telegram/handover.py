@@ -26,7 +26,12 @@ log = structlog.get_logger("bridgehost.telegram.handover")
 
 @runtime_checkable
 class HandoffPipeline(Protocol):
-    """Where an ended call goes: builds the handoff artifact and delivers it to the sinks."""
+    """Where an ended call goes: builds the handoff artifact and delivers it to the sinks.
+
+    A pipeline may also have ``async start()`` and ``async stop()``: the daemon calls them
+    before the control channel connects and after it has closed (see
+    :func:`bridgehost.telegram.daemon.run_bridge`).
+    """
 
     async def call_ended(self, call_id: str) -> None:
         """A call that really started has ended; its events are in ``BridgeStore``.

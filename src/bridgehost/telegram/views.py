@@ -50,6 +50,7 @@ class Snapshot:
 
 async def _plugin_checks(rt: BridgeRuntime) -> list[CheckResult]:
     async def run(plugin: str, check: Any) -> CheckResult:
+        """One check, bounded; a failure or hang becomes a failed check."""
         try:
             async with asyncio.timeout(PLUGIN_CHECK_TIMEOUT_S):
                 return await check.run()
@@ -73,14 +74,20 @@ def _call_check(gateway: dict[str, Any] | None) -> list[CheckResult]:
 def _refine(rt: BridgeRuntime, checks: list[CheckResult],
             error: GatewayApiError | None) -> list[CheckResult]:
     """Sharper details and fixes where the bridge knows more than the generic check."""
+    armed = any(c.name == "Call surface" and c.ok for c in checks)
     out = []
     for check in checks:
         if check.name == "Gateway" and error is not None and error.code == "unauthorized":
-            check = replace(check, fix="set the same REALTIME_CONTROL_SECRET for "
-                            "bridge-gateway and bridge-telegram, then restart bridge-telegram")
-        elif check.name == "Control channel" and not check.ok and rt.channel is not None:
-            if rt.channel.last_error:
-                check = replace(check, detail=f"not connected: {rt.channel.last_error}")
+            check = replace(
+                check, detail="the gateway refused this bridge's REALTIME_CONTROL_SECRET, so "
+                "neither its control API nor the control channel accepts the bridge",
+                fix="set the same REALTIME_CONTROL_SECRET for bridge-gateway and "
+                "bridge-telegram, then restart bridge-telegram")
+        elif check.name == "Control channel" and not check.ok and rt.channel is not None \
+                and rt.channel.last_error:
+            check = replace(check, detail=f"not connected: {rt.channel.last_error}")
+        elif check.name == "Public Mini App origin" and not check.ok and not armed:
+            check = replace(check, detail=f"{check.detail}; no invite until the surface is armed")
         out.append(check)
     return out
 
@@ -99,8 +106,10 @@ async def snapshot(rt: BridgeRuntime) -> Snapshot:
         except TimeoutError:
             error = GatewayApiError("The gateway did not answer in time.")
     extra = [*await _plugin_checks(rt), *_call_check(gateway)]
-    readiness = evaluate(rt.config, rt.secrets, gateway=gateway,
-                         gateway_error=str(error) if error else None,
+    why = str(error) if error else None
+    if not rt.config.realtime.enabled:
+        why = "not asked: live calls are disabled"
+    readiness = evaluate(rt.config, rt.secrets, gateway=gateway, gateway_error=why,
                          bridge=rt.bridge_view(), extra=extra)
     readiness = Readiness(_refine(rt, readiness.checks, error), readiness.informational)
     return Snapshot(readiness, gateway, error)

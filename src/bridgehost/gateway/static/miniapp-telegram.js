@@ -35,11 +35,6 @@ class TelegramHost {
     this.mainHandler = null;
   }
 
-  /** True when running inside a Telegram client (init data came through the script). */
-  get inside() {
-    return Boolean(this.webApp && this.webApp.initData);
-  }
-
   /** The raw init data string for the server: the script's, else the hash's. */
   get initData() {
     return (this.webApp && this.webApp.initData) || this.launch.tgWebAppData || "";

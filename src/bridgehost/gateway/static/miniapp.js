@@ -44,6 +44,9 @@ function setState(state, message) {
   ui.hangup.textContent = busy ? "Cancel" : state === "ending" ? "Hanging up…" : "Hang up";
   ui.hangup.setAttribute("aria-label", busy ? "Cancel the call" : "Hang up the call");
   ui.clock.hidden = !(state === "in_call" || state === "ending");
+  // After a call without a transcript, the empty box would only push the help out of sight.
+  ui.transcript.parentElement.hidden =
+    (state === "ended" || state === "failed") && !ui.transcript.children.length;
   if (state === "ended" || state === "failed") {
     ui.start.textContent = "Try again";
     ui.start.hidden = !app.canRetry;
@@ -161,8 +164,8 @@ async function startCall() {
 function failed(message, {retry, stale = false, retryAfter = 0}) {
   app.canRetry = retry;
   if (stale) {
-    showHelp("This call link cannot be used any more.",
-      ["Close this window and send /call in Telegram again for a fresh link."]);
+    showHelp("A fresh call link is needed.",
+      ["Close this window and send /call in Telegram again."]);
   }
   app.retryAt = retry && retryAfter ? Date.now() + retryAfter * 1000 : 0;
   setState("failed", message);
@@ -218,7 +221,10 @@ async function connect(boot, stream, context) {
 function startRelay(call, stream, context) {
   if (!context) throw new Error("this browser cannot play audio");
   call.player = new Pcm16Player(context);
-  const speech = new SpeechDetector((state) => call.socket.sendEvent({type: "vad", state}));
+  const speech = new SpeechDetector((state) => {
+    call.socket.sendEvent({type: "vad", state}); // keeps the gateway's idle timer fed
+    if (state === "speech_started") hideBanner("idle");
+  });
   call.capture = new MicCapture(context, stream, {
     onFrame: (frame) => {
       if (!call.ending && call.socket.sendAudio(frame) && !call.started) started(call);
@@ -261,7 +267,7 @@ function started(call) {
   call.started = true;
   clearTimeout(call.startTimer);
   call.socket.sendEvent({type: "call.started"}, {durable: true});
-  setState("in_call", "Connected. Speak when you are ready.");
+  setState("in_call", "Connected. Speak any time.");
   tg.confirmClosing(true);
   tg.backButton(async () => {
     if (await tg.confirm("Hang up the call?")) hangUp("user_hangup");
@@ -333,7 +339,10 @@ function ending(call, reason) {
   call.endTimer = setTimeout(() => ended(call, call.ending), wait);
 }
 
-/** Hang up from the page: unacknowledged events go with the request so none is lost. */
+/**
+ * Hang up from the page. With the socket up, events still in flight arrive during the
+ * gateway's final grace; with it down, the unacknowledged ones go with a finalize request.
+ */
 async function hangUp(reason = "user_hangup") {
   if (app.abort) {
     app.abort.abort();
@@ -346,7 +355,7 @@ async function hangUp(reason = "user_hangup") {
     return;
   }
   ending(call, reason);
-  const events = call.socket.unacknowledged();
+  const events = call.socket.connected ? [] : call.socket.unacknowledged();
   const path = events.length ? "/api/call/finalize" : "/api/call/hangup";
   const result = await postJson(path, {call_id: call.id, client_token: call.token, reason,
     events}, REQUEST_TIMEOUT_MS);
