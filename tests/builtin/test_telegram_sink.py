@@ -64,7 +64,7 @@ async def test_recap_is_sent_once_per_call(api: FakeBotApi, tmp_path: Path) -> N
     assert "Call ended after 2 min 5 s" in text
     assert "nobody spoke for too long (idle_timeout)" in text
     assert "We agreed to pin libfoo." in text
-    assert "1 decisions · 2 action items · 0 open questions" in text
+    assert "1 decision · 2 action items · 0 open questions" in text
     assert [c.method for c in api.calls].count("sendMessage") == 1
 
 

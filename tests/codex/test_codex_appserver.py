@@ -7,6 +7,7 @@ request: never answer, ignore SIGTERM, die at start-up.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -187,3 +188,26 @@ async def test_server_dying_at_start_reports_its_stderr(tmp_path: Path) -> None:
         await AppServerClient.spawn(binary, tmp_path, timeout=10)
     message = str(info.value)
     assert "[codex] home" in message and "exited with code 1" in message
+
+
+async def test_child_gets_codex_home_but_not_our_secrets(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:secret")
+    monkeypatch.setenv("REALTIME_CONTROL_SECRET", "control-secret")
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+    binary = stub(tmp_path, f"""
+        import json, os, sys
+        open({str(tmp_path / "env.json")!r}, "w").write(json.dumps(dict(os.environ)))
+        for line in sys.stdin:
+            msg = json.loads(line)
+            if "id" in msg:
+                print(json.dumps({{"id": msg["id"], "result": {{"argv": sys.argv[1:]}}}}),
+                      flush=True)
+    """)
+    client = await AppServerClient.spawn(binary, tmp_path, args=["-c", "x=1"],
+                                         env={"EXTRA": "yes"}, timeout=10)
+    assert client.server_info == {"argv": ["app-server", "-c", "x=1"]}
+    await client.close()
+    env = json.loads((tmp_path / "env.json").read_text())
+    assert env["CODEX_HOME"] == str(tmp_path) and env["EXTRA"] == "yes"
+    assert not {"TELEGRAM_BOT_TOKEN", "REALTIME_CONTROL_SECRET", "NOTIFY_SOCKET"} & set(env)

@@ -7,12 +7,14 @@ from datetime import datetime
 
 from ctl_harness import (
     RunningGateway,
+    free_port,
     one_line_error,
     run,
     variant,
 )
 
 from bridgehost.bridge_state import BridgeStore
+from bridgehost.handoff.outbox import Outbox
 
 pytest_plugins = ("ctl_fixtures",)  # the gateway_factory fixture
 
@@ -76,6 +78,19 @@ async def test_arm_refused_when_realtime_disabled(gateway_factory, cli) -> None:
     assert "realtime.enabled = false" in one_line_error(result)
 
 
+async def test_arm_fails_when_the_public_origin_does_not_answer(gateway_factory, cli) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    gw = await gateway_factory(public_url=dead, startup_timeout_ms=1000)
+    armed = await run(cli, gw.loaded.path, "call", "arm")
+    assert armed.code == 1, armed
+    assert f"  waiting for {dead}/healthz to answer through the public origin…" in armed.stderr
+    error = one_line_error(armed)
+    assert f"The public Mini App origin {dead} did not answer in time" in error
+    caps = (await run(cli, gw.loaded.path, "capabilities", "--json")).json
+    origin = next(c for c in caps["checks"] if c["name"] == "Public Mini App origin")
+    assert origin["ok"] is False and origin["fix"]
+
+
 async def _live_call(gw: RunningGateway) -> str:
     """Start a relay call and report it started, as the Mini App does."""
     body = await gw.start_call()
@@ -109,11 +124,18 @@ async def test_hangup_ends_the_live_call(gateway_factory, cli) -> None:
     assert again.json["error"]["code"] == "no_call"
     assert "no call is running" in one_line_error(again)
 
-    # The bridge records what it received (as bridge-telegram does); call status joins both.
+    # The bridge records what it received and queues the handoff (as bridge-telegram does);
+    # call status joins the gateway's record, the bridge's side and the deliveries per sink.
     store = BridgeStore.open(gw.loaded.config.storage.root)
     try:
         for item in gw.bridge.events:
             store.record_event(item["call_id"], item["event"])
+        outbox = Outbox(store)
+        outbox.enqueue(call_id, {"call_id": call_id}, ["file", "codex"], summarized=False)
+        outbox.claim(call_id, "file")
+        outbox.mark_delivered(call_id, "file", "calls/handoff.md")
+        outbox.claim(call_id, "codex")
+        outbox.mark_attempt_failed(call_id, "codex", "thread busy", retry_in_s=30)
     finally:
         store.close()
     data = (await run(cli, gw.loaded.path, "call", "status", "--json")).json
@@ -121,11 +143,17 @@ async def test_hangup_ends_the_live_call(gateway_factory, cli) -> None:
     assert record["status"] == "ended" and record["end_reason"] == "bridgectl_hangup"
     assert record["bridge"]["status"] == "ended"
     assert record["bridge"]["events_received"] == ended["seq"]
-    assert ("deliveries" in record) == hasattr(BridgeStore, "deliveries")
+    sinks = {d["sink"]: d for d in record["deliveries"]}
+    assert sinks["file"]["status"] == "delivered" and sinks["file"]["receipt"] == "calls/handoff.md"
+    assert sinks["codex"]["status"] == "pending" and sinks["codex"]["attempts"] == 1
+    assert sinks["codex"]["last_error"] == "thread busy"
     human = await run(cli, gw.loaded.path, "call", "status")
     assert f"  {call_id}  ended  created " in human.stdout
     assert "(bridgectl_hangup by operator)" in human.stdout
     assert f"bridge: ended, {ended['seq']} events received" in human.stdout
+    assert "handoff: file delivered after 1 attempt (calls/handoff.md)" in human.stdout
+    assert "codex pending after 1 attempt, next try " in human.stdout
+    assert "last error: thread busy" in human.stdout
     await gw.test_socket.close()  # type: ignore[attr-defined]
 
 

@@ -129,10 +129,13 @@ async def test_missing_control_secret(gateway_factory, cli) -> None:
     assert "missing; needed for the bridge's control channel" in caps.stdout
     assert "REALTIME_CONTROL_SECRET" in one_line_error(caps)
 
-    for args in (["status"], ["call", "arm"]):
-        result = await run(cli, gw.loaded.path, *args, env=env)
-        assert result.code == 2, (args, result)
+    status, armed = await run(cli, gw.loaded.path, "status", env=env), \
+        await run(cli, gw.loaded.path, "call", "arm", env=env)
+    for result in (status, armed):
+        assert result.code == 2, result
         assert "REALTIME_CONTROL_SECRET is not set" in one_line_error(result)
+    assert f"Gateway:         {gw.base} could not be asked (no_secret; see below)" \
+        in status.stdout
 
     wrong = await run(cli, gw.loaded.path, "call", "status",
                       env=ctl_env(REALTIME_CONTROL_SECRET="not-the-secret"))

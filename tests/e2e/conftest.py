@@ -148,11 +148,8 @@ class MiniAppPage:
         return await self.page.evaluate("() => window.__cspViolations")
 
     async def screenshot(self, name: str) -> Path:
-        """Save a screenshot under tests/e2e/artifacts/ (kept out of git)."""
+        """Save a screenshot under tests/e2e/artifacts/ (git-ignored)."""
         ARTIFACTS.mkdir(exist_ok=True)
-        ignore = ARTIFACTS / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("*\n")
         path = ARTIFACTS / name
         await self.page.screenshot(path=str(path), full_page=True)
         return path

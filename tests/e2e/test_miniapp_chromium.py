@@ -44,7 +44,8 @@ SCRIPT = [("Did the deploy finish?", "Yes, it finished five minutes ago.")]
 @pytest.fixture
 async def openai_gateway(gateway_factory: Callable[..., Any],
                          monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
-    """A gateway on the ``openai`` backend, with ``OPENAI_BASE_URL`` at the fake OpenAI."""
+    """``(gateway, fake)``: a gateway on the ``openai`` backend, its ``OPENAI_BASE_URL`` at the
+    fake OpenAI."""
     original = PluginHost.for_config.__func__  # type: ignore[attr-defined]
 
     def for_config(cls: type[PluginHost], config: Any, env: Any = None) -> PluginHost:
@@ -57,13 +58,23 @@ async def openai_gateway(gateway_factory: Callable[..., Any],
     async with FakeOpenAI(api_key=OPENAI_KEY, script=SCRIPT) as fake:
         monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
         gw = await gateway_factory(backend="openai")
-        yield gw
+        yield gw, fake
         await gw.gateway.calls.shutdown(timeout_s=5)  # end upstream while the fake still runs
 
 
 async def _start(app) -> None:
     await app.page.click("#start")
     await app.wait("s.state === 'in_call'")
+
+
+async def _ended(gw, call_id: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The ``call.ended`` the bridge got for that call (bounded wait)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            for item in gw.bridge.events:
+                if item["call_id"] == call_id and item["event"]["type"] == "call.ended":
+                    return item["event"]
+            await asyncio.sleep(0.02)
 
 
 async def test_call_echoes_audio_and_hangs_up_from_the_page(gateway_factory, chromium,
@@ -209,10 +220,19 @@ async def test_denied_microphone_explains_how_to_recover(gateway_factory, chromi
 
 async def test_webrtc_call_through_the_openai_backend(openai_gateway, chromium,
                                                       sign_init_data) -> None:
-    gw = openai_gateway
+    gw, fake = openai_gateway
     armed = await gw.arm()
     app = await chromium(armed["launch_url"], sign_init_data())
+
+    fake.fail("calls", 429, retry_after=0.2, times=2)  # the offer fails, even after a retry
+    await app.page.click("#start")
+    await app.wait("s.state === 'failed'")
+    assert (await app.text("#status")).startswith("The voice service refused the call: OpenAI "
+                                                  "is rate-limiting this key")
+    assert await app.text("#start") == "Try again"
+
     await _start(app)  # in_call once the peer connection is connected
+    call_id = gw.gateway.calls.current.call_id
     assert (await app.stats())["transport"] == "webrtc"
     await gw.bridge.wait_for("call.started")
 
@@ -221,10 +241,10 @@ async def test_webrtc_call_through_the_openai_backend(openai_gateway, chromium,
     transcript = await app.text("#transcript")
     assert SCRIPT[0][0] in transcript and SCRIPT[0][1] in transcript
     assert await app.page.evaluate("() => document.getElementById('remote').srcObject !== null")
+    assert (await app.stats())["micRequests"] == 1
 
     await app.page.click("#hangup")
     await app.wait("s.state === 'ended'")
     assert await app.text("#status") == "You hung up."
-    ended = await gw.bridge.wait_for("call.ended")
-    assert ended["reason"] == "user_hangup"
+    assert (await _ended(gw, call_id))["reason"] == "user_hangup"
     assert app.blocked == [] and await app.csp_violations() == []

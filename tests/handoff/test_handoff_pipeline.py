@@ -16,6 +16,7 @@ from bridgehost.bridge_state import BridgeStore
 from bridgehost.config import Secrets
 from bridgehost.handoff import Pipeline, deliveries
 from bridgehost.plugins import PluginError
+from bridgehost.telegram.handover import HandoffPipeline
 from fakes.openai_api import FakeOpenAI
 from fakes.telegram_api import FakeBotApi
 
@@ -54,6 +55,7 @@ async def test_call_ended_to_every_sink(tmp_path: Path, receiver) -> None:
         seed_call(store, "call-p", notes=["and the nightly job"],
                   usage=[{"input_audio_s": 60.0, "output_audio_s": 60.0}])
         pipe = Pipeline(config, secrets, store, plugins=plugin_host())
+        assert isinstance(pipe, HandoffPipeline)  # the telegram daemon's seam
         await pipe.start()
         try:
             await pipe.call_ended("call-p")

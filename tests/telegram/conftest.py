@@ -40,7 +40,7 @@ async def bridge_factory(tmp_path: Path) -> AsyncIterator[BridgeFactory]:
     running: list[RunningBridge] = []
 
     async def start(loaded: LoadedConfig, *, codex: StaticCodex | None = None,
-                    handoff: RecordingHandoff | None = None) -> RunningBridge:
+                    handoff: Any = None) -> RunningBridge:
         stop, ready = asyncio.Event(), asyncio.Event()
         holder: list[BridgeRuntime] = []
         handoff = handoff or RecordingHandoff()

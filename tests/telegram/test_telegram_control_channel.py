@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
-from tg_harness import CHAT, StaticCodex, bridge_config, wait_button, wait_text
+from tg_harness import (
+    CHAT,
+    StaticCodex,
+    bootstrap_from_button,
+    bridge_config,
+    browser,
+    browser_event,
+    stored,
+    wait_text,
+)
 
 from bridgehost import hookimpl
 from bridgehost.bridge_state import BridgeStore
@@ -33,52 +41,22 @@ async def _ready_bridge(tmp_path, tg, gateway_factory, bridge_factory, **kwargs)
     return gw, loaded, bridge
 
 
-async def _bootstrap_from_button(gw, tg):
-    _message, url = await wait_button(tg)
-    resp = await gw.bootstrap(url.split("launch=")[1])
-    body = await resp.json()
-    assert resp.status == 200, body
-    return body
-
-
-async def _browser(gw, body):
-    ws = await gw.http.ws_connect(f"{gw.base}{body['ws_path']}")
-    await ws.send_json({"type": "call.auth", "token": body["client_token"]})
-    assert (await ws.receive_json(timeout=5))["type"] == "call.auth.ok"
-    return ws
-
-
-async def _event(ws, event, event_id):
-    await ws.send_json({"type": "call.event", "id": event_id, "event": event})
-    async with asyncio.timeout(5):
-        while True:
-            reply = await ws.receive()
-            if reply.type.name == "TEXT" and json.loads(reply.data).get("id") == event_id:
-                return json.loads(reply.data)
-
-
-async def _stored(store, call_id, event_type, timeout=5.0):
-    async with asyncio.timeout(timeout):
-        while not any(e["type"] == event_type for e in store.call_events(call_id)):
-            await asyncio.sleep(0.02)
-
-
 async def test_hangup_ends_a_live_call_and_hands_it_over(tmp_path, tg, gateway_factory,
                                                         bridge_factory):
     gw, _loaded, bridge = await _ready_bridge(tmp_path, tg, gateway_factory, bridge_factory)
     tg.push_message(CHAT, "remember: the parser is slow")
     await wait_text(tg, "Noted for your next call")
     tg.push_message(CHAT, "/call")
-    body = await _bootstrap_from_button(gw, tg)
+    body = await bootstrap_from_button(gw, tg)
     call_id = body["call_id"]
     assert bridge.codex.asked == ["thread-abc"]
     assert bridge.rt.store.notes(call_id) == ["remember: the parser is slow"]
 
-    ws = await _browser(gw, body)
-    await _event(ws, {"type": "call.started"}, 1)
-    await _event(ws, {"type": "user.transcript.final", "text": "let's plan the fix"}, 2)
+    ws = await browser(gw, body)
+    await browser_event(ws, {"type": "call.started"}, 1)
+    await browser_event(ws, {"type": "user.transcript.final", "text": "let's plan the fix"}, 2)
     store = bridge.rt.store
-    await _stored(store, call_id, "user.transcript.final")
+    await stored(store, call_id, "user.transcript.final")
     tg.push_message(CHAT, "also check the tokenizer")
     await wait_text(tg, "Added to this call's notes")
     assert store.notes(call_id)[-1] == "also check the tokenizer"
@@ -100,31 +78,31 @@ async def test_events_arrive_exactly_once_across_a_restart_mid_call(tmp_path, tg
                                                                    bridge_factory):
     gw, loaded, first = await _ready_bridge(tmp_path, tg, gateway_factory, bridge_factory)
     tg.push_message(CHAT, "/call")
-    body = await _bootstrap_from_button(gw, tg)
+    body = await bootstrap_from_button(gw, tg)
     call_id = body["call_id"]
-    ws = await _browser(gw, body)
-    await _event(ws, {"type": "call.started"}, 1)
-    await _event(ws, {"type": "user.transcript.final", "text": "one"}, 2)
-    await _stored(first.rt.store, call_id, "user.transcript.final")
+    ws = await browser(gw, body)
+    await browser_event(ws, {"type": "call.started"}, 1)
+    await browser_event(ws, {"type": "user.transcript.final", "text": "one"}, 2)
+    await stored(first.rt.store, call_id, "user.transcript.final")
 
     await first.shutdown()
-    await _event(ws, {"type": "user.transcript.final", "text": "two"}, 3)
-    await _event(ws, {"type": "assistant.transcript.final", "text": "three"}, 4)
+    await browser_event(ws, {"type": "user.transcript.final", "text": "two"}, 3)
+    await browser_event(ws, {"type": "assistant.transcript.final", "text": "three"}, 4)
     gw.gateway.store.update_call(call_id, bridge_acked_seq=0)  # acks lost too: full replay
 
     second = await bridge_factory(loaded)
     await second.wait_connected()
-    await _stored(second.rt.store, call_id, "assistant.transcript.final")
+    await stored(second.rt.store, call_id, "assistant.transcript.final")
     async with gw.http.post(f"{gw.base}/api/call/hangup", json={
             "call_id": call_id, "client_token": body["client_token"]}) as resp:
         assert resp.status == 200
     assert await second.handoff.wait(1) == [call_id]
 
-    stored = second.rt.store.call_events(call_id)
+    events = second.rt.store.call_events(call_id)
     logged = CallLog(gw.gateway.paths.call_log(call_id)).read().events
-    assert stored == logged
-    assert [e["seq"] for e in stored] == list(range(1, len(logged) + 1))
-    texts = [e.get("text") for e in stored if "transcript.final" in e["type"]]
+    assert events == logged
+    assert [e["seq"] for e in events] == list(range(1, len(logged) + 1))
+    texts = [e.get("text") for e in events if "transcript.final" in e["type"]]
     assert texts == ["one", "two", "three"]
     assert first.handoff.calls == []
     async with asyncio.timeout(5):
@@ -141,7 +119,7 @@ async def test_a_call_that_never_started_is_discarded_silently(tmp_path, tg, gat
     tg.push_message(CHAT, "bring up the flaky test")
     await wait_text(tg, "Noted for your next call")
     tg.push_message(CHAT, "/call")
-    body = await _bootstrap_from_button(gw, tg)
+    body = await bootstrap_from_button(gw, tg)
     call_id = body["call_id"]
     assert bridge.rt.store.notes(call_id) == ["bring up the flaky test"]
     sent_before = len(tg.sent_messages(CHAT))

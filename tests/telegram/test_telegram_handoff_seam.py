@@ -1,4 +1,4 @@
-"""The daemon's ``HandoffPipeline`` seam with the real pipeline (``bridgehost.handoff``) behind it."""
+"""The daemon's ``HandoffPipeline`` seam with the real ``bridgehost.handoff.Pipeline`` behind it."""
 
 from __future__ import annotations
 
@@ -6,8 +6,15 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from test_telegram_control_channel import _bootstrap_from_button, _browser, _event, _stored
-from tg_harness import CHAT, bridge_config, wait_text
+from tg_harness import (
+    CHAT,
+    bootstrap_from_button,
+    bridge_config,
+    browser,
+    browser_event,
+    stored,
+    wait_text,
+)
 
 from bridgehost.bridge_state import BridgeStore
 from bridgehost.handoff import Pipeline
@@ -49,11 +56,11 @@ async def test_an_ended_call_reaches_the_sinks_through_the_real_pipeline(
     await bridge.wait_connected()
 
     tg.push_message(CHAT, "/call")
-    body = await _bootstrap_from_button(gw, tg)
-    ws = await _browser(gw, body)
-    await _event(ws, {"type": "call.started"}, 1)
-    await _event(ws, {"type": "user.transcript.final", "text": "ship the parser fix"}, 2)
-    await _stored(bridge.rt.store, body["call_id"], "user.transcript.final")
+    body = await bootstrap_from_button(gw, tg)
+    ws = await browser(gw, body)
+    await browser_event(ws, {"type": "call.started"}, 1)
+    await browser_event(ws, {"type": "user.transcript.final", "text": "ship the parser fix"}, 2)
+    await stored(bridge.rt.store, body["call_id"], "user.transcript.final")
     tg.push_message(CHAT, "/hangup")
     await wait_text(tg, "Hanging up…")
     async with asyncio.timeout(15):

@@ -154,3 +154,37 @@ async def wait_button(api: FakeBotApi, timeout: float = 10.0) -> tuple[dict[str,
     url = web_app_url(message)
     assert url is not None
     return message, url
+
+
+async def bootstrap_from_button(gw: Any, tg: FakeBotApi) -> dict[str, Any]:
+    """Take the Mini App URL from the bot's button and bootstrap a call with it."""
+    _message, url = await wait_button(tg)
+    resp = await gw.bootstrap(url.split("launch=")[1])
+    body = await resp.json()
+    assert resp.status == 200, body
+    return body
+
+
+async def browser(gw: Any, body: dict[str, Any]) -> Any:
+    """The Mini App's call socket, authenticated."""
+    ws = await gw.http.ws_connect(f"{gw.base}{body['ws_path']}")
+    await ws.send_json({"type": "call.auth", "token": body["client_token"]})
+    assert (await ws.receive_json(timeout=5))["type"] == "call.auth.ok"
+    return ws
+
+
+async def browser_event(ws: Any, event: dict[str, Any], event_id: int) -> dict[str, Any]:
+    """Send one event as the Mini App does; its acknowledgement."""
+    await ws.send_json({"type": "call.event", "id": event_id, "event": event})
+    async with asyncio.timeout(5):
+        while True:
+            reply = await ws.receive()
+            if reply.type.name == "TEXT" and json.loads(reply.data).get("id") == event_id:
+                return json.loads(reply.data)
+
+
+async def stored(store: Any, call_id: str, event_type: str, timeout: float = 5.0) -> None:
+    """Until the bridge has stored an event of that type (bounded)."""
+    async with asyncio.timeout(timeout):
+        while not any(e["type"] == event_type for e in store.call_events(call_id)):
+            await asyncio.sleep(0.02)

@@ -22,6 +22,7 @@ earlier append of that marker is looked for before anything is appended
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import Mapping
@@ -65,6 +66,7 @@ class CodexSink:
         settings = context.settings
         self.settings = (settings if isinstance(settings, CodexSinkSettings)
                          else CodexSinkSettings())
+        self._lock = asyncio.Lock()  # one writer per thread: never two app-servers of ours
 
     def _problem(self) -> tuple[str, str] | None:
         if not _binary_found(self.codex.binary):
@@ -104,14 +106,15 @@ class CodexSink:
         if not thread_id:
             raise CodexError(f"no Codex thread is bound for call {call_id}: {BIND_HINT}")
         await self.start()
-        client = await open_app_server(self.codex, thread_id=str(thread_id),
-                                       args=self.settings.app_server_args)
-        try:
-            receipt = await append_handoff(client, str(thread_id), text=self._text(artifact),
-                                           mode=self.mode, call_id=call_id,
-                                           wait_s=self.settings.turn_wait_s)
-        finally:
-            await client.close()
+        async with self._lock:
+            client = await open_app_server(self.codex, thread_id=str(thread_id),
+                                           args=self.settings.app_server_args)
+            try:
+                receipt = await append_handoff(client, str(thread_id), text=self._text(artifact),
+                                               mode=self.mode, call_id=call_id,
+                                               wait_s=self.settings.turn_wait_s)
+            finally:
+                await client.close()
         parts = ["codex", receipt.thread_id, receipt.mode, receipt.status]
         if receipt.turn_id:
             parts.append(receipt.turn_id)

@@ -47,9 +47,11 @@ def recap_text(artifact: Mapping[str, Any], others: list[dict[str, Any]] | None 
     lines.append(str(artifact.get("summary") or "(no summary)"))
     if not artifact.get("summarized"):
         lines.append(f"(Not summarized automatically: {artifact.get('summary_error')})")
-    counts = [f"{len(artifact.get(key) or [])} {label}" for key, label in
-              (("decisions", "decisions"), ("action_items", "action items"),
-               ("open_questions", "open questions"))]
+    counts = []
+    for key, label in (("decisions", "decision"), ("action_items", "action item"),
+                       ("open_questions", "open question")):
+        count = len(artifact.get(key) or [])
+        counts.append(f"{count} {label}{'' if count == 1 else 's'}")
     lines += ["", " · ".join(counts)]
     if others:
         lines += ["", "Handoff:", *(_where(d) for d in others)]

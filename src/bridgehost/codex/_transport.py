@@ -135,6 +135,7 @@ class StdioTransport:
     async def close(self, grace_s: float = 3.0) -> None:
         """Stop the child: stdin EOF, then SIGTERM, then SIGKILL to its group; no orphans."""
         pgid = self.proc.pid
+        group = set(await asyncio.to_thread(_group_members, pgid)) - {pgid}
         if self.proc.stdin is not None and not self.proc.stdin.is_closing():
             self.proc.stdin.close()
         if not await self._wait(grace_s) and self.proc.returncode is None:
@@ -142,9 +143,9 @@ class StdioTransport:
                 self.proc.send_signal(signal.SIGTERM)
             if not await self._wait(grace_s):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pgid, signal.SIGKILL)
+                    os.killpg(pgid, signal.SIGKILL)  # not reaped yet: the group is still ours
                 await self._wait(grace_s)
-        await self._sweep_group(pgid, grace_s)
+        await self._sweep(pgid, group, grace_s)
         await asyncio.wait({self._stderr_task}, timeout=0.5)  # the group is gone: EOF soon
         self._stderr_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -154,19 +155,23 @@ class StdioTransport:
             transport.close()
 
     @staticmethod
-    async def _sweep_group(pgid: int, grace_s: float) -> None:
-        """End whatever is left in the child's process group (e.g. an orphaned native server)."""
+    async def _sweep(pgid: int, group: set[int], grace_s: float) -> None:
+        """End what is left of the child's group (e.g. an orphaned native server).
+
+        Only processes seen in the group before shutdown are signalled, by pid, and only while
+        they are still in that group: the group id itself may be reused once the child is reaped.
+        """
         loop = asyncio.get_running_loop()
         for sig in (None, signal.SIGTERM, signal.SIGKILL):
-            if sig is not None:
+            left = group & set(await asyncio.to_thread(_group_members, pgid))
+            for pid in left if sig is not None else ():
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pgid, sig)
+                    os.kill(pid, sig)
             deadline = loop.time() + (min(grace_s, 1.0) if sig is None else grace_s)
-            while await asyncio.to_thread(_group_members, pgid):
-                if loop.time() > deadline:
-                    break
+            while left and loop.time() < deadline:
                 await asyncio.sleep(0.05)
-            else:
+                left &= set(await asyncio.to_thread(_group_members, pgid))
+            if not left:
                 return
 
 

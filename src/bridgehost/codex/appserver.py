@@ -30,6 +30,9 @@ from bridgehost.codex._transport import SocketTransport, StdioTransport, Transpo
 log = structlog.get_logger("bridgehost.codex")
 
 CLIENT_NAME = "bridgehost"
+_NOT_FOR_CODEX = ("TELEGRAM_BOT_TOKEN", "REALTIME_CONTROL_SECRET", "NOTIFY_SOCKET",
+                  "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
+"""Our own secrets and systemd's per-service variables stay out of the child's environment."""
 _QUIET = ("item/agentMessage/delta", "item/reasoning/textDelta",
           "item/reasoning/summaryTextDelta", "item/commandExecution/outputDelta")
 
@@ -55,6 +58,7 @@ class AppServerClient:
         self._subscriptions: set[Subscription] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._stopping: asyncio.Future[None] | None = None
         self._reader = asyncio.create_task(self._read_loop())
 
     @property
@@ -74,13 +78,17 @@ class AppServerClient:
                     close_grace_s: float = 3.0) -> Self:
         """Start ``binary app-server [args]`` with ``CODEX_HOME=home`` and initialize it.
 
+        The child inherits our environment (plus ``env``) except our own secrets and systemd's
+        per-service variables; it runs in a session of its own.
+
         :param close_grace_s: how long :meth:`close` waits after stdin EOF, then after SIGTERM.
         """
         home = Path(home or os.environ.get("CODEX_HOME") or "~/.codex").expanduser()
         if not home.is_dir():
             raise CodexError(f"Codex home {home} does not exist: run `codex login` once "
                              "(it creates it) or set [codex] home")
-        full_env = {**os.environ, **(env or {}), "CODEX_HOME": str(home)}
+        inherited = {k: v for k, v in os.environ.items() if k not in _NOT_FOR_CODEX}
+        full_env = {**inherited, **(env or {}), "CODEX_HOME": str(home)}
         transport = await StdioTransport.start(binary, ["app-server", *args], env=full_env,
                                                cwd=cwd)
         return await cls._ready(transport, home, timeout, close_grace_s)
@@ -225,8 +233,10 @@ class AppServerClient:
         if self._closing:
             return
         self._closing = True
+        # shielded: a cancelled caller must not leave the child running
+        self._stopping = asyncio.ensure_future(self._transport.close(self.close_grace_s))
         try:
-            await self._transport.close(self.close_grace_s)
+            await asyncio.shield(self._stopping)
         finally:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -1,13 +1,14 @@
 """``bridgectl call status``: the surface, the live call, and recent calls with their handoffs.
 
 Calls come from the gateway (it owns call records); for each, what the bridge received comes
-from ``bridge.db`` and, once the bridge's outbox exists, the handoff deliveries per sink
-(``BridgeStore.deliveries(call_id)``; omitted while the store has no such method).
+from ``bridge.db``, and so do the handoff deliveries per sink (the outbox,
+:func:`bridgehost.handoff.outbox.deliveries`). ``deliveries`` is left out of a call when there
+is no ``bridge.db`` (the bridge never ran here) or no outbox to read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -32,22 +33,29 @@ def _bridge_side(store: BridgeStore | None, call_id: str) -> dict[str, Any] | No
             "end_reason": row.get("end_reason")}
 
 
-def _deliveries(store: BridgeStore | None, call_id: str) -> list[Any] | None:
-    """The handoff deliveries per sink, when the bridge's store knows them."""
-    method = getattr(store, "deliveries", None)
-    if method is None:
+def _deliveries_reader(store: BridgeStore | None) -> Callable[[str], list[Any]] | None:
+    """How to read a call's handoff deliveries per sink, when the bridge's store has them."""
+    if store is None:
         return None
-    return [dict(item) if isinstance(item, Mapping) else item for item in method(call_id)]
+    method = getattr(store, "deliveries", None)
+    if callable(method):
+        return method  # type: ignore[no-any-return]
+    try:
+        from bridgehost.handoff.outbox import deliveries
+    except ImportError:  # a build without the outbox: leave deliveries out
+        return None
+    return lambda call_id: deliveries(store, call_id)
 
 
 def enrich(records: list[dict[str, Any]], store: BridgeStore | None) -> list[dict[str, Any]]:
     """Gateway call records plus the bridge's side and, when known, the deliveries."""
     result = []
+    read = _deliveries_reader(store) if records else None
     for record in records:
         item = {**record, "bridge": _bridge_side(store, str(record.get("call_id")))}
-        deliveries = _deliveries(store, str(record.get("call_id")))
-        if deliveries is not None:
-            item["deliveries"] = deliveries
+        if read is not None:
+            item["deliveries"] = [dict(d) if isinstance(d, Mapping) else d
+                                  for d in read(str(record.get("call_id")))]
         result.append(item)
     return result
 
@@ -57,9 +65,13 @@ def _delivery_text(delivery: Any) -> str:
         return str(delivery)
     text = f"{delivery.get('sink', '?')} {delivery.get('status', '?')}"
     if delivery.get("attempts"):
-        text += f" (attempt {delivery['attempts']})"
-    if delivery.get("last_error") or delivery.get("error"):
-        text += f": {delivery.get('last_error') or delivery.get('error')}"
+        text += f" after {delivery['attempts']} attempt{'' if delivery['attempts'] == 1 else 's'}"
+    if delivery.get("status") == "delivered" and delivery.get("receipt"):
+        text += f" ({delivery['receipt']})"
+    elif delivery.get("next_attempt_at"):
+        text += f", next try {delivery['next_attempt_at']}"
+    if delivery.get("last_error") and delivery.get("status") != "delivered":
+        text += f" — last error: {str(delivery['last_error'])[:160]}"
     return text
 
 
@@ -74,8 +86,10 @@ def _echo_recent(calls: list[dict[str, Any]]) -> None:
             click.echo(f"      bridge: {bridge['status']}, {bridge['events_received']} events "
                        f"received, thread {bridge.get('thread_id') or 'none'}")
         if "deliveries" in item:
-            texts = [_delivery_text(d) for d in item["deliveries"]] or ["none yet"]
-            click.echo(f"      handoff: {'; '.join(texts)}")
+            rows = [_delivery_text(d) for d in item["deliveries"]] or ["none queued yet"]
+            click.echo(f"      handoff: {rows[0]}")
+            for row in rows[1:]:
+                click.echo(f"               {row}")
 
 
 def _echo_events(surface: Mapping[str, Any]) -> None:

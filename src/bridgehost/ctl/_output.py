@@ -22,11 +22,6 @@ EXIT_NOT_READY = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
-EXIT_CODES_HELP = (
-    "Exit codes: 0 ok; 1 not ready, or refused by the gateway; 2 usage or configuration "
-    "error (including a missing secret); 3 gateway unreachable."
-)
-
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -60,7 +60,7 @@ async def _not_ready_after_arm(loaded: LoadedConfig) -> str | None:
     failed = readiness.first_failure
     if failed is None:
         return None
-    return f"/call is not ready yet: {failed.name}: {failed.detail}" + (
+    return f"/call is not ready yet: {failed.name}: {failed.detail.rstrip('.')}" + (
         f". Fix: {failed.fix}" if failed.fix else "")
 
 

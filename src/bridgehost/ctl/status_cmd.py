@@ -10,6 +10,7 @@ from bridgehost.ctl import _describe as describe
 from bridgehost.ctl._context import fetch_status, load, read_bridge_view
 from bridgehost.ctl._output import (
     EXIT_NOT_READY,
+    EXIT_UNREACHABLE,
     CtlError,
     echo_pairs,
     emit_json,
@@ -91,7 +92,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
                    "ready": readiness.ready, "first_failure": _check_json(readiness)})
     else:
         pairs: list[tuple[str, str]] = []
-        if data is None:
+        if data is None and error is not None and error.exit_code != EXIT_UNREACHABLE:
+            pairs.append(("Gateway", f"{base} could not be asked ({error.code}; see below)"))
+        elif data is None:
             pairs.append(("Gateway", f"not answering at {base}"))
         else:
             backend = data.get("backend") or {}
@@ -145,5 +148,5 @@ def capabilities(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"  [info] {check.name + ':':<{width}} {check.detail}")
     if failed is not None:
         fix = f" Fix: {failed.fix}" if failed.fix else ""
-        raise CtlError(f"not ready: {failed.name}: {failed.detail}.{fix}",
+        raise CtlError(f"not ready: {failed.name}: {failed.detail.rstrip('.')}.{fix}",
                        exit_code=EXIT_NOT_READY, code="not_ready")

@@ -77,7 +77,7 @@ def _usage_line(artifact: HandoffArtifact) -> str | None:
     if usage.estimated_cost_usd is None:
         return None
     tokens = usage.input_tokens + usage.output_tokens
-    return (f"- Usage: {usage.input_audio_s / 60:.1f} min of your audio, "
+    return (f"- Usage: {usage.input_audio_s / 60:.1f} min of the user's audio, "
             f"{usage.output_audio_s / 60:.1f} min of the assistant's, {tokens:,} text tokens; "
             f"estimated cost ${usage.estimated_cost_usd:.2f}")
 
@@ -96,7 +96,7 @@ def render_handoff(artifact: HandoffArtifact) -> str:
         f"- Duration: {format_duration(artifact.duration_s)}, from "
         f"{format_time(artifact.started_at)} to {format_time(artifact.ended_at)}",
         f"- Ended: {describe_end(artifact.end_reason)}"
-        + (f", by {artifact.ended_by}" if artifact.ended_by else ""),
+        + (f", by the {artifact.ended_by}" if artifact.ended_by else ""),
     ]
     if artifact.model:
         voice = f" (voice {artifact.voice})" if artifact.voice else ""

@@ -247,7 +247,9 @@ async function startWebrtc(call, stream, context) {
   const answer = await postJson("/api/call/webrtc",
     {call_id: call.id, client_token: call.token, sdp: pc.localDescription.sdp}, 30000);
   if (!answer.ok || !answer.body.sdp) {
-    throw new Error(errorMessage(answer, "The voice service did not answer."));
+    // The gateway's message is already a sentence for people: show it as it is.
+    throw Object.assign(new Error(errorMessage(answer, "The voice service did not answer.")),
+      {sentence: true});
   }
   await pc.setRemoteDescription({type: "answer", sdp: answer.body.sdp});
   pc.onconnectionstatechange = () => {
@@ -288,7 +290,8 @@ async function startFailed(err, text) {
   const events = [...call.socket.unacknowledged(), {type: "call.start_failed",
     message: message.slice(0, 400), at: new Date().toISOString()}];
   teardown(call);
-  failed(text || `The call could not start: ${message}.`, {retry: true});
+  failed(text || (err && err.sentence ? message : `The call could not start: ${message}.`),
+    {retry: true});
   await postJson("/api/call/finalize", {call_id: call.id, client_token: call.token,
     reason: "call_start_failed", events}, REQUEST_TIMEOUT_MS);
 }
