@@ -39,7 +39,7 @@ fi
 if [ ! -x .codex-npm/node_modules/.bin/codex ]; then
     if command -v npm >/dev/null 2>&1; then
         say "installing the codex CLI into .codex-npm (npm @openai/codex)"
-        npm install --silent --no-audit --no-fund --prefix .codex-npm @openai/codex
+        npm install --silent --no-audit --no-fund --save-exact --prefix .codex-npm @openai/codex@0.169.0
     else
         echo "npm not found: skipping the codex CLI; Codex tests will be skipped"
     fi
