@@ -18,16 +18,15 @@ class SitePackages:
 
     path: Path
 
-    def install(self, dist: str, version: str, modules: dict[str, str],
-                entry_points: dict[str, str]) -> None:
+    def install(
+        self, dist: str, version: str, modules: dict[str, str], entry_points: dict[str, str]
+    ) -> None:
         """Write modules plus a ``.dist-info`` with METADATA and ``[bridgehost]`` entry points."""
         for module, source in modules.items():
             (self.path / f"{module}.py").write_text(textwrap.dedent(source))
         info = self.path / f"{dist.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
-        (info / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
-        )
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
         lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
         (info / "entry_points.txt").write_text(f"[bridgehost]\n{lines}")
 
@@ -47,12 +46,20 @@ def site_packages(tmp_path: Path) -> SitePackages:
     return SitePackages(path)
 
 
-def run_cli(args: list[str], *, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run an installed console script (``bridgectl``/``bridgehost``) as a real process."""
     exe = Path(sys.executable).with_name(args[0])
-    return subprocess.run([str(exe), *args[1:]], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=60, check=False)
+    return subprocess.run(
+        [str(exe), *args[1:]],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture

@@ -24,7 +24,9 @@ def _sink_plugin(name: str) -> types.SimpleNamespace:
     def bridgehost_register_handoff_sinks():
         return [HandoffSink(name=name, description=f"{name} sink", factory=lambda ctx: ctx)]
 
-    return types.SimpleNamespace(bridgehost_register_handoff_sinks=bridgehost_register_handoff_sinks)
+    return types.SimpleNamespace(
+        bridgehost_register_handoff_sinks=bridgehost_register_handoff_sinks
+    )
 
 
 def test_builtins_load_through_entry_points():
@@ -38,8 +40,12 @@ def test_builtins_load_through_entry_points():
 
 
 def test_plugin_that_fails_to_import_is_reported_and_host_goes_on(site_packages, monkeypatch):
-    site_packages.install("broken-plugin", "1.2", {"broken_mod": "raise ImportError('no numpy')"},
-                          {"broken": "broken_mod"})
+    site_packages.install(
+        "broken-plugin",
+        "1.2",
+        {"broken_mod": "raise ImportError('no numpy')"},
+        {"broken": "broken_mod"},
+    )
     monkeypatch.syspath_prepend(str(site_packages.path))
     eps = [EntryPoint("broken", "broken_mod", "bridgehost")]
     host = PluginHost.load(env={}, entry_points=eps)
@@ -52,8 +58,12 @@ def test_selected_provider_from_failed_plugin_names_plugin_version_and_error(
     site_packages, monkeypatch
 ):
     monkeypatch.syspath_prepend(str(site_packages.path))
-    site_packages.install("bridgehost-broken", "1.2", {"broken_sink": "import no_such_module"},
-                          {"broken-sink": "broken_sink"})
+    site_packages.install(
+        "bridgehost-broken",
+        "1.2",
+        {"broken_sink": "import no_such_module"},
+        {"broken-sink": "broken_sink"},
+    )
     import importlib.metadata as md
 
     dist = md.PathDistribution(next(site_packages.path.glob("*.dist-info")))
@@ -77,7 +87,7 @@ def test_duplicate_provider_names_are_a_conflict():
     host.register(_sink_plugin("shared"), "two", version="2.0")
     assert len(host.conflicts()) == 1
     assert "one 1.0 and two 2.0" in host.conflicts()[0]
-    with pytest.raises(PluginError, match='plugins.disabled = \\["two"\\]'):
+    with pytest.raises(PluginError, match=r'plugins\.disabled = \["two"\]'):
         host.select("handoff_sinks", "shared")
 
 
@@ -104,10 +114,14 @@ def test_register_hook_that_raises_or_returns_garbage_fails_only_that_plugin():
         return ["not a record"]
 
     host = PluginHost.load(env={}, entry_points=[])
-    raising = host.register(types.SimpleNamespace(
-        bridgehost_register_tunnel_modes=bridgehost_register_tunnel_modes), "raising")
-    garbage = host.register(types.SimpleNamespace(
-        bridgehost_register_handoff_sinks=bridgehost_register_handoff_sinks), "garbage")
+    raising = host.register(
+        types.SimpleNamespace(bridgehost_register_tunnel_modes=bridgehost_register_tunnel_modes),
+        "raising",
+    )
+    garbage = host.register(
+        types.SimpleNamespace(bridgehost_register_handoff_sinks=bridgehost_register_handoff_sinks),
+        "garbage",
+    )
     good = host.register(_sink_plugin("fine"), "good")
     assert raising.status is PluginStatus.FAILED and "RuntimeError: boom" in raising.error
     assert garbage.status is PluginStatus.FAILED and "expected HandoffSink" in garbage.error
@@ -138,7 +152,7 @@ def test_load_plugins_env_limits_third_party_plugins_only(site_packages):
 def test_config_disabled_applies_to_builtins_too():
     host = PluginHost.load(env={}, disabled=["file"])
     assert host.record("file").status is PluginStatus.DISABLED
-    with pytest.raises(PluginError, match="disabled by plugins.disabled"):
+    with pytest.raises(PluginError, match=r"disabled by plugins\.disabled"):
         host.select("handoff_sinks", "file")
 
 
@@ -170,12 +184,20 @@ def test_build_passes_context_with_validated_settings():
 
     @hookimpl
     def bridgehost_register_tunnel_modes():
-        return [TunnelMode(name="probe-mode", description="x", settings_model=Settings,
-                           factory=lambda ctx: seen.append(ctx) or ctx)]
+        return [
+            TunnelMode(
+                name="probe-mode",
+                description="x",
+                settings_model=Settings,
+                factory=lambda ctx: seen.append(ctx) or ctx,
+            )
+        ]
 
     host = PluginHost.load(env={}, entry_points=[])
-    host.register(types.SimpleNamespace(
-        bridgehost_register_tunnel_modes=bridgehost_register_tunnel_modes), "probe")
+    host.register(
+        types.SimpleNamespace(bridgehost_register_tunnel_modes=bridgehost_register_tunnel_modes),
+        "probe",
+    )
     loaded = load_config(None, env={})
     host.build(host.select("tunnel_modes", "probe-mode"), loaded.config, loaded.secrets)
     assert seen[0].settings == Settings(depth=1)

@@ -30,7 +30,8 @@ def test_register_plugin_then_select_and_build(register_plugin, plugin_host, bri
     record = register_plugin(PLUGIN, "kit", version="1.0")
     assert record.status is PluginStatus.ENABLED
     loaded = bridge_config('[handoff]\nsinks = ["kit-sink"]\n', SOME_SECRET="value-123456")
-    sink = plugin_host.build(plugin_host.select("handoff_sinks", "kit-sink"),
-                             loaded.config, loaded.secrets)
+    sink = plugin_host.build(
+        plugin_host.select("handoff_sinks", "kit-sink"), loaded.config, loaded.secrets
+    )
     assert sink.context.plugin == "kit"
     assert sink.context.secrets.get("SOME_SECRET").get_secret_value() == "value-123456"

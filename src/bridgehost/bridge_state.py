@@ -115,8 +115,7 @@ class BridgeStore:
     @classmethod
     def open(cls, storage_root: Path) -> BridgeStore:
         """Open (and migrate) the bridge's database under ``storage_root``."""
-        return cls(Store.open(default_paths(storage_root).bridge_db, "bridge",
-                              BRIDGE_MIGRATIONS))
+        return cls(Store.open(default_paths(storage_root).bridge_db, "bridge", BRIDGE_MIGRATIONS))
 
     def close(self) -> None:
         """Close the database."""
@@ -151,40 +150,56 @@ class BridgeStore:
         """Store one forwarded event; False when ``(call_id, seq)`` was already stored."""
         seq = int(event["seq"])
         with self.db.transaction():
-            if self.db.query_one("SELECT 1 FROM bridge_call_events WHERE call_id = ? AND seq = ?",
-                                 (call_id, seq)):
+            if self.db.query_one(
+                "SELECT 1 FROM bridge_call_events WHERE call_id = ? AND seq = ?", (call_id, seq)
+            ):
                 return False
             self.db.execute(
                 "INSERT OR IGNORE INTO bridge_calls (call_id, status, created_at) "
-                "VALUES (?, 'live', ?)", (call_id, event.get("at") or iso(utc_now())))
-            self.db.execute("INSERT INTO bridge_call_events (call_id, seq, event) VALUES (?,?,?)",
-                            (call_id, seq, json.dumps(event)))
-            self.db.execute("UPDATE bridge_calls SET last_seq = MAX(last_seq, ?) "
-                            "WHERE call_id = ?", (seq, call_id))
+                "VALUES (?, 'live', ?)",
+                (call_id, event.get("at") or iso(utc_now())),
+            )
+            self.db.execute(
+                "INSERT INTO bridge_call_events (call_id, seq, event) VALUES (?,?,?)",
+                (call_id, seq, json.dumps(event)),
+            )
+            self.db.execute(
+                "UPDATE bridge_calls SET last_seq = MAX(last_seq, ?) WHERE call_id = ?",
+                (seq, call_id),
+            )
             if event.get("type") == "call.started":
-                self.db.execute("UPDATE bridge_calls SET started_at = ? WHERE call_id = ?",
-                                (event.get("at"), call_id))
+                self.db.execute(
+                    "UPDATE bridge_calls SET started_at = ? WHERE call_id = ?",
+                    (event.get("at"), call_id),
+                )
             if event.get("type") == "call.ended":
                 self.db.execute(
                     "UPDATE bridge_calls SET status = 'ended', ended_at = ?, end_reason = ?, "
                     "ended_by = ? WHERE call_id = ?",
-                    (event.get("at"), event.get("reason"), event.get("ended_by"), call_id))
+                    (event.get("at"), event.get("reason"), event.get("ended_by"), call_id),
+                )
         return True
 
-    def set_call_details(self, call_id: str, *, thread_id: str | None,
-                         telegram_user_id: int | None) -> None:
+    def set_call_details(
+        self, call_id: str, *, thread_id: str | None, telegram_user_id: int | None
+    ) -> None:
         """Remember the thread and user a prepared call belongs to."""
         with self.db.transaction():
             self.db.execute(
                 "INSERT OR IGNORE INTO bridge_calls (call_id, status, created_at) "
-                "VALUES (?, 'preparing', ?)", (call_id, iso(utc_now())))
-            self.db.execute("UPDATE bridge_calls SET thread_id = ?, telegram_user_id = ? "
-                            "WHERE call_id = ?", (thread_id, telegram_user_id, call_id))
+                "VALUES (?, 'preparing', ?)",
+                (call_id, iso(utc_now())),
+            )
+            self.db.execute(
+                "UPDATE bridge_calls SET thread_id = ?, telegram_user_id = ? WHERE call_id = ?",
+                (thread_id, telegram_user_id, call_id),
+            )
 
     def call_events(self, call_id: str) -> list[dict[str, Any]]:
         """A call's events in sequence order."""
-        rows = self.db.query("SELECT event FROM bridge_call_events WHERE call_id = ? ORDER BY seq",
-                             (call_id,))
+        rows = self.db.query(
+            "SELECT event FROM bridge_call_events WHERE call_id = ? ORDER BY seq", (call_id,)
+        )
         return [json.loads(row["event"]) for row in rows]
 
     def call(self, call_id: str) -> dict[str, Any] | None:
@@ -194,14 +209,16 @@ class BridgeStore:
 
     def live_call(self) -> dict[str, Any] | None:
         """The call that has not ended yet, if any."""
-        row = self.db.query_one("SELECT * FROM bridge_calls WHERE status != 'ended' "
-                                "ORDER BY created_at DESC LIMIT 1")
+        row = self.db.query_one(
+            "SELECT * FROM bridge_calls WHERE status != 'ended' ORDER BY created_at DESC LIMIT 1"
+        )
         return dict(row) if row else None
 
     def recent_calls(self, limit: int = 10) -> list[dict[str, Any]]:
         """The newest calls."""
-        rows = self.db.query("SELECT * FROM bridge_calls ORDER BY created_at DESC LIMIT ?",
-                             (limit,))
+        rows = self.db.query(
+            "SELECT * FROM bridge_calls ORDER BY created_at DESC LIMIT ?", (limit,)
+        )
         return [dict(row) for row in rows]
 
     # -- Telegram ------------------------------------------------------------------------------
@@ -211,19 +228,23 @@ class BridgeStore:
         with self.db.transaction():
             cursor = self.db.execute(
                 "INSERT OR IGNORE INTO processed_updates (update_id, processed_at) VALUES (?, ?)",
-                (update_id, iso(utc_now())))
+                (update_id, iso(utc_now())),
+            )
         return cursor.rowcount == 1
 
     def add_note(self, text: str, call_id: str | None) -> None:
         """Something the user sent to the chat (during a call: it goes into the handoff)."""
         with self.db.transaction():
-            self.db.execute("INSERT INTO call_notes (call_id, text, created_at) VALUES (?, ?, ?)",
-                            (call_id, text[:4000], iso(utc_now())))
+            self.db.execute(
+                "INSERT INTO call_notes (call_id, text, created_at) VALUES (?, ?, ?)",
+                (call_id, text[:4000], iso(utc_now())),
+            )
 
     def notes(self, call_id: str) -> list[str]:
         """Notes sent during a call."""
-        rows = self.db.query("SELECT text FROM call_notes WHERE call_id = ? ORDER BY id",
-                             (call_id,))
+        rows = self.db.query(
+            "SELECT text FROM call_notes WHERE call_id = ? ORDER BY id", (call_id,)
+        )
         return [row["text"] for row in rows]
 
     # -- bridge-telegram: handoff hand-over, queued notes, update bookkeeping -------------------
@@ -232,14 +253,16 @@ class BridgeStore:
         """Record where an ended call stands: ``pending`` (to hand over), ``handed`` (the
         pipeline took it) or ``discarded`` (it never started: no recap)."""
         with self.db.transaction():
-            self.db.execute("UPDATE bridge_calls SET handoff_state = ? WHERE call_id = ?",
-                            (state, call_id))
+            self.db.execute(
+                "UPDATE bridge_calls SET handoff_state = ? WHERE call_id = ?", (state, call_id)
+            )
 
     def calls_awaiting_handoff(self) -> list[dict[str, Any]]:
         """Ended calls not yet handed to the pipeline nor discarded (a crash came between)."""
         rows = self.db.query(
             "SELECT * FROM bridge_calls WHERE status = 'ended' "
-            "AND (handoff_state IS NULL OR handoff_state = 'pending') ORDER BY created_at")
+            "AND (handoff_state IS NULL OR handoff_state = 'pending') ORDER BY created_at"
+        )
         return [dict(row) for row in rows]
 
     def claim_queued_notes(self, call_id: str, *, since: str, limit: int = 20) -> list[str]:
@@ -248,25 +271,30 @@ class BridgeStore:
         with self.db.transaction():
             rows = self.db.query(
                 "SELECT id, text FROM call_notes WHERE call_id IS NULL AND created_at >= ? "
-                "ORDER BY id DESC LIMIT ?", (since, limit))
+                "ORDER BY id DESC LIMIT ?",
+                (since, limit),
+            )
             ids = [row["id"] for row in rows]
             if ids:
                 marks = ", ".join("?" * len(ids))
-                self.db.execute(f"UPDATE call_notes SET call_id = ? WHERE id IN ({marks})",
-                                (call_id, *ids))
+                self.db.execute(
+                    f"UPDATE call_notes SET call_id = ? WHERE id IN ({marks})", (call_id, *ids)
+                )
         return [row["text"] for row in reversed(rows)]
 
     def release_notes(self, call_id: str) -> int:
         """Put a discarded call's notes back in the queue for the next call."""
         with self.db.transaction():
-            cursor = self.db.execute("UPDATE call_notes SET call_id = NULL WHERE call_id = ?",
-                                     (call_id,))
+            cursor = self.db.execute(
+                "UPDATE call_notes SET call_id = NULL WHERE call_id = ?", (call_id,)
+            )
         return cursor.rowcount
 
     def prune_processed_updates(self, before: str) -> int:
         """Forget update ids processed before ``before`` (ISO time); Telegram never resends
         an update that old."""
         with self.db.transaction():
-            cursor = self.db.execute("DELETE FROM processed_updates WHERE processed_at < ?",
-                                     (before,))
+            cursor = self.db.execute(
+                "DELETE FROM processed_updates WHERE processed_at < ?", (before,)
+            )
         return cursor.rowcount

@@ -24,9 +24,12 @@ from bridgehost.logging import configure_logging
     help="Path to bridge.config.toml (default: $BRIDGE_CONFIG, ./bridge.config.toml, "
     "/etc/bridgehost/bridge.config.toml).",
 )
-@click.option("--log-level", default=lambda: os.environ.get("BRIDGEHOST_LOG_LEVEL", "INFO"),
-              show_default="INFO or $BRIDGEHOST_LOG_LEVEL",
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option(
+    "--log-level",
+    default=lambda: os.environ.get("BRIDGEHOST_LOG_LEVEL", "INFO"),
+    show_default="INFO or $BRIDGEHOST_LOG_LEVEL",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, log_level: str) -> None:
     """bridgehost: talk live, from Telegram, with the Codex agent on this machine."""
@@ -61,12 +64,20 @@ def gateway(ctx: click.Context) -> None:
 
 
 @main.command()
-@click.option("--serve", "serve_forever", is_flag=True,
-              help="Keep running afterwards and print a URL to call the echo backend from a "
-              "browser on this machine.")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where to keep the demo's config, state and handoff files (default: a new "
-              "temporary directory).")
+@click.option(
+    "--serve",
+    "serve_forever",
+    is_flag=True,
+    help="Keep running afterwards and print a URL to call the echo backend from a "
+    "browser on this machine.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to keep the demo's config, state and handoff files (default: a new "
+    "temporary directory).",
+)
 def demo(serve_forever: bool, state_dir: Path | None) -> None:
     """Carry one call through a real gateway, offline: no keys, no Telegram, no internet.
 

@@ -30,8 +30,9 @@ class GatewayApiError(RuntimeError):
 def local_base_url(config: BridgeConfig) -> str:
     """The gateway's local origin (wildcard bind addresses map to loopback)."""
     rt = config.realtime
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(rt.gateway_host,
-                                                                      rt.gateway_host)
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(
+        rt.gateway_host, rt.gateway_host
+    )
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{rt.gateway_port}"
@@ -40,8 +41,9 @@ def local_base_url(config: BridgeConfig) -> str:
 class GatewayApi:
     """``async with GatewayApi(config, secrets) as api: await api.status()``."""
 
-    def __init__(self, config: BridgeConfig, secrets: Secrets, *,
-                 timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self, config: BridgeConfig, secrets: Secrets, *, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> None:
         self.base = local_base_url(config)
         self._secret = secrets.realtime_control_secret
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=timeout_s)
@@ -60,14 +62,17 @@ class GatewayApi:
             raise GatewayApiError(
                 "REALTIME_CONTROL_SECRET is not set, so the gateway's control API cannot be "
                 "used. Put the same secret in the environment, .env or credentials of both "
-                "bridge-gateway and this command.", code="no_secret")
+                "bridge-gateway and this command.",
+                code="no_secret",
+            )
         return {"Authorization": f"Bearer {self._secret.get_secret_value()}"}
 
     async def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         assert self._session is not None, "use 'async with GatewayApi(...)'"
         try:
-            async with self._session.request(method, self.base + path, json=body,
-                                             headers=self._headers()) as resp:
+            async with self._session.request(
+                method, self.base + path, json=body, headers=self._headers()
+            ) as resp:
                 data = await resp.json(content_type=None)
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
@@ -80,7 +85,8 @@ class GatewayApi:
         reason = str(exc) or type(exc).__name__
         return GatewayApiError(
             f"The gateway at {self.base} is not answering ({reason}). Start it with "
-            "'systemctl start bridge-gateway' (or 'bridgehost gateway') and try again.")
+            "'systemctl start bridge-gateway' (or 'bridgehost gateway') and try again."
+        )
 
     async def healthy(self) -> bool:
         """``GET /healthz`` answered ``{"ok": true}``."""
@@ -99,18 +105,21 @@ class GatewayApi:
         """``POST /control/disarm``."""
         return await self._request("POST", "/control/disarm", {"reason": reason})
 
-    async def hangup(self, reason: str = "operator_hangup",
-                     call_id: str | None = None) -> dict[str, Any]:
+    async def hangup(
+        self, reason: str = "operator_hangup", call_id: str | None = None
+    ) -> dict[str, Any]:
         """``POST /control/hangup``."""
-        return await self._request("POST", "/control/hangup",
-                                   {"reason": reason, "call_id": call_id})
+        return await self._request(
+            "POST", "/control/hangup", {"reason": reason, "call_id": call_id}
+        )
 
     async def arm(self, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
         """``POST /control/arm``, reporting progress lines; returns the result object."""
         assert self._session is not None, "use 'async with GatewayApi(...)'"
         try:
-            async with self._session.post(self.base + "/control/arm",
-                                          headers=self._headers()) as resp:
+            async with self._session.post(
+                self.base + "/control/arm", headers=self._headers()
+            ) as resp:
                 if resp.status >= 400:
                     raise _answered_error(await resp.json(content_type=None), resp.status)
                 async for raw in resp.content:
@@ -129,7 +138,7 @@ class GatewayApi:
 def _answered_error(data: Any, status: int) -> GatewayApiError:
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
-        return GatewayApiError(str(error.get("message")), code=str(error.get("code")),
-                               status=status)
-    return GatewayApiError(f"The gateway answered HTTP {status}.", code="http_error",
-                           status=status)
+        return GatewayApiError(
+            str(error.get("message")), code=str(error.get("code")), status=status
+        )
+    return GatewayApiError(f"The gateway answered HTTP {status}.", code="http_error", status=status)

@@ -271,7 +271,9 @@ class PluginHost:
         record.provides = {s.key: [] for s in SLOTS}
         if not keep_name:
             self._records[f"{record.name}#{len(self._records)}"] = record
-        log.warning("plugin failed to load", plugin=record.name, version=record.version, error=error)
+        log.warning(
+            "plugin failed to load", plugin=record.name, version=record.version, error=error
+        )
         if self.strict:
             raise PluginError(
                 f"plugin {record.label} failed to load ({STRICT_PLUGINS_ENV} is set): {error}"
@@ -442,7 +444,9 @@ class PluginHost:
     def call_context(self, call: CallInfo, config: BridgeConfig) -> list[ContextPart]:
         """Collect context parts from every plugin; a plugin that raises is logged and skipped."""
         parts: list[ContextPart] = []
-        for plugin_name, result in self._call_each("bridgehost_call_context", call=call, config=config):
+        for plugin_name, result in self._call_each(
+            "bridgehost_call_context", call=call, config=config
+        ):
             parts.extend(p for p in result if isinstance(p, ContextPart))
             if any(not isinstance(p, ContextPart) for p in result):
                 log.warning("ignored non-ContextPart items", plugin=plugin_name)
@@ -461,8 +465,12 @@ class PluginHost:
             try:
                 result = impl.function(*[kwargs[arg] for arg in impl.argnames])
             except Exception as exc:
-                log.warning("plugin hook failed", plugin=impl.plugin_name, hook=hook_name,
-                            error=_describe_error(exc))
+                log.warning(
+                    "plugin hook failed",
+                    plugin=impl.plugin_name,
+                    hook=hook_name,
+                    error=_describe_error(exc),
+                )
                 continue
             if result:
                 results.append((impl.plugin_name, list(result)))

@@ -36,8 +36,10 @@ class Readiness:
 
     def to_json(self) -> dict[str, Any]:
         """``{"ready": bool, "checks": [{"name", "ok", "detail", "fix"}]}``."""
-        return {"ready": self.ready,
-                "checks": [_check_json(c) for c in [*self.checks, *self.informational]]}
+        return {
+            "ready": self.ready,
+            "checks": [_check_json(c) for c in [*self.checks, *self.informational]],
+        }
 
 
 def _check_json(check: CheckResult) -> dict[str, Any]:
@@ -47,14 +49,24 @@ def _check_json(check: CheckResult) -> dict[str, Any]:
 def _secret(secrets: Secrets, name: str, needed_for: str) -> CheckResult:
     if secrets.get(name) is not None:
         return CheckResult(name, True, f"present ({secrets.source(name)})")
-    return CheckResult(name, False, f"missing; needed for {needed_for}",
-                       f"put {name}=… in .env beside bridge.config.toml, export it, or add "
-                       f"LoadCredential={name}:/etc/credstore/{name} to the unit")
+    return CheckResult(
+        name,
+        False,
+        f"missing; needed for {needed_for}",
+        f"put {name}=… in .env beside bridge.config.toml, export it, or add "
+        f"LoadCredential={name}:/etc/credstore/{name} to the unit",
+    )
 
 
-def evaluate(config: BridgeConfig, secrets: Secrets, *, gateway: Mapping[str, Any] | None,
-             gateway_error: str | None = None, bridge: Mapping[str, Any] | None = None,
-             extra: Sequence[CheckResult] = ()) -> Readiness:
+def evaluate(
+    config: BridgeConfig,
+    secrets: Secrets,
+    *,
+    gateway: Mapping[str, Any] | None,
+    gateway_error: str | None = None,
+    bridge: Mapping[str, Any] | None = None,
+    extra: Sequence[CheckResult] = (),
+) -> Readiness:
     """The prerequisites of a call, in the order a person fixes them.
 
     :param gateway: the gateway's ``/control/status`` answer, or None when unreachable.
@@ -65,30 +77,51 @@ def evaluate(config: BridgeConfig, secrets: Secrets, *, gateway: Mapping[str, An
     """
     rt = config.realtime
     checks = [
-        CheckResult("Realtime calls", rt.enabled,
-                    "enabled" if rt.enabled else "realtime.enabled is false",
-                    None if rt.enabled else "set enabled = true under [realtime] in "
-                    "bridge.config.toml and restart both services"),
+        CheckResult(
+            "Realtime calls",
+            rt.enabled,
+            "enabled" if rt.enabled else "realtime.enabled is false",
+            None
+            if rt.enabled
+            else "set enabled = true under [realtime] in "
+            "bridge.config.toml and restart both services",
+        ),
         _secret(secrets, "TELEGRAM_BOT_TOKEN", "the bot and Mini App sign-in"),
         _secret(secrets, "REALTIME_CONTROL_SECRET", "the bridge's control channel"),
     ]
     if rt.backend == "openai":
         checks.append(_secret(secrets, "OPENAI_API_KEY", "the openai realtime backend"))
     chat = config.telegram.authorized_chat_id
-    checks.append(CheckResult(
-        "Authorized chat", chat is not None, str(chat) if chat else "not set",
-        None if chat else "send /start to the bot, run 'bridgectl telegram discover', and set "
-        "authorized_chat_id under [telegram]"))
+    checks.append(
+        CheckResult(
+            "Authorized chat",
+            chat is not None,
+            str(chat) if chat else "not set",
+            None
+            if chat
+            else "send /start to the bot, run 'bridgectl telegram discover', and set "
+            "authorized_chat_id under [telegram]",
+        )
+    )
     checks += _gateway_checks(config, gateway, gateway_error, bridge)
     return Readiness(checks=[*checks, *extra])
 
 
-def _gateway_checks(config: BridgeConfig, gateway: Mapping[str, Any] | None,
-                    gateway_error: str | None,
-                    bridge: Mapping[str, Any] | None) -> list[CheckResult]:
+def _gateway_checks(
+    config: BridgeConfig,
+    gateway: Mapping[str, Any] | None,
+    gateway_error: str | None,
+    bridge: Mapping[str, Any] | None,
+) -> list[CheckResult]:
     if gateway is None:
-        return [CheckResult("Gateway", False, gateway_error or "not answering",
-                            "start it: systemctl start bridge-gateway (or bridgehost gateway)")]
+        return [
+            CheckResult(
+                "Gateway",
+                False,
+                gateway_error or "not answering",
+                "start it: systemctl start bridge-gateway (or bridgehost gateway)",
+            )
+        ]
     bridge_id = config.realtime.bridge_id
     peer = next((b for b in gateway.get("bridges", []) if b.get("bridge_id") == bridge_id), None)
     view = dict(bridge) if bridge is not None else dict((peer or {}).get("status") or {})
@@ -101,29 +134,57 @@ def _gateway_checks(config: BridgeConfig, gateway: Mapping[str, Any] | None,
     cap_s = int(budget.get("next_call_cap_ms", 0)) // 1000
     return [
         CheckResult("Gateway", True, "healthy"),
-        CheckResult("Control channel", connected,
-                    "bridge connected" if connected else "bridge not connected",
-                    None if connected else "start bridge-telegram (systemctl start "
-                    "bridge-telegram) with the same REALTIME_CONTROL_SECRET as the gateway"),
-        CheckResult("Call surface", armed,
-                    f"armed at {surface.get('public_url')}" if armed else
-                    f"disarmed ({surface.get('last_disarm_reason') or 'never armed'})",
-                    None if armed else "run 'bridgectl call arm' (or send /call to arm it)"),
-        CheckResult("Public Mini App origin", bool(tunnel.get("ok")) and armed,
-                    str(tunnel.get("detail") or "unknown"),
-                    None if tunnel.get("ok") and armed else tunnel.get("fix")
-                    or "arm the surface; check the tunnel with 'bridgectl call status'"),
-        CheckResult("Session owner", owner == "telegram", f"owned by {owner or 'unknown'}",
-                    None if owner == "telegram" else "run 'bridgectl claim' to hand the "
-                    "session to Telegram"),
-        CheckResult("Bound Codex thread", bool(thread), str(thread) if thread else "none bound",
-                    None if thread else "run 'bridgectl threads', then 'bridgectl bind "
-                    "THREAD_ID' or 'bridgectl bind --latest'"),
-        CheckResult("Call budget", cap_s > 0,
-                    f"{int(budget.get('used_ms', 0)) // 1000}s used today, next call capped "
-                    f"at {cap_s}s",
-                    None if cap_s > 0 else "the daily budget is used up; it resets at midnight "
-                    "(realtime.max_daily_call_ms)"),
+        CheckResult(
+            "Control channel",
+            connected,
+            "bridge connected" if connected else "bridge not connected",
+            None
+            if connected
+            else "start bridge-telegram (systemctl start "
+            "bridge-telegram) with the same REALTIME_CONTROL_SECRET as the gateway",
+        ),
+        CheckResult(
+            "Call surface",
+            armed,
+            f"armed at {surface.get('public_url')}"
+            if armed
+            else f"disarmed ({surface.get('last_disarm_reason') or 'never armed'})",
+            None if armed else "run 'bridgectl call arm' (or send /call to arm it)",
+        ),
+        CheckResult(
+            "Public Mini App origin",
+            bool(tunnel.get("ok")) and armed,
+            str(tunnel.get("detail") or "unknown"),
+            None
+            if tunnel.get("ok") and armed
+            else tunnel.get("fix")
+            or "arm the surface; check the tunnel with 'bridgectl call status'",
+        ),
+        CheckResult(
+            "Session owner",
+            owner == "telegram",
+            f"owned by {owner or 'unknown'}",
+            None
+            if owner == "telegram"
+            else "run 'bridgectl claim' to hand the session to Telegram",
+        ),
+        CheckResult(
+            "Bound Codex thread",
+            bool(thread),
+            str(thread) if thread else "none bound",
+            None
+            if thread
+            else "run 'bridgectl threads', then 'bridgectl bind "
+            "THREAD_ID' or 'bridgectl bind --latest'",
+        ),
+        CheckResult(
+            "Call budget",
+            cap_s > 0,
+            f"{int(budget.get('used_ms', 0)) // 1000}s used today, next call capped at {cap_s}s",
+            None
+            if cap_s > 0
+            else "the daily budget is used up; it resets at midnight (realtime.max_daily_call_ms)",
+        ),
     ]
 
 
@@ -136,13 +197,20 @@ async def plugin_checks(config: BridgeConfig) -> list[CheckResult]:
         try:
             results.append(await check.run())
         except Exception as exc:  # a plugin's bug must not hide the other checks
-            results.append(CheckResult(check.name, False, f"check raised {exc!r}",
-                                       f"report this to the author of plugin {plugin}"))
+            results.append(
+                CheckResult(
+                    check.name,
+                    False,
+                    f"check raised {exc!r}",
+                    f"report this to the author of plugin {plugin}",
+                )
+            )
     return results
 
 
-async def gather(config: BridgeConfig, secrets: Secrets, *,
-                 bridge: Mapping[str, Any] | None = None) -> tuple[Readiness, dict[str, Any] | None]:
+async def gather(
+    config: BridgeConfig, secrets: Secrets, *, bridge: Mapping[str, Any] | None = None
+) -> tuple[Readiness, dict[str, Any] | None]:
     """Ask the gateway and the plugins, then :func:`evaluate`; returns the gateway status too."""
     from bridgehost.gateway_api import GatewayApi, GatewayApiError
 
@@ -153,6 +221,12 @@ async def gather(config: BridgeConfig, secrets: Secrets, *,
             status = await api.status()
     except GatewayApiError as exc:
         error = str(exc)
-    readiness = evaluate(config, secrets, gateway=status, gateway_error=error, bridge=bridge,
-                         extra=await plugin_checks(config))
+    readiness = evaluate(
+        config,
+        secrets,
+        gateway=status,
+        gateway_error=error,
+        bridge=bridge,
+        extra=await plugin_checks(config),
+    )
     return readiness, status

@@ -186,8 +186,9 @@ def register_plugin(plugin_host: PluginHost) -> Iterator[Callable[..., PluginRec
     """
     names: list[str] = []
 
-    def register(plugin: object, name: str | None = None, *,
-                 version: str | None = None) -> PluginRecord:
+    def register(
+        plugin: object, name: str | None = None, *, version: str | None = None
+    ) -> PluginRecord:
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         names.append(name)
         return plugin_host.register(plugin, name, version=version)

@@ -72,11 +72,16 @@ class MappedProbe:
         if self.gate is not None:
             await self.gate.wait()
         if len(self.calls) <= self.fail_first:
-            return Health(ok=False, detail=f"public origin {public_url} did not answer /healthz "
-                          f"({DNS_FAILURE})")
+            return Health(
+                ok=False,
+                detail=f"public origin {public_url} did not answer /healthz ({DNS_FAILURE})",
+            )
         health = await probe_public_origin(self.gateway_url)
-        return Health(ok=health.ok, detail=health.detail.replace(self.gateway_url, public_url),
-                      checked_at=health.checked_at)
+        return Health(
+            ok=health.ok,
+            detail=health.detail.replace(self.gateway_url, public_url),
+            checked_at=health.checked_at,
+        )
 
 
 @pytest.fixture
@@ -113,13 +118,20 @@ def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[d
     return load
 
 
-def write_config(tmp_path: Path, gateway_url: str, *, tunnel_bin: str | Path = FAKE,
-                 startup_timeout_ms: int = 5000, **settings: object) -> Path:
+def write_config(
+    tmp_path: Path,
+    gateway_url: str,
+    *,
+    tunnel_bin: str | Path = FAKE,
+    startup_timeout_ms: int = 5000,
+    **settings: object,
+) -> Path:
     """A small bridge.config.toml selecting the managed tunnel."""
     port = int(gateway_url.rsplit(":", 1)[1])
     table = "".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
     path = tmp_path / "bridge.config.toml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         [realtime]
         tunnel_mode = "{NAME}"
         tunnel_bin = "{tunnel_bin}"
@@ -128,15 +140,18 @@ def write_config(tmp_path: Path, gateway_url: str, *, tunnel_bin: str | Path = F
         startup_timeout_ms = {startup_timeout_ms}
 
         [storage]
-        root = "{tmp_path / 'state'}"
+        root = "{tmp_path / "state"}"
 
         [plugins.{NAME}]
-        """) + table)
+        """)
+        + table
+    )
     return path
 
 
-def build_tunnel(tmp_path: Path, gateway_url: str, *, fail_first: int = 0,
-                 **config: Any) -> ManagedQuickCloudflared:
+def build_tunnel(
+    tmp_path: Path, gateway_url: str, *, fail_first: int = 0, **config: Any
+) -> ManagedQuickCloudflared:
     """Build the provider the way the gateway does: config → plugin host → factory."""
     loaded = load_config(write_config(tmp_path, gateway_url, **config), env={})
     host = PluginHost()
@@ -316,8 +331,11 @@ async def test_rate_limit_starts_a_long_cooldown(tmp_path, gateway, runs, monkey
     assert "Not retrying for 600 s" in str(info.value)
 
     monkeypatch.setenv("FAKE_CLOUDFLARED_MODE", "ok")
-    with pytest.raises(ProviderStartError, match=r"cooling down after Cloudflare rate-limited"
-                       r".*retry after \d\d:\d\d:\d\d UTC \(in \d+ s\)"):
+    with pytest.raises(
+        ProviderStartError,
+        match=r"cooling down after Cloudflare rate-limited"
+        r".*retry after \d\d:\d\d:\d\d UTC \(in \d+ s\)",
+    ):
         await tunnel.start()
     assert len(runs()) == 1  # nothing was spawned during the cooldown
     health = await tunnel.health()
@@ -354,8 +372,13 @@ async def test_cooldown_expires_on_the_clock(tmp_path, gateway, runs, tunnels, m
     monkeypatch.setenv("FAKE_CLOUDFLARED_MODE", "rate_limit")
     loaded = load_config(write_config(tmp_path, gateway), env={})
     now = [1000.0]
-    context = ProviderContext(config=loaded.config, settings=None, secrets=loaded.secrets,
-                              log=structlog.get_logger("test"), plugin="test")
+    context = ProviderContext(
+        config=loaded.config,
+        settings=None,
+        secrets=loaded.secrets,
+        log=structlog.get_logger("test"),
+        plugin="test",
+    )
     tunnel = ManagedQuickCloudflared(context, probe=MappedProbe(gateway), clock=lambda: now[0])
     tunnels.append(tunnel)
     with pytest.raises(ProviderStartError, match="rate-limited"):
@@ -511,8 +534,11 @@ async def test_no_orphan_when_the_owner_is_sigkilled(tmp_path, gateway, runs):
     driver.write_text(DRIVER)
     config = write_config(tmp_path, gateway)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(driver), str(config),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        str(driver),
+        str(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     assert proc.stdout is not None
     child_pid = None

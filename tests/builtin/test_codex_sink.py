@@ -29,14 +29,17 @@ from handoff.handoff_helpers import make_config, no_secrets, plugin_host, seed_c
 pytestmark = pytest.mark.timeout(60)
 
 REPO = Path(__file__).resolve().parents[2]
-NATIVE = ("node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex")
+NATIVE = "node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex"
 KEY = "sk-fake-codex-sink"
 
 
 def find_codex() -> str | None:
     """The native codex binary, if one can be found."""
-    candidates = [os.environ.get("BRIDGEHOST_CODEX_BIN"), str(REPO / ".codex-npm" / NATIVE),
-                  shutil.which("codex")]
+    candidates = [
+        os.environ.get("BRIDGEHOST_CODEX_BIN"),
+        str(REPO / ".codex-npm" / NATIVE),
+        shutil.which("codex"),
+    ]
     for candidate in filter(None, candidates):
         path = Path(candidate).resolve()
         for parent in path.parents:  # an npm wrapper: .../node_modules/.bin/codex
@@ -50,19 +53,40 @@ def find_codex() -> str | None:
 
 CODEX = find_codex()
 requires_codex = pytest.mark.skipif(
-    CODEX is None, reason="codex binary not found: run scripts/setup.sh (npm @openai/codex into "
-    ".codex-npm) or set BRIDGEHOST_CODEX_BIN")
+    CODEX is None,
+    reason="codex binary not found: run scripts/setup.sh (npm @openai/codex into "
+    ".codex-npm) or set BRIDGEHOST_CODEX_BIN",
+)
 
 
 def app_server_args(fake: FakeOpenAI) -> list[str]:
-    provider = (f'model_providers.fake={{name="fake", base_url="{fake.base_url}", '
-                'wire_api="responses", env_key="FAKE_CODEX_KEY", request_max_retries=0, '
-                'stream_max_retries=0}')
-    args = ["-c", provider, "-c", 'model_provider="fake"', "-c", 'model="fake-model"',
-            "-c", 'sandbox_mode="read-only"', "-c", 'approval_policy="never"',
-            "-c", "analytics.enabled=false"]
-    for feature in ("plugins", "apps", "remote_plugin", "plugin_sharing", "tool_suggest",
-                    "shell_snapshot"):
+    provider = (
+        f'model_providers.fake={{name="fake", base_url="{fake.base_url}", '
+        'wire_api="responses", env_key="FAKE_CODEX_KEY", request_max_retries=0, '
+        "stream_max_retries=0}"
+    )
+    args = [
+        "-c",
+        provider,
+        "-c",
+        'model_provider="fake"',
+        "-c",
+        'model="fake-model"',
+        "-c",
+        'sandbox_mode="read-only"',
+        "-c",
+        'approval_policy="never"',
+        "-c",
+        "analytics.enabled=false",
+    ]
+    for feature in (
+        "plugins",
+        "apps",
+        "remote_plugin",
+        "plugin_sharing",
+        "tool_suggest",
+        "shell_snapshot",
+    ):
         args += ["--disable", feature]
     return args
 
@@ -77,16 +101,24 @@ class Codex:
 
     async def client(self) -> AppServerClient:
         assert CODEX is not None
-        return await AppServerClient.spawn(CODEX, self.home, args=self.args, cwd=self.work,
-                                           timeout=20)
+        return await AppServerClient.spawn(
+            CODEX, self.home, args=self.args, cwd=self.work, timeout=20
+        )
 
     async def create_thread(self) -> str:
         async with await self.client() as client:
             started = await client.request("thread/start", {"cwd": str(self.work)})
             self.thread_id = started["thread"]["id"]
             with client.subscribe({"turn/completed"}) as sub:
-                await client.request("turn/start", {"threadId": self.thread_id, "input": [
-                    {"type": "text", "text": "Let's fix the build.", "text_elements": []}]})
+                await client.request(
+                    "turn/start",
+                    {
+                        "threadId": self.thread_id,
+                        "input": [
+                            {"type": "text", "text": "Let's fix the build.", "text_elements": []}
+                        ],
+                    },
+                )
                 done = await sub.get(timeout=20)
             assert done["params"]["turn"]["status"] == "completed"
         return self.thread_id
@@ -94,13 +126,18 @@ class Codex:
     async def user_messages(self) -> list[str]:
         async with await self.client() as client:
             turns = [t async for t in iter_turns(client, self.thread_id)]
-        return [item_text(item) for turn in reversed(turns) for item in turn["items"]
-                if item.get("type") == "userMessage"]
+        return [
+            item_text(item)
+            for turn in reversed(turns)
+            for item in turn["items"]
+            if item.get("type") == "userMessage"
+        ]
 
     async def rollout(self) -> list[dict[str, Any]]:
         async with await self.client() as client:
-            path = (await client.request("thread/read", {"threadId": self.thread_id}))[
-                "thread"]["path"]
+            path = (await client.request("thread/read", {"threadId": self.thread_id}))["thread"][
+                "path"
+            ]
         return [json.loads(line) for line in Path(path).read_text().splitlines() if line]
 
 
@@ -117,8 +154,12 @@ async def codex(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
 
 
 def sink_config(codex: Codex, root: Path, mode: str):
-    return make_config(root, sinks=["codex"], codex_mode=mode,
-                       plugins={"codex": {"app_server_args": codex.args, "turn_wait_s": 20}})
+    return make_config(
+        root,
+        sinks=["codex"],
+        codex_mode=mode,
+        plugins={"codex": {"app_server_args": codex.args, "turn_wait_s": 20}},
+    )
 
 
 def build_sink(config) -> CodexSink:
@@ -129,19 +170,26 @@ def build_sink(config) -> CodexSink:
 
 
 def with_codex(config, codex: Codex):
-    return config.model_copy(update={"codex": config.codex.model_copy(
-        update={"binary": CODEX, "home": codex.home})})
+    return config.model_copy(
+        update={"codex": config.codex.model_copy(update={"binary": CODEX, "home": codex.home})}
+    )
 
 
 @requires_codex
-async def test_turn_handoff_lands_once_after_a_retried_delivery(codex: Codex,
-                                                                tmp_path: Path) -> None:
+async def test_turn_handoff_lands_once_after_a_retried_delivery(
+    codex: Codex, tmp_path: Path
+) -> None:
     root = tmp_path / "state"
     store = BridgeStore.open(root)
     seed_call(store, "call-cx", thread_id=codex.thread_id)
     config = with_codex(sink_config(codex, root, "turn"), codex)
-    pipe = Pipeline(config, no_secrets(), store, sinks={"codex": build_sink(config)},
-                    summarizer=Summarizer(model="m", api_key=None))
+    pipe = Pipeline(
+        config,
+        no_secrets(),
+        store,
+        sinks={"codex": build_sink(config)},
+        summarizer=Summarizer(model="m", api_key=None),
+    )
     await pipe.start()
     try:
         await pipe.call_ended("call-cx")
@@ -156,8 +204,13 @@ async def test_turn_handoff_lands_once_after_a_retried_delivery(codex: Codex,
     # The process died after Codex took the handoff but before the outbox recorded it.
     store.db.execute("UPDATE handoff_outbox SET status = 'delivering'")
     assert Outbox(store).recover_interrupted() == 1
-    again = Pipeline(config, no_secrets(), store, sinks={"codex": build_sink(config)},
-                     summarizer=Summarizer(model="m", api_key=None))
+    again = Pipeline(
+        config,
+        no_secrets(),
+        store,
+        sinks={"codex": build_sink(config)},
+        summarizer=Summarizer(model="m", api_key=None),
+    )
     await again.start()
     try:
         assert await again.wait_idle(40)
@@ -177,8 +230,9 @@ async def test_turn_handoff_lands_once_after_a_retried_delivery(codex: Codex,
 
 
 @requires_codex
-async def test_inject_mode_appends_context_once_without_a_model_call(codex: Codex,
-                                                                     tmp_path: Path) -> None:
+async def test_inject_mode_appends_context_once_without_a_model_call(
+    codex: Codex, tmp_path: Path
+) -> None:
     store = BridgeStore.open(tmp_path / "state")
     seed_call(store, "call-inj", thread_id=codex.thread_id)
     config = with_codex(sink_config(codex, tmp_path / "state", "inject"), codex)
@@ -191,8 +245,12 @@ async def test_inject_mode_appends_context_once_without_a_model_call(codex: Code
     assert first == f"codex:{codex.thread_id}:inject:injected"
     assert second == first + " (already there)"
     assert len(codex.fake.responses_requests) == before
-    marked = [r for r in await codex.rollout() if r.get("type") == "response_item"
-              and "bridgehost-handoff: call-inj" in json.dumps(r.get("payload"))]
+    marked = [
+        r
+        for r in await codex.rollout()
+        if r.get("type") == "response_item"
+        and "bridgehost-handoff: call-inj" in json.dumps(r.get("payload"))
+    ]
     assert len(marked) == 1
     assert await codex.user_messages() == ["Let's fix the build."]  # invisible in the UI
 
@@ -201,14 +259,18 @@ async def test_inject_mode_appends_context_once_without_a_model_call(codex: Code
 async def test_unbound_call_fails_with_the_fix(codex: Codex, tmp_path: Path) -> None:
     config = with_codex(sink_config(codex, tmp_path, "turn"), codex)
     with pytest.raises(CodexError, match="bridgectl bind"):
-        await build_sink(config).deliver({"call_id": "c-none", "thread_id": None,
-                                          "markdown": "x"})
+        await build_sink(config).deliver({"call_id": "c-none", "thread_id": None, "markdown": "x"})
 
 
 async def test_missing_binary_is_reported(tmp_path: Path) -> None:
     config = make_config(tmp_path, sinks=["codex"])
-    config = config.model_copy(update={"codex": config.codex.model_copy(
-        update={"binary": str(tmp_path / "no-codex"), "home": tmp_path})})
+    config = config.model_copy(
+        update={
+            "codex": config.codex.model_copy(
+                update={"binary": str(tmp_path / "no-codex"), "home": tmp_path}
+            )
+        }
+    )
     sink = build_sink(config)
     health = await sink.health()
     assert not health.ok and "not found" in health.detail

@@ -34,8 +34,11 @@ pytestmark = pytest.mark.timeout(30)
 
 KEY = "sk-test-openai-backend-0123456789"
 SCRIPT = [("Please run the test suite again.", "Running it now; I will report back.")]
-REALTIME = {"model": "gpt-realtime-2.1-mini", "voice": "cedar",
-            "transcription_model": "gpt-4o-mini-transcribe"}
+REALTIME = {
+    "model": "gpt-realtime-2.1-mini",
+    "voice": "cedar",
+    "transcription_model": "gpt-4o-mini-transcribe",
+}
 INSTRUCTIONS = "You are the voice of the Codex agent.\n\n## Bound thread\nRefactor X"
 
 
@@ -130,8 +133,14 @@ async def make_backend(tmp_path: Path) -> AsyncIterator[BackendFactory]:
         host = PluginHost()
         host.register(openai_realtime, "openai")
         provided = host.select("realtime_backends", "openai")
-        config = validate_config({"realtime": REALTIME, "storage": {"root": str(tmp_path)},
-                                  "plugins": {"openai": {"max_retries": 0, **settings}}}, env={})
+        config = validate_config(
+            {
+                "realtime": REALTIME,
+                "storage": {"root": str(tmp_path)},
+                "plugins": {"openai": {"max_retries": 0, **settings}},
+            },
+            env={},
+        )
         secrets = Secrets(env={"OPENAI_API_KEY": key} if key else {})
         backend = host.build(provided, config, secrets)
         built.append(backend)
@@ -164,55 +173,128 @@ def test_registered_as_a_webrtc_backend() -> None:
 
 def test_session_config_is_built_on_the_server() -> None:
     realtime = validate_config({"realtime": REALTIME}, env={}).realtime
-    semantic = OpenAISettings(turn_detection="semantic_vad", eagerness="low",
-                              noise_reduction="off", transcription_language="de")
+    semantic = OpenAISettings(
+        turn_detection="semantic_vad",
+        eagerness="low",
+        noise_reduction="off",
+        transcription_language="de",
+    )
     config = session_config(realtime, semantic, "")
     assert config == {
-        "type": "realtime", "model": "gpt-realtime-2.1-mini", "output_modalities": ["audio"],
-        "audio": {"input": {"transcription": {"model": "gpt-4o-mini-transcribe",
-                                              "language": "de"},
-                            "turn_detection": {"type": "semantic_vad", "eagerness": "low",
-                                               "create_response": True,
-                                               "interrupt_response": True}},
-                  "output": {"voice": "cedar"}}}
+        "type": "realtime",
+        "model": "gpt-realtime-2.1-mini",
+        "output_modalities": ["audio"],
+        "audio": {
+            "input": {
+                "transcription": {"model": "gpt-4o-mini-transcribe", "language": "de"},
+                "turn_detection": {
+                    "type": "semantic_vad",
+                    "eagerness": "low",
+                    "create_response": True,
+                    "interrupt_response": True,
+                },
+            },
+            "output": {"voice": "cedar"},
+        },
+    }
     with pytest.raises(ValueError, match="turn_detection"):
         OpenAISettings.model_validate({"turn_detection": "push_to_talk"})
 
 
 def test_openai_events_are_normalized_into_the_whitelist() -> None:
-    usage = {"total_tokens": 821, "input_tokens": 789, "output_tokens": 32,
-             "input_token_details": {"text_tokens": 313, "audio_tokens": 476,
-                                     "cached_tokens": 640,
-                                     "cached_tokens_details": {"audio_tokens": 384}},
-             "output_token_details": {"text_tokens": 9, "audio_tokens": 23}}
+    usage = {
+        "total_tokens": 821,
+        "input_tokens": 789,
+        "output_tokens": 32,
+        "input_token_details": {
+            "text_tokens": 313,
+            "audio_tokens": 476,
+            "cached_tokens": 640,
+            "cached_tokens_details": {"audio_tokens": 384},
+        },
+        "output_token_details": {"text_tokens": 9, "audio_tokens": 23},
+    }
     cases: list[tuple[dict[str, Any], list[dict[str, Any]]]] = [
-        ({"type": "conversation.item.input_audio_transcription.completed",
-          "transcript": "  hello  ", "usage": {"type": "duration", "seconds": 2}},
-         [{"type": "user.transcript.final", "text": "hello"}]),
+        (
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "transcript": "  hello  ",
+                "usage": {"type": "duration", "seconds": 2},
+            },
+            [{"type": "user.transcript.final", "text": "hello"}],
+        ),
         ({"type": "conversation.item.input_audio_transcription.completed", "transcript": ""}, []),
-        ({"type": "response.output_audio_transcript.done", "transcript": "Hi there."},
-         [{"type": "assistant.transcript.final", "text": "Hi there."}]),
-        ({"type": "input_audio_buffer.speech_started", "audio_start_ms": 10},
-         [{"type": "vad", "state": "speech_started"}]),
-        ({"type": "input_audio_buffer.speech_stopped"},
-         [{"type": "vad", "state": "speech_stopped"}]),
-        ({"type": "response.done", "response": {"status": "completed", "usage": usage}},
-         [{"type": "usage", "input_tokens": 789, "output_tokens": 32, "input_audio_s": 9.2,
-           "output_audio_s": 1.15}]),
-        ({"type": "response.done", "response": {
-            "status": "cancelled", "status_details": {"reason": "turn_detected"}}},
-         [{"type": "response.interrupted"}]),
-        ({"type": "response.done", "response": {"status": "failed", "status_details": {
-            "error": {"code": "server_error", "message": "x" * 900}}}},
-         [{"type": "call.error", "code": "server_error", "message": "x" * 499 + "…"}]),
-        ({"type": "error", "error": {"type": "invalid_request_error", "code": None,
-                                     "message": "Unknown parameter."}},
-         [{"type": "call.error", "code": "invalid_request_error",
-           "message": "Unknown parameter."}]),
-        ({"type": "conversation.item.input_audio_transcription.failed",
-          "error": {"message": "audio unclear"}},
-         [{"type": "call.error", "code": "transcription_failed",
-           "message": "OpenAI could not transcribe what the caller said: audio unclear"}]),
+        (
+            {"type": "response.output_audio_transcript.done", "transcript": "Hi there."},
+            [{"type": "assistant.transcript.final", "text": "Hi there."}],
+        ),
+        (
+            {"type": "input_audio_buffer.speech_started", "audio_start_ms": 10},
+            [{"type": "vad", "state": "speech_started"}],
+        ),
+        (
+            {"type": "input_audio_buffer.speech_stopped"},
+            [{"type": "vad", "state": "speech_stopped"}],
+        ),
+        (
+            {"type": "response.done", "response": {"status": "completed", "usage": usage}},
+            [
+                {
+                    "type": "usage",
+                    "input_tokens": 789,
+                    "output_tokens": 32,
+                    "input_audio_s": 9.2,
+                    "output_audio_s": 1.15,
+                }
+            ],
+        ),
+        (
+            {
+                "type": "response.done",
+                "response": {"status": "cancelled", "status_details": {"reason": "turn_detected"}},
+            },
+            [{"type": "response.interrupted"}],
+        ),
+        (
+            {
+                "type": "response.done",
+                "response": {
+                    "status": "failed",
+                    "status_details": {"error": {"code": "server_error", "message": "x" * 900}},
+                },
+            },
+            [{"type": "call.error", "code": "server_error", "message": "x" * 499 + "…"}],
+        ),
+        (
+            {
+                "type": "error",
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": None,
+                    "message": "Unknown parameter.",
+                },
+            },
+            [
+                {
+                    "type": "call.error",
+                    "code": "invalid_request_error",
+                    "message": "Unknown parameter.",
+                }
+            ],
+        ),
+        (
+            {
+                "type": "conversation.item.input_audio_transcription.failed",
+                "error": {"message": "audio unclear"},
+            },
+            [
+                {
+                    "type": "call.error",
+                    "code": "transcription_failed",
+                    "message": "OpenAI could not transcribe what the caller said: audio unclear",
+                }
+            ],
+        ),
         ({"type": "response.output_audio.delta", "delta": "AAAA"}, []),
         ({"type": "session.created", "session": {"instructions": "secret prompt"}}, []),
         ({"type": 42}, []),
@@ -234,8 +316,9 @@ def test_call_id_comes_from_the_location_header() -> None:
 # --- a whole call against the fake -------------------------------------------------------------
 
 
-async def test_call_through_the_calls_api_and_sideband(fake: FakeOpenAI,
-                                                       make_backend: BackendFactory) -> None:
+async def test_call_through_the_calls_api_and_sideband(
+    fake: FakeOpenAI, make_backend: BackendFactory
+) -> None:
     backend = await make_backend()
     events = Recorder()
     session = await backend.open_session(setup(), events)
@@ -269,8 +352,12 @@ async def test_call_through_the_calls_api_and_sideband(fake: FakeOpenAI,
     usage = await events.wait_for("usage")
     assert usage["input_tokens"] > 0 and usage["output_audio_s"] > 0
     assert {"state": "speech_started", "type": "vad"} in events.events
-    await call.emit({"type": "error", "error": {"type": "invalid_request_error",
-                                                "code": "invalid_value", "message": "Bad."}})
+    await call.emit(
+        {
+            "type": "error",
+            "error": {"type": "invalid_request_error", "code": "invalid_value", "message": "Bad."},
+        }
+    )
     assert (await events.wait_for("call.error"))["code"] == "invalid_value"
 
     started = time.monotonic()
@@ -278,7 +365,8 @@ async def test_call_through_the_calls_api_and_sideband(fake: FakeOpenAI,
     assert time.monotonic() - started < 3.0
     assert call.hung_up and call.ended.is_set()
     assert [r.path for r in fake.requests if r.route == "hangup"] == [
-        f"/v1/realtime/calls/{call_id}/hangup"]
+        f"/v1/realtime/calls/{call_id}/hangup"
+    ]
     await session.close("again")  # safe twice, no second hang-up
     assert len([r for r in fake.requests if r.route == "hangup"]) == 1
     assert events.end_reasons == []  # the gateway ended it; nothing to report back
@@ -287,8 +375,9 @@ async def test_call_through_the_calls_api_and_sideband(fake: FakeOpenAI,
     await caller.close()
 
 
-async def test_the_call_ending_upstream_ends_the_session(fake: FakeOpenAI,
-                                                         make_backend: BackendFactory) -> None:
+async def test_the_call_ending_upstream_ends_the_session(
+    fake: FakeOpenAI, make_backend: BackendFactory
+) -> None:
     backend = await make_backend()
     events = Recorder()
     session = await backend.open_session(setup(), events)
@@ -304,8 +393,9 @@ async def test_the_call_ending_upstream_ends_the_session(fake: FakeOpenAI,
     await caller.close()
 
 
-async def test_a_dropped_sideband_is_reattached(fake: FakeOpenAI,
-                                                make_backend: BackendFactory) -> None:
+async def test_a_dropped_sideband_is_reattached(
+    fake: FakeOpenAI, make_backend: BackendFactory
+) -> None:
     backend = await make_backend()
     events = Recorder()
     session = await backend.open_session(setup(), events)
@@ -314,8 +404,13 @@ async def test_a_dropped_sideband_is_reattached(fake: FakeOpenAI,
     call = fake.calls[session.openai_call_id]
     first = next(iter(call.sidebands))
     await first.close(code=1011, message=b"internal error")
-    await fake.wait_until(lambda: len([r for r in fake.requests if r.route == "sideband"]) == 2
-                          and len(call.sidebands) == 1 and first not in call.sidebands)
+    await fake.wait_until(
+        lambda: (
+            len([r for r in fake.requests if r.route == "sideband"]) == 2
+            and len(call.sidebands) == 1
+            and first not in call.sidebands
+        )
+    )
     await caller.connect(answer)
     assert (await events.wait_for("assistant.transcript.final"))["text"] == SCRIPT[0][1]
     assert events.end_reasons == []
@@ -324,8 +419,9 @@ async def test_a_dropped_sideband_is_reattached(fake: FakeOpenAI,
     await caller.close()
 
 
-async def test_gateway_stop_hangs_up_open_calls(fake: FakeOpenAI,
-                                                make_backend: BackendFactory) -> None:
+async def test_gateway_stop_hangs_up_open_calls(
+    fake: FakeOpenAI, make_backend: BackendFactory
+) -> None:
     backend = await make_backend()
     session = await backend.open_session(setup(), Recorder())
     caller = Caller()
@@ -338,19 +434,31 @@ async def test_gateway_stop_hangs_up_open_calls(fake: FakeOpenAI,
 # --- failures ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fault", "message"), [
-    ({"status": 401}, "OpenAI rejected the API key: check OPENAI_API_KEY"),
-    ({"status": 429, "retry_after": 7}, "OpenAI is rate-limiting this key: wait 7 s and retry"),
-    ({"status": 429, "code": "insufficient_quota"},
-     "OpenAI says this key has run out of quota: check the billing of its project on "
-     "platform.openai.com"),
-    ({"status": 500}, "OpenAI had a server error (HTTP 500): try again in a minute "
-     "(https://status.openai.com)"),
-    ({"status": 503}, "OpenAI is overloaded right now (HTTP 503): try again in a minute "
-     "(https://status.openai.com)"),
-])
-async def test_upstream_errors_give_one_sentence(fake: FakeOpenAI, make_backend: BackendFactory,
-                                                 fault: dict[str, Any], message: str) -> None:
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ({"status": 401}, "OpenAI rejected the API key: check OPENAI_API_KEY"),
+        ({"status": 429, "retry_after": 7}, "OpenAI is rate-limiting this key: wait 7 s and retry"),
+        (
+            {"status": 429, "code": "insufficient_quota"},
+            "OpenAI says this key has run out of quota: check the billing of its project on "
+            "platform.openai.com",
+        ),
+        (
+            {"status": 500},
+            "OpenAI had a server error (HTTP 500): try again in a minute "
+            "(https://status.openai.com)",
+        ),
+        (
+            {"status": 503},
+            "OpenAI is overloaded right now (HTTP 503): try again in a minute "
+            "(https://status.openai.com)",
+        ),
+    ],
+)
+async def test_upstream_errors_give_one_sentence(
+    fake: FakeOpenAI, make_backend: BackendFactory, fault: dict[str, Any], message: str
+) -> None:
     backend = await make_backend()
     session = await backend.open_session(setup(), Recorder())
     fake.fail("calls", **fault)
@@ -362,8 +470,9 @@ async def test_upstream_errors_give_one_sentence(fake: FakeOpenAI, make_backend:
     await caller.close()
 
 
-async def test_a_wrong_key_and_a_missing_key(fake: FakeOpenAI,
-                                             make_backend: BackendFactory) -> None:
+async def test_a_wrong_key_and_a_missing_key(
+    fake: FakeOpenAI, make_backend: BackendFactory
+) -> None:
     wrong = await make_backend(key="sk-not-the-right-key-9999")
     caller = Caller()
     offer = await caller.offer()
@@ -383,8 +492,9 @@ async def test_a_wrong_key_and_a_missing_key(fake: FakeOpenAI,
         await missing.open_session(setup(), Recorder())
     requests = len(fake.requests)
     assert await wrong.health() == Health(
-        ok=True, detail="OpenAI realtime: key from environment; model gpt-realtime-2.1-mini, "
-        "voice cedar")
+        ok=True,
+        detail="OpenAI realtime: key from environment; model gpt-realtime-2.1-mini, voice cedar",
+    )
     assert len(fake.requests) == requests  # health never calls OpenAI
     await caller.close()
 
@@ -399,44 +509,58 @@ async def test_a_slow_upstream_times_out(fake: FakeOpenAI, make_backend: Backend
     with pytest.raises(ProviderStartError) as info:
         await session.answer_offer(offer)
     assert time.monotonic() - started < 2.5
-    assert str(info.value) == ("OpenAI did not answer within 0.5 s: check the network (or "
-                               "OPENAI_BASE_URL) and retry")
+    assert str(info.value) == (
+        "OpenAI did not answer within 0.5 s: check the network (or OPENAI_BASE_URL) and retry"
+    )
     await caller.close()
 
 
 def test_status_sentences_for_the_less_common_answers() -> None:
-    bad_voice = {"message": "Invalid value: 'robot'. Supported values are: 'alloy', 'ash'.",
-                 "type": "invalid_request_error", "param": "session.audio.output.voice",
-                 "code": "invalid_value"}
+    bad_voice = {
+        "message": "Invalid value: 'robot'. Supported values are: 'alloy', 'ash'.",
+        "type": "invalid_request_error",
+        "param": "session.audio.output.voice",
+        "code": "invalid_value",
+    }
     assert status_message(400, body=bad_voice) == (
         "OpenAI rejected the call setup (Invalid value: 'robot'. Supported values are: 'alloy', "
-        "'ash'): check realtime.model, realtime.voice and realtime.transcription_model")
-    bad_sdp = {"message": "Invalid 'sdp': expected an SDP offer.", "param": "sdp",
-               "code": "invalid_offer"}
+        "'ash'): check realtime.model, realtime.voice and realtime.transcription_model"
+    )
+    bad_sdp = {
+        "message": "Invalid 'sdp': expected an SDP offer.",
+        "param": "sdp",
+        "code": "invalid_offer",
+    }
     assert status_message(400, body={"error": bad_sdp}) == (
         "OpenAI could not use the browser's WebRTC offer (Invalid 'sdp': expected an SDP "
-        "offer): reload the Mini App and try again")
+        "offer): reload the Mini App and try again"
+    )
     assert status_message(403).startswith("OpenAI refused this API key access")
     assert status_message(404, body={"message": "The model 'x' does not exist."}) == (
         "OpenAI answered 404 Not Found while starting the call (The model 'x' does not exist)"
-        ": check realtime.model and OPENAI_BASE_URL")
+        ": check realtime.model and OPENAI_BASE_URL"
+    )
     assert status_message(429) == "OpenAI is rate-limiting this key: wait and retry"
 
 
-async def test_connection_refused(monkeypatch: pytest.MonkeyPatch,
-                                  make_backend: BackendFactory) -> None:
+async def test_connection_refused(
+    monkeypatch: pytest.MonkeyPatch, make_backend: BackendFactory
+) -> None:
     port = free_port()
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
     backend = await make_backend()
     session = await backend.open_session(setup(), Recorder())
     with pytest.raises(ProviderStartError) as info:
         await session.answer_offer("v=0\r\n")
-    assert str(info.value) == (f"Could not connect to OpenAI at 127.0.0.1:{port}: check the "
-                               "network, a proxy, or OPENAI_BASE_URL")
+    assert str(info.value) == (
+        f"Could not connect to OpenAI at 127.0.0.1:{port}: check the "
+        "network, a proxy, or OPENAI_BASE_URL"
+    )
 
 
-async def test_a_failed_sideband_hangs_the_call_up(fake: FakeOpenAI,
-                                                   make_backend: BackendFactory) -> None:
+async def test_a_failed_sideband_hangs_the_call_up(
+    fake: FakeOpenAI, make_backend: BackendFactory
+) -> None:
     backend = await make_backend()
     events = Recorder()
     session = await backend.open_session(setup(), events)

@@ -29,25 +29,38 @@ async def api() -> AsyncIterator[FakeBotApi]:
         yield server
 
 
-def build_sink(api: FakeBotApi, tmp_path: Path, *, token: str | None = TOKEN,
-               chat: int | None = CHAT) -> telegram_sink.TelegramRecapSink:
+def build_sink(
+    api: FakeBotApi, tmp_path: Path, *, token: str | None = TOKEN, chat: int | None = CHAT
+) -> telegram_sink.TelegramRecapSink:
     host = PluginHost()
     host.register(telegram_sink, "builtin-telegram-sink")
     telegram: dict = {"api_base_url": api.root}
     if chat is not None:
         telegram["authorized_chat_id"] = chat
-    config = validate_config({"telegram": telegram, "storage": {"root": str(tmp_path)},
-                              "handoff": {"sinks": ["telegram"]}}, env={})
+    config = validate_config(
+        {
+            "telegram": telegram,
+            "storage": {"root": str(tmp_path)},
+            "handoff": {"sinks": ["telegram"]},
+        },
+        env={},
+    )
     secrets = Secrets(env={"TELEGRAM_BOT_TOKEN": token} if token else {}, dotenv={})
     sink = host.build(host.select("handoff_sinks", "telegram"), config, secrets)
     assert isinstance(sink, telegram_sink.TelegramRecapSink)
     return sink
 
 
-ARTIFACT = {"call_id": "call-t", "duration_s": 125.0, "end_reason": "idle_timeout",
-            "summary": "We agreed to pin libfoo.", "summarized": True,
-            "decisions": ["Ship Friday"], "action_items": ["Pin libfoo", "Open a PR"],
-            "open_questions": []}
+ARTIFACT = {
+    "call_id": "call-t",
+    "duration_s": 125.0,
+    "end_reason": "idle_timeout",
+    "summary": "We agreed to pin libfoo.",
+    "summarized": True,
+    "decisions": ["Ship Friday"],
+    "action_items": ["Pin libfoo", "Open a PR"],
+    "open_questions": [],
+}
 
 
 async def test_recap_is_sent_once_per_call(api: FakeBotApi, tmp_path: Path) -> None:
@@ -95,19 +108,28 @@ async def test_bot_api_failure_raises_for_a_retry(api: FakeBotApi, tmp_path: Pat
 
 
 async def test_through_the_outbox_a_saved_receipt_prevents_a_second_message(
-        api: FakeBotApi, tmp_path: Path) -> None:
+    api: FakeBotApi, tmp_path: Path
+) -> None:
     store = BridgeStore.open(tmp_path)
     seed_call(store, "call-o")
     sink = build_sink(api, tmp_path)
     sink.recap_wait_s = 5.0
     file_like = RecordingSink("file")
-    config = validate_config({"telegram": {"api_base_url": api.root, "authorized_chat_id": CHAT},
-                              "storage": {"root": str(tmp_path)},
-                              "handoff": {"sinks": ["file", "telegram"], "retry_base_s": 0.05,
-                                          "retry_max_s": 0.1}}, env={})
-    pipe = Pipeline(config, Secrets(env={}, dotenv={}), store,
-                    sinks={"file": file_like, "telegram": sink},
-                    summarizer=Summarizer(model="m", api_key=None))
+    config = validate_config(
+        {
+            "telegram": {"api_base_url": api.root, "authorized_chat_id": CHAT},
+            "storage": {"root": str(tmp_path)},
+            "handoff": {"sinks": ["file", "telegram"], "retry_base_s": 0.05, "retry_max_s": 0.1},
+        },
+        env={},
+    )
+    pipe = Pipeline(
+        config,
+        Secrets(env={}, dotenv={}),
+        store,
+        sinks={"file": file_like, "telegram": sink},
+        summarizer=Summarizer(model="m", api_key=None),
+    )
     await pipe.start()
     try:
         await pipe.call_ended("call-o")
@@ -124,9 +146,13 @@ async def test_through_the_outbox_a_saved_receipt_prevents_a_second_message(
     store.db.execute("UPDATE handoff_outbox SET status = 'delivering' WHERE sink = 'telegram'")
     outbox = Outbox(store)
     assert outbox.recover_interrupted() == 1
-    again = Pipeline(config, Secrets(env={}, dotenv={}), store,
-                     sinks={"file": file_like, "telegram": build_sink(api, tmp_path)},
-                     summarizer=Summarizer(model="m", api_key=None))
+    again = Pipeline(
+        config,
+        Secrets(env={}, dotenv={}),
+        store,
+        sinks={"file": file_like, "telegram": build_sink(api, tmp_path)},
+        summarizer=Summarizer(model="m", api_key=None),
+    )
     await again.start()
     try:
         assert await again.wait_idle(10)
@@ -134,7 +160,9 @@ async def test_through_the_outbox_a_saved_receipt_prevents_a_second_message(
         await again.stop()
     assert len(api.sent_messages(CHAT)) == 1
     assert {d["sink"]: d["status"] for d in deliveries(store, "call-o")} == {
-        "file": "delivered", "telegram": "delivered"}
+        "file": "delivered",
+        "telegram": "delivered",
+    }
     assert [c.method for c in api.calls].count("sendMessage") == 1
     store.close()
     await asyncio.sleep(0)

@@ -42,8 +42,10 @@ def codex_bin() -> str:
     """The real codex CLI, or a skip that says how to get it."""
     found = find_codex_binary()
     if not found:
-        pytest.skip("codex binary not found: run `npm install --prefix .codex-npm "
-                    "@openai/codex@0.169.0` or set BRIDGEHOST_CODEX_BIN")
+        pytest.skip(
+            "codex binary not found: run `npm install --prefix .codex-npm "
+            "@openai/codex@0.169.0` or set BRIDGEHOST_CODEX_BIN"
+        )
     return found
 
 
@@ -63,11 +65,18 @@ def codex_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def client(codex_bin: str, codex_home: Path, fake_model: FakeCodexModel,
-                 tmp_path: Path) -> AsyncIterator[AppServerClient]:
+async def client(
+    codex_bin: str, codex_home: Path, fake_model: FakeCodexModel, tmp_path: Path
+) -> AsyncIterator[AppServerClient]:
     """A private app-server for one test."""
-    c = await AppServerClient.spawn(codex_bin, codex_home, args=codex_args(fake_model.port),
-                                    env=CODEX_ENV, cwd=tmp_path, timeout=20)
+    c = await AppServerClient.spawn(
+        codex_bin,
+        codex_home,
+        args=codex_args(fake_model.port),
+        env=CODEX_ENV,
+        cwd=tmp_path,
+        timeout=20,
+    )
     yield c
     await c.close()
 
@@ -80,8 +89,9 @@ def stub(tmp_path: Path, body: str) -> str:
     return str(path)
 
 
-async def test_handshake_and_concurrent_requests_match(client: AppServerClient,
-                                                       codex_home: Path, tmp_path: Path) -> None:
+async def test_handshake_and_concurrent_requests_match(
+    client: AppServerClient, codex_home: Path, tmp_path: Path
+) -> None:
     assert client.transport == "stdio"
     assert client.server_info["codexHome"] == str(codex_home)
     assert client.server_info["userAgent"].startswith("bridgehost/")
@@ -90,7 +100,9 @@ async def test_handshake_and_concurrent_requests_match(client: AppServerClient,
         d.mkdir()
     results = await asyncio.gather(
         *(client.request("thread/start", {"cwd": str(d)}) for d in dirs),
-        client.request("account/read", {}), client.request("thread/list", {"limit": 1}))
+        client.request("account/read", {}),
+        client.request("thread/list", {"limit": 1}),
+    )
     assert [r["thread"]["cwd"] for r in results[:4]] == [str(d) for d in dirs]
     assert results[4]["requiresOpenaiAuth"] is False
     assert "nextCursor" in results[5]
@@ -98,8 +110,9 @@ async def test_handshake_and_concurrent_requests_match(client: AppServerClient,
     assert {r["thread"]["id"] for r in results[:4]} <= set(loaded["data"])
 
 
-async def test_notifications_reach_every_subscriber(client: AppServerClient,
-                                                    tmp_path: Path) -> None:
+async def test_notifications_reach_every_subscriber(
+    client: AppServerClient, tmp_path: Path
+) -> None:
     tid = (await client.request("thread/start", {"cwd": str(tmp_path)}))["thread"]["id"]
     with client.subscribe() as everything, client.subscribe({"turn/completed"}) as done:
         turn = await run_turn(client, tid, "hello codex")
@@ -109,8 +122,7 @@ async def test_notifications_reach_every_subscriber(client: AppServerClient,
             seen.append((await everything.get(timeout=5))["method"])
         only = await done.get(timeout=5)
     assert only["params"]["turn"]["id"] == turn["id"]
-    assert seen.index("turn/started") < seen.index("item/completed") < seen.index(
-        "turn/completed")
+    assert seen.index("turn/started") < seen.index("item/completed") < seen.index("turn/completed")
     assert "item/agentMessage/delta" not in seen  # opted out at initialize
     assert not client._subscriptions
 
@@ -129,8 +141,7 @@ async def test_missing_binary_says_how_to_install(tmp_path: Path) -> None:
     for binary in (str(tmp_path / "no-such-codex"), "bridgehost-no-such-codex"):
         with pytest.raises(CodexError) as info:
             await AppServerClient.spawn(binary, tmp_path)
-        assert "install with npm install -g @openai/codex or set [codex] binary" in str(
-            info.value)
+        assert "install with npm install -g @openai/codex or set [codex] binary" in str(info.value)
     config = CodexConfig(binary="bridgehost-no-such-codex", home=tmp_path)
     with pytest.raises(CodexError, match="npm install -g @openai/codex"):
         await open_app_server(config)
@@ -163,7 +174,9 @@ async def test_killed_wrapper_leaves_no_orphan(client: AppServerClient) -> None:
 
 
 async def test_silent_server_times_out_and_is_killed(tmp_path: Path) -> None:
-    binary = stub(tmp_path, f"""
+    binary = stub(
+        tmp_path,
+        f"""
         import os, signal, subprocess, sys, time
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         child = subprocess.Popen([sys.executable, "-c",
@@ -171,7 +184,8 @@ async def test_silent_server_times_out_and_is_killed(tmp_path: Path) -> None:
         open({str(tmp_path / "pids")!r}, "w").write(f"{{os.getpid()}} {{child.pid}}")
         sys.stdin.read()          # EOF does not make us leave
         time.sleep(60)
-    """)
+    """,
+    )
     with pytest.raises(CodexError, match=r"did not answer initialize within 0\.5 s"):
         await AppServerClient.spawn(binary, tmp_path, timeout=0.5, close_grace_s=0.5)
     pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
@@ -179,23 +193,29 @@ async def test_silent_server_times_out_and_is_killed(tmp_path: Path) -> None:
 
 
 async def test_server_dying_at_start_reports_its_stderr(tmp_path: Path) -> None:
-    binary = stub(tmp_path, """
+    binary = stub(
+        tmp_path,
+        """
         import sys
         print("Error: CODEX_HOME points to '/x', but that path does not exist", file=sys.stderr)
         sys.exit(1)
-    """)
+    """,
+    )
     with pytest.raises(CodexError) as info:
         await AppServerClient.spawn(binary, tmp_path, timeout=10)
     message = str(info.value)
     assert "[codex] home" in message and "exited with code 1" in message
 
 
-async def test_child_gets_codex_home_but_not_our_secrets(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_child_gets_codex_home_but_not_our_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:secret")
     monkeypatch.setenv("REALTIME_CONTROL_SECRET", "control-secret")
     monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
-    binary = stub(tmp_path, f"""
+    binary = stub(
+        tmp_path,
+        f"""
         import json, os, sys
         open({str(tmp_path / "env.json")!r}, "w").write(json.dumps(dict(os.environ)))
         for line in sys.stdin:
@@ -203,9 +223,11 @@ async def test_child_gets_codex_home_but_not_our_secrets(tmp_path: Path,
             if "id" in msg:
                 print(json.dumps({{"id": msg["id"], "result": {{"argv": sys.argv[1:]}}}}),
                       flush=True)
-    """)
-    client = await AppServerClient.spawn(binary, tmp_path, args=["-c", "x=1"],
-                                         env={"EXTRA": "yes"}, timeout=10)
+    """,
+    )
+    client = await AppServerClient.spawn(
+        binary, tmp_path, args=["-c", "x=1"], env={"EXTRA": "yes"}, timeout=10
+    )
     assert client.server_info == {"argv": ["app-server", "-c", "x=1"]}
     await client.close()
     env = json.loads((tmp_path / "env.json").read_text())

@@ -45,8 +45,10 @@ def codex_bin() -> str:
     """The real codex CLI, or a skip that says how to get it."""
     found = find_codex_binary()
     if not found:
-        pytest.skip("codex binary not found: run `npm install --prefix .codex-npm "
-                    "@openai/codex@0.169.0` or set BRIDGEHOST_CODEX_BIN")
+        pytest.skip(
+            "codex binary not found: run `npm install --prefix .codex-npm "
+            "@openai/codex@0.169.0` or set BRIDGEHOST_CODEX_BIN"
+        )
     return found
 
 
@@ -69,14 +71,21 @@ Spawn = Callable[..., Awaitable[AppServerClient]]
 
 
 @pytest.fixture
-async def spawn(codex_bin: str, home: Path, model: FakeCodexModel,
-                tmp_path: Path) -> AsyncIterator[Spawn]:
+async def spawn(
+    codex_bin: str, home: Path, model: FakeCodexModel, tmp_path: Path
+) -> AsyncIterator[Spawn]:
     """Start private app-servers on the module's home; all are closed after the test."""
     clients: list[AppServerClient] = []
 
     async def start(port: int | None = None) -> AppServerClient:
-        c = await AppServerClient.spawn(codex_bin, home, args=codex_args(port or model.port),
-                                        env=CODEX_ENV, cwd=tmp_path, timeout=20)
+        c = await AppServerClient.spawn(
+            codex_bin,
+            home,
+            args=codex_args(port or model.port),
+            env=CODEX_ENV,
+            cwd=tmp_path,
+            timeout=20,
+        )
         clients.append(c)
         return c
 
@@ -101,8 +110,9 @@ async def _turn_texts(c: AppServerClient, thread_id: str) -> list[str]:
     return [t.text for t in await recent_turns(c, thread_id, limit=50)]
 
 
-async def test_turn_handoff_lands_in_the_thread(client, spawn, thread: str,
-                                                model: FakeCodexModel) -> None:
+async def test_turn_handoff_lands_in_the_thread(
+    client, spawn, thread: str, model: FakeCodexModel
+) -> None:
     receipt = await append_handoff(client, thread, text=SUMMARY, mode="turn", call_id="c-turn")
     assert (receipt.status, receipt.mode, receipt.duplicate) == ("completed", "turn", False)
     assert receipt.turn_id and receipt.transport == "stdio" and receipt.error is None
@@ -121,10 +131,10 @@ async def test_turn_handoff_lands_in_the_thread(client, spawn, thread: str,
 
 
 async def test_inject_handoff_adds_context_without_a_model_call(
-        client, spawn, thread: str, model: FakeCodexModel) -> None:
+    client, spawn, thread: str, model: FakeCodexModel
+) -> None:
     calls = len(model.posts())
-    receipt = await append_handoff(client, thread, text=SUMMARY, mode="inject",
-                                   call_id="c-inject")
+    receipt = await append_handoff(client, thread, text=SUMMARY, mode="inject", call_id="c-inject")
     assert (receipt.status, receipt.mode, receipt.turn_id) == ("injected", "inject", None)
     assert len(model.posts()) == calls
     assert len(await _turn_texts(client, thread)) == 4  # invisible in the thread's turns
@@ -140,15 +150,15 @@ async def test_inject_handoff_adds_context_without_a_model_call(
 
 
 @pytest.mark.parametrize("mode", ["turn", "inject"])
-async def test_retried_append_is_not_duplicated(client, spawn, thread: str, mode: str,
-                                                model: FakeCodexModel) -> None:
+async def test_retried_append_is_not_duplicated(
+    client, spawn, thread: str, mode: str, model: FakeCodexModel
+) -> None:
     first = await append_handoff(client, thread, text=SUMMARY, mode=mode, call_id="c-retry")
     await client.close()
     calls = len(model.posts())
 
     retry_client = await spawn()  # a retry after a restart: a new process
-    again = await append_handoff(retry_client, thread, text=SUMMARY, mode=mode,
-                                 call_id="c-retry")
+    again = await append_handoff(retry_client, thread, text=SUMMARY, mode=mode, call_id="c-retry")
     assert again.duplicate and not first.duplicate
     assert (again.status, again.turn_id, again.mode) == (first.status, first.turn_id, mode)
     assert len(model.posts()) == calls
@@ -160,17 +170,31 @@ async def test_retried_append_is_not_duplicated(client, spawn, thread: str, mode
 
 
 async def test_marker_alone_is_enough_to_detect_an_earlier_append(
-        client, thread: str, model: FakeCodexModel) -> None:
+    client, thread: str, model: FakeCodexModel
+) -> None:
     """No attachment record (say a crash right after appending): the marker still counts."""
     await client.request("thread/resume", {"threadId": thread, "excludeTurns": True})
     turn = await run_turn(client, thread, "bridgehost-handoff: c-raw-turn\nhand-made")
-    await client.request("thread/inject_items", {"threadId": thread, "items": [
-        {"type": "message", "role": "user",
-         "content": [{"type": "input_text", "text": "bridgehost-handoff: c-raw-inject\nx"}]}]})
+    await client.request(
+        "thread/inject_items",
+        {
+            "threadId": thread,
+            "items": [
+                {
+                    "type": "message",
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "bridgehost-handoff: c-raw-inject\nx"}
+                    ],
+                }
+            ],
+        },
+    )
     calls = len(model.posts())
     by_turn = await append_handoff(client, thread, text="x", mode="turn", call_id="c-raw-turn")
-    by_inject = await append_handoff(client, thread, text="x", mode="inject",
-                                     call_id="c-raw-inject")
+    by_inject = await append_handoff(
+        client, thread, text="x", mode="inject", call_id="c-raw-inject"
+    )
     assert by_turn.duplicate and by_turn.turn_id == turn["id"]
     assert by_inject.duplicate and by_inject.status == "injected"
     assert len(model.posts()) == calls
@@ -179,8 +203,13 @@ async def test_marker_alone_is_enough_to_detect_an_earlier_append(
 async def test_wrong_thread_id_names_the_fix(client, model: FakeCodexModel) -> None:
     calls = len(model.posts())
     with pytest.raises(CodexThreadNotFound) as info:
-        await append_handoff(client, "01a20000-0000-7000-8000-000000000000", text=SUMMARY,
-                             mode="turn", call_id="c-wrong")
+        await append_handoff(
+            client,
+            "01a20000-0000-7000-8000-000000000000",
+            text=SUMMARY,
+            mode="turn",
+            call_id="c-wrong",
+        )
     message = str(info.value)
     assert "was not found" in message and "bridgectl threads" in message
     assert "bridgectl bind --latest" in message
@@ -190,11 +219,13 @@ async def test_wrong_thread_id_names_the_fix(client, model: FakeCodexModel) -> N
 
 
 async def test_slow_turn_reports_started_and_leaves_no_waiter(
-        client, thread: str, model: FakeCodexModel) -> None:
+    client, thread: str, model: FakeCodexModel
+) -> None:
     model.delay_s = 20
     try:
-        receipt = await append_handoff(client, thread, text=SUMMARY, mode="turn",
-                                       call_id="c-slow", wait_s=0.3)
+        receipt = await append_handoff(
+            client, thread, text=SUMMARY, mode="turn", call_id="c-slow", wait_s=0.3
+        )
     finally:
         model.delay_s = 0
     assert receipt.status == "started" and receipt.turn_id and receipt.error is None
@@ -204,11 +235,11 @@ async def test_slow_turn_reports_started_and_leaves_no_waiter(
 
 
 async def test_refused_credentials_fail_with_the_login_fix(
-        client, thread: str, model: FakeCodexModel) -> None:
+    client, thread: str, model: FakeCodexModel
+) -> None:
     model.status = 401
     try:
-        receipt = await append_handoff(client, thread, text=SUMMARY, mode="turn",
-                                       call_id="c-401")
+        receipt = await append_handoff(client, thread, text=SUMMARY, mode="turn", call_id="c-401")
     finally:
         model.status = 200
     assert receipt.status == "failed" and receipt.turn_id
@@ -223,8 +254,9 @@ async def test_unreachable_model_provider_is_named(client, spawn, thread: str) -
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     c = await spawn(port=port)
-    receipt = await append_handoff(c, thread, text=SUMMARY, mode="turn", call_id="c-down",
-                                   wait_s=1.5)
+    receipt = await append_handoff(
+        c, thread, text=SUMMARY, mode="turn", call_id="c-down", wait_s=1.5
+    )
     assert receipt.status == "started"
     assert receipt.error and "could not reach its model provider" in receipt.error
     await c.close()
@@ -245,9 +277,13 @@ def listener(codex_bin: str, model: FakeCodexModel, tmp_path: Path) -> Iterator[
     codex_home.mkdir()
     proc = subprocess.Popen(
         [codex_bin, "app-server", "--listen", "unix://", *codex_args(model.port)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, **CODEX_ENV, "CODEX_HOME": str(codex_home)}, cwd=tmp_path,
-        start_new_session=True)
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **CODEX_ENV, "CODEX_HOME": str(codex_home)},
+        cwd=tmp_path,
+        start_new_session=True,
+    )
     try:
         yield codex_home
     finally:
@@ -259,8 +295,9 @@ def listener(codex_bin: str, model: FakeCodexModel, tmp_path: Path) -> Iterator[
             proc.wait(timeout=5)
 
 
-async def test_handoff_through_the_control_socket(listener: Path, codex_bin: str,
-                                                  model: FakeCodexModel, tmp_path: Path) -> None:
+async def test_handoff_through_the_control_socket(
+    listener: Path, codex_bin: str, model: FakeCodexModel, tmp_path: Path
+) -> None:
     sock = control_socket_path(listener)
     for _ in range(300):
         if sock.exists():
@@ -280,8 +317,12 @@ async def test_handoff_through_the_control_socket(listener: Path, codex_bin: str
         assert seen["params"]["turn"]["id"] == receipt.turn_id  # the owner saw it live
         assert (await _turn_texts(owner, tid))[-2] == f"bridgehost-handoff: c-sock\n{SUMMARY}"
 
-        private = await open_app_server(config, thread_id="01a20000-0000-7000-8000-00000000000f",
-                                        args=codex_args(model.port), env=CODEX_ENV)
+        private = await open_app_server(
+            config,
+            thread_id="01a20000-0000-7000-8000-00000000000f",
+            args=codex_args(model.port),
+            env=CODEX_ENV,
+        )
         assert private.transport == "stdio"  # not loaded there: a private server instead
         await private.close()
     finally:

@@ -53,22 +53,27 @@ async def _interrupted_turn(client: AppServerClient, model: FakeCodexModel, tid:
     model.delay_s = 30
     before = len(model.posts())
     with client.subscribe({"turn/completed"}) as done:
-        started = await client.request("turn/start", {"threadId": tid, "input": [
-            {"type": "text", "text": "alpha aborted", "text_elements": []}]})
+        started = await client.request(
+            "turn/start",
+            {
+                "threadId": tid,
+                "input": [{"type": "text", "text": "alpha aborted", "text_elements": []}],
+            },
+        )
         for _ in range(200):
             if len(model.posts()) > before:
                 break
             await asyncio.sleep(0.02)
         model.delay_s = 0
-        await client.request("turn/interrupt", {"threadId": tid,
-                                                "turnId": started["turn"]["id"]})
+        await client.request("turn/interrupt", {"threadId": tid, "turnId": started["turn"]["id"]})
         note = await done.get(timeout=20)
     assert note["params"]["turn"]["status"] == "interrupted"
 
 
 async def _seed(binary: str, home: Path, cwd: Path, model: FakeCodexModel) -> tuple[str, str]:
-    client = await AppServerClient.spawn(binary, home, args=codex_args(model.port),
-                                         env=CODEX_ENV, cwd=cwd, timeout=20)
+    client = await AppServerClient.spawn(
+        binary, home, args=codex_args(model.port), env=CODEX_ENV, cwd=cwd, timeout=20
+    )
     try:
         beta = await seed_thread(client, cwd, [LONG])
         alpha = await seed_thread(client, cwd, ["alpha one", "alpha two"], name="Alpha")
@@ -87,8 +92,10 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     """The seeded CODEX_HOME (skips without the codex binary)."""
     binary = find_codex_binary()
     if not binary:
-        pytest.skip("codex binary not found: run `npm install --prefix .codex-npm "
-                    "@openai/codex@0.169.0` or set BRIDGEHOST_CODEX_BIN")
+        pytest.skip(
+            "codex binary not found: run `npm install --prefix .codex-npm "
+            "@openai/codex@0.169.0` or set BRIDGEHOST_CODEX_BIN"
+        )
     root = tmp_path_factory.mktemp("threads")
     home, cwd = root / "codex-home", root / "work"
     home.mkdir()
@@ -101,15 +108,19 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
 @pytest.fixture
 async def client(seeded: Seeded) -> AsyncIterator[AppServerClient]:
     """A fresh app-server process on the seeded home (nothing loaded in it)."""
-    c = await AppServerClient.spawn(seeded.binary, seeded.home,
-                                    args=codex_args(seeded.model.port), env=CODEX_ENV,
-                                    cwd=seeded.cwd, timeout=20)
+    c = await AppServerClient.spawn(
+        seeded.binary,
+        seeded.home,
+        args=codex_args(seeded.model.port),
+        env=CODEX_ENV,
+        cwd=seeded.cwd,
+        timeout=20,
+    )
     yield c
     await c.close()
 
 
-async def test_list_threads_newest_update_first(client: AppServerClient,
-                                                seeded: Seeded) -> None:
+async def test_list_threads_newest_update_first(client: AppServerClient, seeded: Seeded) -> None:
     threads = await list_threads(client)
     assert [t.id for t in threads] == [seeded.beta, seeded.alpha]
     beta, alpha = threads
@@ -126,33 +137,37 @@ async def test_list_threads_newest_update_first(client: AppServerClient,
 async def test_latest_thread_of_an_empty_home(seeded: Seeded, tmp_path: Path) -> None:
     home = tmp_path / "empty-home"
     home.mkdir()
-    async with await AppServerClient.spawn(seeded.binary, home,
-                                           args=codex_args(seeded.model.port),
-                                           env=CODEX_ENV, timeout=20) as c:
+    async with await AppServerClient.spawn(
+        seeded.binary, home, args=codex_args(seeded.model.port), env=CODEX_ENV, timeout=20
+    ) as c:
         assert await list_threads(c) == []
         assert await latest_thread(c) is None
 
 
-async def test_recent_turns_drop_aborted_and_non_final(client: AppServerClient,
-                                                       seeded: Seeded) -> None:
-    raw = await client.request("thread/turns/list", {"threadId": seeded.alpha,
-                                                     "itemsView": "full"})
+async def test_recent_turns_drop_aborted_and_non_final(
+    client: AppServerClient, seeded: Seeded
+) -> None:
+    raw = await client.request("thread/turns/list", {"threadId": seeded.alpha, "itemsView": "full"})
     statuses = [t["status"] for t in raw["data"]]
-    phases = [i.get("phase") for t in raw["data"] for i in t["items"]
-              if i["type"] == "agentMessage"]
+    phases = [
+        i.get("phase") for t in raw["data"] for i in t["items"] if i["type"] == "agentMessage"
+    ]
     assert "interrupted" in statuses and "commentary" in phases  # both are really there
 
     turns = await recent_turns(client, seeded.alpha)
     assert [(t.role, t.text) for t in turns] == [
-        ("user", "alpha one"), ("assistant", "FAKE-REPLY to: alpha one"),
-        ("user", "alpha two"), ("assistant", "FAKE-REPLY to: alpha two"),
-        ("user", "alpha three"), ("assistant", "alpha final")]
+        ("user", "alpha one"),
+        ("assistant", "FAKE-REPLY to: alpha one"),
+        ("user", "alpha two"),
+        ("assistant", "FAKE-REPLY to: alpha two"),
+        ("user", "alpha three"),
+        ("assistant", "alpha final"),
+    ]
     stamps = [t.timestamp for t in turns]
     assert all(isinstance(s, datetime) and s.tzinfo for s in stamps)
     assert stamps == sorted(stamps)  # type: ignore[type-var]
     last3 = await recent_turns(client, seeded.alpha, limit=3)
-    assert [t.text for t in last3] == ["FAKE-REPLY to: alpha two", "alpha three",
-                                       "alpha final"]
+    assert [t.text for t in last3] == ["FAKE-REPLY to: alpha two", "alpha three", "alpha final"]
     assert await recent_turns(client, seeded.alpha, limit=0) == []
 
 

@@ -81,8 +81,9 @@ def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert find_config_path("explicit.toml", {}) == explicit
 
 
-def test_explicit_path_that_does_not_exist_is_an_error(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explicit_path_that_does_not_exist_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "bridge.config.toml", "")
     missing = tmp_path / "nope.toml"
@@ -125,14 +126,16 @@ def test_example_has_a_comment_before_every_key() -> None:
     for number, line in enumerate(lines):
         if re.match(r"^[a-z_]+\s*=", line):
             assert lines[number - 1].startswith("#"), line
-            assert "Default:" in "\n".join(lines[max(0, number - 5):number]), line
+            assert "Default:" in "\n".join(lines[max(0, number - 5) : number]), line
 
 
 # --- problems -----------------------------------------------------------------------------
 
 
 def test_a_file_with_several_mistakes_lists_all_of_them(tmp_path: Path) -> None:
-    path = write(tmp_path / "bridge.config.toml", """\
+    path = write(
+        tmp_path / "bridge.config.toml",
+        """\
         [realtime]
         enabled = true
         gateway_port = 70000
@@ -145,17 +148,22 @@ def test_a_file_with_several_mistakes_lists_all_of_them(tmp_path: Path) -> None:
 
         [telegram]
         authorized_chat_id = "12345"
-        """)
+        """,
+    )
     with pytest.raises(ConfigError) as info:
         load_config(path, env={})
     error = info.value
     by_key = {p.key: p for p in error.problems}
     assert set(by_key) == {
-        "realtime.gateway_port", "realtime.idle_warning_ms", "realtime.max_cal_ms",
-        "realtime.public_url", "realtime.trusted_proxies[1]",
+        "realtime.gateway_port",
+        "realtime.idle_warning_ms",
+        "realtime.max_cal_ms",
+        "realtime.public_url",
+        "realtime.trusted_proxies[1]",
     }
     assert by_key["realtime.max_cal_ms"].message == (
-        "unknown key realtime.max_cal_ms; did you mean realtime.max_call_ms?")
+        "unknown key realtime.max_cal_ms; did you mean realtime.max_call_ms?"
+    )
     assert "70000" in by_key["realtime.gateway_port"].message
     assert "65535" in by_key["realtime.gateway_port"].message
     assert "1 to 65535" in (by_key["realtime.gateway_port"].fix or "")
@@ -170,23 +178,26 @@ def test_a_file_with_several_mistakes_lists_all_of_them(tmp_path: Path) -> None:
 def test_field_errors_do_not_hide_cross_field_errors_in_the_same_section() -> None:
     with pytest.raises(ConfigError) as info:
         validate_config({"realtime": {"gateway_port": "x", "max_call_ms": 99_000_000}}, env={})
-    assert {p.key for p in info.value.problems} == {
-        "realtime.gateway_port", "realtime.max_call_ms"}
+    assert {p.key for p in info.value.problems} == {"realtime.gateway_port", "realtime.max_call_ms"}
 
 
 def test_cross_field_errors_about_a_broken_key_are_not_reported() -> None:
     with pytest.raises(ConfigError) as info:
-        validate_config({"realtime": {"idle_timeout_ms": "soon", "idle_warning_ms": 400_000}},
-                        env={})
+        validate_config(
+            {"realtime": {"idle_timeout_ms": "soon", "idle_warning_ms": 400_000}}, env={}
+        )
     assert [p.key for p in info.value.problems] == ["realtime.idle_timeout_ms"]
 
 
 def test_messages_are_human() -> None:
     with pytest.raises(ConfigError) as info:
-        validate_config({
-            "realtime": {"gateway_port": "8890", "enabled": "true", "voice": 3},
-            "handoff": {"codex_mode": "append", "sinks": "file"},
-        }, env={})
+        validate_config(
+            {
+                "realtime": {"gateway_port": "8890", "enabled": "true", "voice": 3},
+                "handoff": {"codex_mode": "append", "sinks": "file"},
+            },
+            env={},
+        )
     by_key = {p.key: p for p in info.value.problems}
     port = by_key["realtime.gateway_port"]
     assert port.message == 'expected a whole number, got "8890"'
@@ -201,8 +212,14 @@ def test_messages_are_human() -> None:
 
 def test_unknown_sections_and_keys_suggest_the_closest() -> None:
     with pytest.raises(ConfigError) as info:
-        validate_config({"realtme": {"enabled": True}, "extras": {"x": 1},
-                         "codex": {"bin": "codex", "xyzzy": 1}}, env={})
+        validate_config(
+            {
+                "realtme": {"enabled": True},
+                "extras": {"x": 1},
+                "codex": {"bin": "codex", "xyzzy": 1},
+            },
+            env={},
+        )
     by_key = {p.key: p for p in info.value.problems}
     assert by_key["realtme"].message == "unknown section [realtme]; did you mean [realtime]?"
     assert by_key["extras"].message == "unknown section [extras]"
@@ -214,8 +231,9 @@ def test_unknown_sections_and_keys_suggest_the_closest() -> None:
 
 def test_keys_of_the_original_bridge_are_named_as_such() -> None:
     with pytest.raises(ConfigError) as info:
-        validate_config({"branding": {"realtime_badge": "x"}, "codex": {"app_server_port": 1}},
-                        env={})
+        validate_config(
+            {"branding": {"realtime_badge": "x"}, "codex": {"app_server_port": 1}}, env={}
+        )
     by_key = {p.key: p.message for p in info.value.problems}
     assert by_key == {
         "branding": "[branding] is a section of the original bridge that bridgehost does not use",
@@ -232,11 +250,14 @@ def test_a_whole_section_of_the_wrong_type() -> None:
 
 
 def test_toml_syntax_error_names_file_line_and_column(tmp_path: Path) -> None:
-    path = write(tmp_path / "bridge.config.toml", """\
+    path = write(
+        tmp_path / "bridge.config.toml",
+        """\
         [realtime]
         enabled = true
         gateway_port 8890
-        """)
+        """,
+    )
     with pytest.raises(ConfigError) as info:
         load_config(path, env={})
     (problem,) = info.value.problems
@@ -254,7 +275,9 @@ def test_toml_error_at_end_of_document(tmp_path: Path) -> None:
 
 
 def test_keys_set_counts_leaves(tmp_path: Path) -> None:
-    path = write(tmp_path / "bridge.config.toml", """\
+    path = write(
+        tmp_path / "bridge.config.toml",
+        """\
         [realtime]
         enabled = true
         trusted_proxies = ["127.0.0.1", "::1"]
@@ -262,7 +285,8 @@ def test_keys_set_counts_leaves(tmp_path: Path) -> None:
         audio_input_usd_per_minute = 0.1
         [plugins.webhook]
         url = "https://x"
-        """)
+        """,
+    )
     loaded = load_config(path, env={})
     assert loaded.keys_set == 4
     assert loaded.config.plugins.table("webhook") == {"url": "https://x"}
@@ -284,8 +308,12 @@ ALL_SECRETS = {"TELEGRAM_BOT_TOKEN": "t", "OPENAI_API_KEY": "o", "REALTIME_CONTR
 def test_requirements_when_enabled(tmp_path: Path) -> None:
     loaded = loaded_with(tmp_path, ENABLED, {})
     gateway = {p.key: p for p in requirements_problems(loaded, "gateway")}
-    assert set(gateway) == {"TELEGRAM_BOT_TOKEN", "REALTIME_CONTROL_SECRET", "OPENAI_API_KEY",
-                            "telegram.authorized_chat_id"}
+    assert set(gateway) == {
+        "TELEGRAM_BOT_TOKEN",
+        "REALTIME_CONTROL_SECRET",
+        "OPENAI_API_KEY",
+        "telegram.authorized_chat_id",
+    }
     fix = gateway["OPENAI_API_KEY"].fix or ""
     assert "LoadCredential=OPENAI_API_KEY:" in fix and ".env" in fix
     assert "bridgectl telegram discover" in (gateway["telegram.authorized_chat_id"].fix or "")
@@ -298,7 +326,9 @@ def test_requirements_when_disabled(tmp_path: Path) -> None:
     assert requirements_problems(loaded, "gateway") == []
     assert requirements_problems(loaded, "ctl") == []
     assert {p.key for p in requirements_problems(loaded, "telegram")} == {
-        "TELEGRAM_BOT_TOKEN", "telegram.authorized_chat_id"}
+        "TELEGRAM_BOT_TOKEN",
+        "telegram.authorized_chat_id",
+    }
 
 
 def test_requirements_met(tmp_path: Path) -> None:
@@ -316,13 +346,22 @@ def test_openai_key_only_for_the_openai_backend(tmp_path: Path) -> None:
 
 
 def test_mask_config_has_derived_values_and_no_secret() -> None:
-    config = validate_config({
-        "realtime": {"public_url": "https://b.example.com"},
-        "plugins": {"webhook": {"url": "https://h", "auth_token": "tok-VISIBLE-1",
-                                "nested": {"password": "pw-VISIBLE-2"}}},
-    }, env={"CODEX_HOME": "/opt/codex"})
-    secrets = Secrets(env={"OPENAI_API_KEY": "sk-VISIBLE-3"}, dotenv={
-        "REALTIME_CONTROL_SECRET": "ctl-VISIBLE-4"})
+    config = validate_config(
+        {
+            "realtime": {"public_url": "https://b.example.com"},
+            "plugins": {
+                "webhook": {
+                    "url": "https://h",
+                    "auth_token": "tok-VISIBLE-1",
+                    "nested": {"password": "pw-VISIBLE-2"},
+                }
+            },
+        },
+        env={"CODEX_HOME": "/opt/codex"},
+    )
+    secrets = Secrets(
+        env={"OPENAI_API_KEY": "sk-VISIBLE-3"}, dotenv={"REALTIME_CONTROL_SECRET": "ctl-VISIBLE-4"}
+    )
     data = mask_config(config, secrets)
     text = json.dumps(data)
     assert "VISIBLE" not in text

@@ -52,7 +52,10 @@ def test_defaults_match_the_spec() -> None:
     assert rt.voice == "marin"
     assert (rt.max_call_ms, rt.max_daily_call_ms) == (600_000, 1_800_000)
     assert (rt.init_data_max_age_ms, rt.finalize_grace_ms, rt.launch_window_ms) == (
-        300_000, 4000, 60_000)
+        300_000,
+        4000,
+        60_000,
+    )
     assert (rt.miniapp_rate_limit_per_ip, rt.miniapp_rate_limit_per_token) == (15, 20)
     assert (rt.max_body_bytes, rt.max_ws_message_bytes) == (65536, 262144)
     assert rt.trusted_proxies == []
@@ -113,7 +116,8 @@ def test_effective_tunnel_mode_and_control_url() -> None:
     assert static.public_url == "https://bridge.example.com"
     assert static.effective_tunnel_mode == "static-public-url"
     assert RealtimeConfig(gateway_host="0.0.0.0", gateway_port=9000).effective_control_url == (
-        "ws://127.0.0.1:9000/ws/bridge")
+        "ws://127.0.0.1:9000/ws/bridge"
+    )
     assert RealtimeConfig(gateway_host="::1").effective_control_url == "ws://[::1]:8890/ws/bridge"
     custom = RealtimeConfig(control_url="wss://gw.example.com/ws/bridge")
     assert custom.effective_control_url == "wss://gw.example.com/ws/bridge"
@@ -127,15 +131,19 @@ def test_effective_tunnel_mode_and_control_url() -> None:
         ({"idle_timeout_ms": 700_000}, "realtime.idle_timeout_ms"),
         ({"max_call_ms": 2_000_000}, "realtime.max_call_ms"),
         ({"tunnel_mode": "static-public-url"}, "realtime.public_url"),
-        ({"tunnel_mode": "static-public-url", "public_url": "http://example.com"},
-         "realtime.public_url"),
+        (
+            {"tunnel_mode": "static-public-url", "public_url": "http://example.com"},
+            "realtime.public_url",
+        ),
         ({"public_url": "ftp://example.com"}, "realtime.public_url"),
         ({"public_url": "https://example.com/miniapp"}, "realtime.public_url"),
         ({"public_url": "https://example.com?x=1"}, "realtime.public_url"),
         ({"public_url": "https://user:pw@example.com"}, "realtime.public_url"),
         ({"public_url": "https://example.com:99999"}, "realtime.public_url"),
-        ({"tunnel_mode": "managed-quick-cloudflared", "public_url": "https://example.com"},
-         "realtime.public_url"),
+        (
+            {"tunnel_mode": "managed-quick-cloudflared", "public_url": "https://example.com"},
+            "realtime.public_url",
+        ),
         ({"control_url": "http://127.0.0.1:8890/ws/bridge"}, "realtime.control_url"),
         ({"control_url": "127.0.0.1:8890"}, "realtime.control_url"),
         ({"gateway_port": 0}, "realtime.gateway_port"),
@@ -176,7 +184,8 @@ def test_realtime_rules(realtime: dict[str, Any], key: str) -> None:
         {"tunnel_mode": ""},
         {"control_url": "ws://127.0.0.1:8890/ws/bridge"},
         {"control_url": "wss://gw.example.com/ws/bridge"},
-        {"gateway_port": 1}, {"gateway_port": 65535},
+        {"gateway_port": 1},
+        {"gateway_port": 65535},
         {"idle_warning_ms": 1, "idle_timeout_ms": 2, "max_call_ms": 2, "max_daily_call_ms": 2},
         {"bridge_id": "home-bridge_1.a"},
         {"trusted_proxies": ["127.0.0.1", "::1", "10.0.0.0/8", "fd00::/8"]},
@@ -187,14 +196,24 @@ def test_realtime_accepts(realtime: dict[str, Any]) -> None:
 
 
 def test_cross_field_problems_are_all_reported_together() -> None:
-    problems = problems_for({"realtime": {
-        "idle_warning_ms": 900_000, "idle_timeout_ms": 800_000, "max_call_ms": 700_000,
-        "max_daily_call_ms": 600_000, "control_url": "https://x", "tunnel_mode":
-        "static-public-url",
-    }})
+    problems = problems_for(
+        {
+            "realtime": {
+                "idle_warning_ms": 900_000,
+                "idle_timeout_ms": 800_000,
+                "max_call_ms": 700_000,
+                "max_daily_call_ms": 600_000,
+                "control_url": "https://x",
+                "tunnel_mode": "static-public-url",
+            }
+        }
+    )
     assert set(problems) == {
-        "realtime.idle_warning_ms", "realtime.idle_timeout_ms", "realtime.max_call_ms",
-        "realtime.public_url", "realtime.control_url",
+        "realtime.idle_warning_ms",
+        "realtime.idle_timeout_ms",
+        "realtime.max_call_ms",
+        "realtime.public_url",
+        "realtime.control_url",
     }
     assert "realtime.idle_timeout_ms (800000)" in problems["realtime.idle_warning_ms"]
 
@@ -214,7 +233,8 @@ def test_telegram_chat_id_and_base_url() -> None:
     assert TelegramConfig(authorized_chat_id="-100123").authorized_chat_id == -100123
     assert TelegramConfig(authorized_chat_id=42).authorized_chat_id == 42
     assert TelegramConfig(api_base_url="http://127.0.0.1:8081/").api_base_url == (
-        "http://127.0.0.1:8081")
+        "http://127.0.0.1:8081"
+    )
     assert "telegram.authorized_chat_id" in problems_for({"telegram": {"authorized_chat_id": "me"}})
     assert "telegram.authorized_chat_id" in problems_for({"telegram": {"authorized_chat_id": True}})
     assert "telegram.api_base_url" in problems_for({"telegram": {"api_base_url": "ftp://x"}})
@@ -253,9 +273,12 @@ def test_plugin_tables() -> None:
 
 
 def test_unknown_keys_everywhere_except_plugin_tables() -> None:
-    problems = problems_for({
-        "realtime": {"max_cal_ms": 1}, "telegram": {"chat_id": 1}, "handoff": {
-            "prices": {"audio_in": 1}}, "plugins": {"webhook": {"anything": 1}},
-    })
-    assert set(problems) == {
-        "realtime.max_cal_ms", "telegram.chat_id", "handoff.prices.audio_in"}
+    problems = problems_for(
+        {
+            "realtime": {"max_cal_ms": 1},
+            "telegram": {"chat_id": 1},
+            "handoff": {"prices": {"audio_in": 1}},
+            "plugins": {"webhook": {"anything": 1}},
+        }
+    )
+    assert set(problems) == {"realtime.max_cal_ms", "telegram.chat_id", "handoff.prices.audio_in"}

@@ -51,8 +51,9 @@ def test_dotenv_does_not_modify_os_environ(tmp_path: Path, monkeypatch: pytest.M
     assert dict(os.environ) == before
 
 
-def test_dotenv_is_next_to_the_config_file_not_the_cwd(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dotenv_is_next_to_the_config_file_not_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     etc, cwd = tmp_path / "etc", tmp_path / "cwd"
     etc.mkdir()
     cwd.mkdir()
@@ -85,15 +86,19 @@ def test_credential_file_strips_exactly_one_trailing_newline(creds: Path) -> Non
 
 def test_empty_values_fall_through_to_the_next_source(creds: Path) -> None:
     (creds / TOKEN).write_text("\n")
-    secrets = Secrets(env={"CREDENTIALS_DIRECTORY": str(creds), TOKEN: ""}, credentials_dir=creds,
-                      dotenv={TOKEN: "from-dotenv"})
+    secrets = Secrets(
+        env={"CREDENTIALS_DIRECTORY": str(creds), TOKEN: ""},
+        credentials_dir=creds,
+        dotenv={TOKEN: "from-dotenv"},
+    )
     assert secrets.source(TOKEN) == ".env file"
     assert Secrets(env={TOKEN: ""}).get(TOKEN) is None
 
 
 def test_credentials_directory_that_does_not_exist(tmp_path: Path) -> None:
-    secrets = Secrets.load(env={"CREDENTIALS_DIRECTORY": str(tmp_path / "gone"), TOKEN: "e"},
-                           cwd=tmp_path)
+    secrets = Secrets.load(
+        env={"CREDENTIALS_DIRECTORY": str(tmp_path / "gone"), TOKEN: "e"}, cwd=tmp_path
+    )
     assert secrets.source(TOKEN) == "environment"
 
 
@@ -115,7 +120,8 @@ def test_valid_secret_names(name: str, creds: Path) -> None:
 def test_describe_and_repr_never_leak(creds: Path) -> None:
     (creds / TOKEN).write_text("cred-SHOULD-NOT-LEAK")
     secrets = Secrets(
-        env={"OPENAI_API_KEY": "env-SHOULD-NOT-LEAK"}, credentials_dir=creds,
+        env={"OPENAI_API_KEY": "env-SHOULD-NOT-LEAK"},
+        credentials_dir=creds,
         dotenv={"REALTIME_CONTROL_SECRET": "dot-SHOULD-NOT-LEAK"},
     )
     described = secrets.describe()
@@ -125,8 +131,13 @@ def test_describe_and_repr_never_leak(creds: Path) -> None:
         "REALTIME_CONTROL_SECRET": {"present": True, "source": ".env file"},
     }
     assert secrets.describe(["OTHER"]) == {"OTHER": {"present": False, "source": None}}
-    for text in (str(described), repr(secrets), str(secrets.masked()),
-                 str(secrets.telegram_bot_token), repr(secrets.openai_api_key)):
+    for text in (
+        str(described),
+        repr(secrets),
+        str(secrets.masked()),
+        str(secrets.telegram_bot_token),
+        repr(secrets.openai_api_key),
+    ):
         assert "SHOULD-NOT-LEAK" not in text
     assert secrets.masked()[TOKEN] == "present (credential)"
 

@@ -24,8 +24,16 @@ from gateway.conftest import (  # noqa: F401  (re-exported for the test modules)
     write_config,
 )
 
-_SCRUB = ("TELEGRAM_BOT_TOKEN", "OPENAI_API_KEY", "REALTIME_CONTROL_SECRET", "BRIDGE_CONFIG",
-          "CREDENTIALS_DIRECTORY", "STATE_DIRECTORY", "OPENAI_BASE_URL", "JOURNAL_STREAM")
+_SCRUB = (
+    "TELEGRAM_BOT_TOKEN",
+    "OPENAI_API_KEY",
+    "REALTIME_CONTROL_SECRET",
+    "BRIDGE_CONFIG",
+    "CREDENTIALS_DIRECTORY",
+    "STATE_DIRECTORY",
+    "OPENAI_BASE_URL",
+    "JOURNAL_STREAM",
+)
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -64,17 +72,26 @@ class Result:
         return f"exit {self.code}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
 
 
-def run_sync(cli: Cli, config: Path | None, *args: str, env: dict[str, str] | None = None,
-             cwd: Path | None = None) -> Result:
+def run_sync(
+    cli: Cli,
+    config: Path | None,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Result:
     """``bridgectl [--config CONFIG] ARGS`` (blocking; for tests without a gateway)."""
     prefix = ["--config", str(config)] if config is not None else []
-    done = cli(["bridgectl", *prefix, *args], env=env if env is not None else ctl_env(),
-               cwd=cwd)
+    done = cli(["bridgectl", *prefix, *args], env=env if env is not None else ctl_env(), cwd=cwd)
     return Result(done.returncode, done.stdout, done.stderr)
 
 
-async def run(cli: Cli, config: Path | None, *args: str, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> Result:
+async def run(
+    cli: Cli,
+    config: Path | None,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Result:
     """:func:`run_sync` off the event loop (the gateway keeps serving meanwhile)."""
     return await asyncio.to_thread(run_sync, cli, config, *args, env=env, cwd=cwd)
 

@@ -16,11 +16,11 @@ from ctl_harness import (
 from bridgehost.bridge_state import BridgeStore
 from bridgehost.handoff.outbox import Outbox
 
-pytest_plugins = ("ctl_fixtures",)  # the gateway_factory fixture
+pytest_plugins = ("ctl_fixtures",)  # the ctl_gateway fixture
 
 
-async def test_arm_prints_progress_then_the_launch_url(gateway_factory, cli) -> None:
-    gw = await gateway_factory()
+async def test_arm_prints_progress_then_the_launch_url(ctl_gateway, cli) -> None:
+    gw = await ctl_gateway()
     armed = await run(cli, gw.loaded.path, "call", "arm")
     assert armed.code == 0, armed
     progress = armed.stderr.splitlines()
@@ -51,8 +51,8 @@ async def test_arm_prints_progress_then_the_launch_url(gateway_factory, cli) -> 
     assert "miniapp?launch=" not in status.stdout  # no token material in status
 
 
-async def test_disarm_remembers_the_reason(gateway_factory, cli) -> None:
-    gw = await gateway_factory()
+async def test_disarm_remembers_the_reason(ctl_gateway, cli) -> None:
+    gw = await ctl_gateway()
     await gw.arm()
     done = await run(cli, gw.loaded.path, "call", "disarm", "--reason", "maintenance")
     assert done.code == 0, done
@@ -70,17 +70,17 @@ async def test_disarm_remembers_the_reason(gateway_factory, cli) -> None:
     assert surface["ok"] is False and "bridgectl call arm" in surface["fix"]
 
 
-async def test_arm_refused_when_realtime_disabled(gateway_factory, cli) -> None:
-    gw = await gateway_factory()
+async def test_arm_refused_when_realtime_disabled(ctl_gateway, cli) -> None:
+    gw = await ctl_gateway()
     config = variant(gw.loaded.path, "disabled.toml", enabled=False)
     result = await run(cli, config, "call", "arm")
     assert result.code == 1, result
     assert "realtime.enabled = false" in one_line_error(result)
 
 
-async def test_arm_fails_when_the_public_origin_does_not_answer(gateway_factory, cli) -> None:
+async def test_arm_fails_when_the_public_origin_does_not_answer(ctl_gateway, cli) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    gw = await gateway_factory(public_url=dead, startup_timeout_ms=1000)
+    gw = await ctl_gateway(public_url=dead, startup_timeout_ms=1000)
     armed = await run(cli, gw.loaded.path, "call", "arm")
     assert armed.code == 1, armed
     assert f"  waiting for {dead}/healthz to answer through the public origin…" in armed.stderr
@@ -103,8 +103,8 @@ async def _live_call(gw: RunningGateway) -> str:
     return body["call_id"]
 
 
-async def test_hangup_ends_the_live_call(gateway_factory, cli) -> None:
-    gw = await gateway_factory(finalize_grace_ms=200)
+async def test_hangup_ends_the_live_call(ctl_gateway, cli) -> None:
+    gw = await ctl_gateway(finalize_grace_ms=200)
     call_id = await _live_call(gw)
 
     status = await run(cli, gw.loaded.path, "status")
@@ -157,17 +157,31 @@ async def test_hangup_ends_the_live_call(gateway_factory, cli) -> None:
     await gw.test_socket.close()  # type: ignore[attr-defined]
 
 
-async def test_hangup_no_wait_and_by_id(gateway_factory, cli) -> None:
-    gw = await gateway_factory(finalize_grace_ms=200)
+async def test_hangup_no_wait_and_by_id(ctl_gateway, cli) -> None:
+    gw = await ctl_gateway(finalize_grace_ms=200)
     call_id = await _live_call(gw)
     wrong = await run(cli, gw.loaded.path, "call", "hangup", "--call-id", "someone-else")
     assert wrong.code == 1 and gw.gateway.calls.current is not None
     assert "call someone-else is not the live call" in one_line_error(wrong)
-    done = await run(cli, gw.loaded.path, "call", "hangup", "--call-id", call_id, "--no-wait",
-                     "--json", "--reason", "operator_test")
+    done = await run(
+        cli,
+        gw.loaded.path,
+        "call",
+        "hangup",
+        "--call-id",
+        call_id,
+        "--no-wait",
+        "--json",
+        "--reason",
+        "operator_test",
+    )
     assert done.code == 0, done
-    assert json.loads(done.stdout) == {"ok": True, "call_id": call_id,
-                                       "reason": "operator_test", "ended": False}
+    assert json.loads(done.stdout) == {
+        "ok": True,
+        "call_id": call_id,
+        "reason": "operator_test",
+        "ended": False,
+    }
     ended = await gw.bridge.wait_for("call.ended")
     assert ended["reason"] == "operator_test"
     await gw.test_socket.close()  # type: ignore[attr-defined]

@@ -70,17 +70,24 @@ def test_check_explicit_config_option(tmp_path: Path, monkeypatch: pytest.Monkey
     set_secrets(monkeypatch)
     result = run("--config", str(path), "config", "check", "--json")
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"ok": True, "path": str(path), "service": "all",
-                                         "problems": []}
+    assert json.loads(result.stdout) == {
+        "ok": True,
+        "path": str(path),
+        "service": "all",
+        "problems": [],
+    }
 
 
 def test_check_lists_every_problem_and_exits_1(isolated: Path) -> None:
-    path = write_config(isolated / "bridge.config.toml", """\
+    path = write_config(
+        isolated / "bridge.config.toml",
+        """\
         [realtime]
         gateway_port = 70000
         idle_warning_ms = 900000
         max_cal_ms = 1
-        """.replace("        ", ""))
+        """.replace("        ", ""),
+    )
     result = run("config", "check")
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
@@ -161,14 +168,23 @@ def fake_plugin_host(monkeypatch: pytest.MonkeyPatch, check) -> None:
 
 def test_check_includes_plugin_host_problems(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(config_cmd, "plugin_problems", REAL_PLUGIN_PROBLEMS)
-    fake_plugin_host(monkeypatch, lambda loaded: [
-        ConfigProblem("realtime.backend", "no realtime backend named 'x'", "choose one of: echo")
-    ])
+    fake_plugin_host(
+        monkeypatch,
+        lambda loaded: [
+            ConfigProblem(
+                "realtime.backend", "no realtime backend named 'x'", "choose one of: echo"
+            )
+        ],
+    )
     result = run("config", "check", "--json", "--service", "none")
     assert result.exit_code == 1
     assert json.loads(result.stdout)["problems"] == [
-        {"key": "realtime.backend", "message": "no realtime backend named 'x'",
-         "fix": "choose one of: echo"}]
+        {
+            "key": "realtime.backend",
+            "message": "no realtime backend named 'x'",
+            "fix": "choose one of: echo",
+        }
+    ]
 
 
 def test_plugin_problems_skipped_without_plugin_host(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -190,11 +206,15 @@ def test_plugin_problems_reports_a_crashing_check(monkeypatch: pytest.MonkeyPatc
 
 
 def test_show_text_masks_secrets(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write_config(isolated / "bridge.config.toml", GOOD + """
+    path = write_config(
+        isolated / "bridge.config.toml",
+        GOOD
+        + """
 [plugins.webhook]
 url = "https://hooks.example.com/x"
 auth_token = "plugin-token-MUST-NOT-APPEAR"
-""")
+""",
+    )
     set_secrets(monkeypatch)
     result = run("config", "show")
     assert result.exit_code == 0, result.output
@@ -209,14 +229,16 @@ auth_token = "plugin-token-MUST-NOT-APPEAR"
     assert 'auth_token = "***"' in out
 
 
-def test_show_json_masks_secrets(isolated: Path, monkeypatch: pytest.MonkeyPatch,
-                                 tmp_path: Path) -> None:
+def test_show_json_masks_secrets(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     write_config(isolated / "bridge.config.toml")
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "OPENAI_API_KEY").write_text(SECRET_VALUES["OPENAI_API_KEY"] + "\n")
     (isolated / ".env").write_text(
-        f"REALTIME_CONTROL_SECRET={SECRET_VALUES['REALTIME_CONTROL_SECRET']}\n")
+        f"REALTIME_CONTROL_SECRET={SECRET_VALUES['REALTIME_CONTROL_SECRET']}\n"
+    )
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", SECRET_VALUES["TELEGRAM_BOT_TOKEN"])
     result = run("config", "show", "--json")

@@ -18,7 +18,7 @@ from bridgehost.bridge_state import BridgeStore
 THREAD = "019a0000-0000-7000-8000-00000000beef"
 OTHER = "019a0000-0000-7000-8000-00000000f00d"
 
-pytest_plugins = ("ctl_fixtures",)  # the gateway_factory fixture
+pytest_plugins = ("ctl_fixtures",)  # the ctl_gateway fixture
 
 
 def no_codex(config: Path) -> Path:
@@ -30,14 +30,15 @@ def owner_check(result) -> dict:
     return next(c for c in result.json["checks"] if c["name"] == "Session owner")
 
 
-async def test_release_and_claim_round_trip(gateway_factory, cli) -> None:
-    gw = await gateway_factory()
+async def test_release_and_claim_round_trip(ctl_gateway, cli) -> None:
+    gw = await ctl_gateway()
     config = gw.loaded.path
 
     released = await run(cli, config, "release")
     assert released.code == 0, released
-    assert released.stdout.strip() == ("Session owner: desktop (was telegram). /call is refused "
-                                       "until 'bridgectl claim'.")
+    assert released.stdout.strip() == (
+        "Session owner: desktop (was telegram). /call is refused until 'bridgectl claim'."
+    )
     status = await run(cli, config, "status")
     assert "Owner:           desktop — /call is refused until 'bridgectl claim'" in status.stdout
     caps = await run(cli, config, "capabilities", "--json")
@@ -64,8 +65,8 @@ async def test_release_and_claim_round_trip(gateway_factory, cli) -> None:
         store.close()
 
 
-async def test_bind_round_trip_without_codex(gateway_factory, cli) -> None:
-    gw = await gateway_factory()
+async def test_bind_round_trip_without_codex(ctl_gateway, cli) -> None:
+    gw = await ctl_gateway()
     config = no_codex(gw.loaded.path)
     before = await run(cli, config, "status")
     assert "Bound thread:    none — run 'bridgectl bind --latest'" in before.stdout

@@ -23,8 +23,9 @@ def _plugin(listing: dict, name: str) -> dict:
 
 
 def test_separately_installed_plugin_is_listed_and_selectable(site_packages, cli, tmp_path):
-    site_packages.install("bridgehost-ext", "2.5.0", {"bridgehost_ext": EXT_SINK},
-                          {"ext": "bridgehost_ext"})
+    site_packages.install(
+        "bridgehost-ext", "2.5.0", {"bridgehost_ext": EXT_SINK}, {"ext": "bridgehost_ext"}
+    )
     env = site_packages.env()
     result = cli(["bridgectl", "plugins", "--json"], env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -37,22 +38,30 @@ def test_separately_installed_plugin_is_listed_and_selectable(site_packages, cli
 
     config = tmp_path / "bridge.config.toml"
     config.write_text('[handoff]\nsinks = ["file", "ext-sink"]\n')
-    check = cli(["bridgectl", "--config", str(config), "config", "check", "--json",
-                 "--service", "gateway"], env=env, cwd=tmp_path)
+    check = cli(
+        ["bridgectl", "--config", str(config), "config", "check", "--json", "--service", "gateway"],
+        env=env,
+        cwd=tmp_path,
+    )
     problems = json.loads(check.stdout)["problems"]
     assert not [p for p in problems if p["key"] == "handoff.sinks"], problems
 
     config.write_text('[handoff]\nsinks = ["file", "ext-snk"]\n')
-    check = cli(["bridgectl", "--config", str(config), "config", "check", "--json"],
-                env=env, cwd=tmp_path)
+    check = cli(
+        ["bridgectl", "--config", str(config), "config", "check", "--json"], env=env, cwd=tmp_path
+    )
     assert check.returncode == 1
     sinks = [p for p in json.loads(check.stdout)["problems"] if p["key"] == "handoff.sinks"]
     assert "Choose one of: ext-sink, file" in sinks[0]["message"]
 
 
 def test_plugin_raising_on_import_is_failed_and_listing_still_works(site_packages, cli, tmp_path):
-    site_packages.install("bridgehost-broken", "0.9", {"bridgehost_broken": "raise RuntimeError('bad build')"},
-                          {"broken": "bridgehost_broken"})
+    site_packages.install(
+        "bridgehost-broken",
+        "0.9",
+        {"bridgehost_broken": "raise RuntimeError('bad build')"},
+        {"broken": "bridgehost_broken"},
+    )
     result = cli(["bridgectl", "plugins", "--json"], env=site_packages.env(), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
@@ -68,8 +77,9 @@ def test_plugin_raising_on_import_is_failed_and_listing_still_works(site_package
 
 
 def test_load_plugins_env_empty_means_builtins_only(site_packages, cli, tmp_path):
-    site_packages.install("bridgehost-ext", "2.5.0", {"bridgehost_ext": EXT_SINK},
-                          {"ext": "bridgehost_ext"})
+    site_packages.install(
+        "bridgehost-ext", "2.5.0", {"bridgehost_ext": EXT_SINK}, {"ext": "bridgehost_ext"}
+    )
     env = site_packages.env(BRIDGEHOST_LOAD_PLUGINS="")
     listing = json.loads(cli(["bridgectl", "plugins", "--json"], env=env, cwd=tmp_path).stdout)
     assert _plugin(listing, "ext")["status"] == "disabled"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ctl_harness import (
     RunningGateway,
+    add_section,
     ctl_env,
     free_port,
     one_line_error,
@@ -21,7 +22,7 @@ from bridgehost.gateway.store import today
 
 THREAD = "019a0000-0000-7000-8000-000000000001"
 
-pytest_plugins = ("ctl_fixtures",)  # the gateway_factory fixture
+pytest_plugins = ("ctl_fixtures",)  # the ctl_gateway fixture
 
 
 def bind_in_store(gw: RunningGateway, thread_id: str = THREAD) -> None:
@@ -37,8 +38,8 @@ def check(result, name: str) -> dict:
     return next(c for c in result.json["checks"] if c["name"] == name)
 
 
-async def test_everything_ready(gateway_factory, cli) -> None:
-    gw = await gateway_factory()
+async def test_everything_ready(ctl_gateway, cli) -> None:
+    gw = await ctl_gateway()
     await gw.arm()
     bind_in_store(gw)
     config = gw.loaded.path
@@ -55,10 +56,19 @@ async def test_everything_ready(gateway_factory, cli) -> None:
     assert data["ready"] is True
     assert all(set(c) == {"name", "ok", "detail", "fix"} for c in data["checks"])
     names = [c["name"] for c in data["checks"]]
-    for expected in ("Realtime calls", "TELEGRAM_BOT_TOKEN", "REALTIME_CONTROL_SECRET",
-                     "Authorized chat", "Gateway", "Control channel", "Call surface",
-                     "Public Mini App origin", "Session owner", "Bound Codex thread",
-                     "Call budget"):
+    for expected in (
+        "Realtime calls",
+        "TELEGRAM_BOT_TOKEN",
+        "REALTIME_CONTROL_SECRET",
+        "Authorized chat",
+        "Gateway",
+        "Control channel",
+        "Call surface",
+        "Public Mini App origin",
+        "Session owner",
+        "Bound Codex thread",
+        "Call budget",
+    ):
         assert expected in names
 
     status = await run(cli, config, "status")
@@ -70,8 +80,10 @@ async def test_everything_ready(gateway_factory, cli) -> None:
     assert "Current call:    none" in out
     assert "Owner:           telegram" in out
     assert f"Bound thread:    {THREAD} (bound " in out
-    assert "Budget:          0 calls today, 0s used of 600s, 600s left; next call capped at 300s"\
+    assert (
+        "Budget:          0 calls today, 0s used of 600s, 600s left; next call capped at 300s"
         in out
+    )
     assert "Ready for /call: yes" in out
 
     data = (await run(cli, config, "status", "--json")).json
@@ -86,10 +98,15 @@ BOT_TOKEN_FRAGMENT = "TEST-bot-token"
 
 async def test_gateway_down(tmp_path: Path, cli) -> None:
     config = write_config(tmp_path, free_port())
+    add_section(config, '[plugins]\ndisabled = ["openai"]')  # see ctl_fixtures
     status, data, caps, armed, armed_json, hangup = await asyncio.gather(
-        run(cli, config, "status"), run(cli, config, "status", "--json"),
-        run(cli, config, "capabilities"), run(cli, config, "call", "arm"),
-        run(cli, config, "call", "arm", "--json"), run(cli, config, "call", "hangup"))
+        run(cli, config, "status"),
+        run(cli, config, "status", "--json"),
+        run(cli, config, "capabilities"),
+        run(cli, config, "call", "arm"),
+        run(cli, config, "call", "arm", "--json"),
+        run(cli, config, "call", "hangup"),
+    )
     assert status.code == 3, status
     error = one_line_error(status)
     assert "is not answering" in error and "systemctl start bridge-gateway" in error
@@ -106,8 +123,8 @@ async def test_gateway_down(tmp_path: Path, cli) -> None:
     assert armed_json.code == 3 and armed_json.json["error"]["code"] == "unreachable"
 
 
-async def test_control_channel_not_connected(gateway_factory, cli) -> None:
-    gw = await gateway_factory(connect_bridge=False)
+async def test_control_channel_not_connected(ctl_gateway, cli) -> None:
+    gw = await ctl_gateway(connect_bridge=False)
     caps = await run(cli, gw.loaded.path, "capabilities")
     assert caps.code == 1, caps
     assert "[FAIL] Control channel:" in caps.stdout and "bridge not connected" in caps.stdout
@@ -120,8 +137,8 @@ async def test_control_channel_not_connected(gateway_factory, cli) -> None:
     assert "Ready for /call: no — " in status.stdout
 
 
-async def test_missing_control_secret(gateway_factory, cli) -> None:
-    gw = await gateway_factory()
+async def test_missing_control_secret(ctl_gateway, cli) -> None:
+    gw = await ctl_gateway()
     env = ctl_env(REALTIME_CONTROL_SECRET=None)
     caps = await run(cli, gw.loaded.path, "capabilities", env=env)
     assert caps.code == 1, caps
@@ -129,21 +146,26 @@ async def test_missing_control_secret(gateway_factory, cli) -> None:
     assert "missing; needed for the bridge's control channel" in caps.stdout
     assert "REALTIME_CONTROL_SECRET" in one_line_error(caps)
 
-    status, armed = await run(cli, gw.loaded.path, "status", env=env), \
-        await run(cli, gw.loaded.path, "call", "arm", env=env)
+    status, armed = (
+        await run(cli, gw.loaded.path, "status", env=env),
+        await run(cli, gw.loaded.path, "call", "arm", env=env),
+    )
     for result in (status, armed):
         assert result.code == 2, result
         assert "REALTIME_CONTROL_SECRET is not set" in one_line_error(result)
-    assert f"Gateway:         {gw.base} could not be asked (no_secret; see below)" \
-        in status.stdout
+    assert f"Gateway:         {gw.base} could not be asked (no_secret; see below)" in status.stdout
+    data = await run(cli, gw.loaded.path, "status", "--json", env=env)
+    assert data.code == 2 and data.json["gateway"]["reachable"] is None
+    assert data.json["gateway"]["error"]["code"] == "no_secret"
 
-    wrong = await run(cli, gw.loaded.path, "call", "status",
-                      env=ctl_env(REALTIME_CONTROL_SECRET="not-the-secret"))
+    wrong = await run(
+        cli, gw.loaded.path, "call", "status", env=ctl_env(REALTIME_CONTROL_SECRET="not-the-secret")
+    )
     assert wrong.code == 2 and "control secret is missing or wrong" in one_line_error(wrong)
 
 
 async def test_missing_openai_key_with_openai_backend(gateway_factory, cli) -> None:
-    gw = await gateway_factory()
+    gw = await gateway_factory()  # the config keeps the openai builtin enabled
     config = variant(gw.loaded.path, "openai.toml", backend="openai")
     caps = await run(cli, config, "capabilities", "--json")
     assert caps.code == 1
@@ -153,14 +175,15 @@ async def test_missing_openai_key_with_openai_backend(gateway_factory, cli) -> N
     human = await run(cli, config, "capabilities")
     assert "[FAIL] OPENAI_API_KEY:" in human.stdout and "fix: put OPENAI_API_KEY=" in human.stdout
 
-    present = await run(cli, config, "capabilities", "--json",
-                        env=ctl_env(OPENAI_API_KEY="sk-test-not-shown"))
+    present = await run(
+        cli, config, "capabilities", "--json", env=ctl_env(OPENAI_API_KEY="sk-test-not-shown")
+    )
     assert check(present, "OPENAI_API_KEY")["detail"] == "present (environment)"
     assert "sk-test-not-shown" not in present.stdout
 
 
-async def test_budget_exhausted(gateway_factory, cli) -> None:
-    gw = await gateway_factory()
+async def test_budget_exhausted(ctl_gateway, cli) -> None:
+    gw = await ctl_gateway()
     await gw.arm()
     bind_in_store(gw)
     gw.gateway.store.charge("earlier-call", today(), 600_000)

@@ -34,14 +34,24 @@ async def test_discover_waits_for_start(bot_api: FakeBotApi, tmp_path: Path) -> 
     config = discover_config(tmp_path, bot_api.root)
     exe = Path(sys.executable).with_name("bridgectl")
     proc = await asyncio.create_subprocess_exec(
-        str(exe), "--config", str(config), "telegram", "discover", "--timeout", "20",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=ctl_env(),
-        cwd=tmp_path)
+        str(exe),
+        "--config",
+        str(config),
+        "telegram",
+        "discover",
+        "--timeout",
+        "20",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=ctl_env(),
+        cwd=tmp_path,
+    )
     try:
         assert proc.stderr is not None
         first = await asyncio.wait_for(proc.stderr.readline(), 15)
-        assert first.decode().strip() == ("Send /start to your bot @bridgehost_test_bot now… "
-                                          "(waiting 20 s)")
+        assert first.decode().strip() == (
+            "Send /start to your bot @bridgehost_test_bot now… (waiting 20 s)"
+        )
         bot_api.push_message(5555, "hello there")  # not /start: skipped
         bot_api.push_message(777001, "/start", first_name="Bob", username="bobby")
         out, err = await asyncio.wait_for(proc.communicate(), 20)
@@ -60,16 +70,23 @@ async def test_discover_waits_for_start(bot_api: FakeBotApi, tmp_path: Path) -> 
     assert all(float(c.params.get("timeout", 0)) <= 5 for c in polls)
 
 
-async def test_discover_json_and_already_configured(bot_api: FakeBotApi, tmp_path: Path,
-                                                    cli) -> None:
+async def test_discover_json_and_already_configured(
+    bot_api: FakeBotApi, tmp_path: Path, cli
+) -> None:
     config = discover_config(tmp_path, bot_api.root, chat_id=4242)
     bot_api.push_message(4242, "/start@bridgehost_test_bot", first_name="Alice")
     result = await run(cli, config, "telegram", "discover", "--json", "--timeout", "10")
     assert result.code == 0, result
-    assert result.json == {"chat_id": 4242, "chat_type": "private", "name": "Alice",
-                           "username": None, "user_id": 4242,
-                           "config_line": "authorized_chat_id = 4242",
-                           "config_path": str(config), "already_configured": True}
+    assert result.json == {
+        "chat_id": 4242,
+        "chat_type": "private",
+        "name": "Alice",
+        "username": None,
+        "user_id": 4242,
+        "config_line": "authorized_chat_id = 4242",
+        "config_path": str(config),
+        "already_configured": True,
+    }
     bot_api.push_message(4242, "/start", first_name="Alice")
     human = await run(cli, config, "telegram", "discover", "--timeout", "10")
     assert f"{config} already has it: authorized_chat_id = 4242" in human.stdout
@@ -87,12 +104,31 @@ async def test_discover_refusals(bot_api: FakeBotApi, tmp_path: Path, cli) -> No
     missing = await run(cli, config, "telegram", "discover", env=ctl_env(TELEGRAM_BOT_TOKEN=None))
     assert missing.code == 2, missing
     assert "TELEGRAM_BOT_TOKEN is not set" in one_line_error(missing)
-    assert json.loads((await run(cli, config, "telegram", "discover", "--json",
-                                 env=ctl_env(TELEGRAM_BOT_TOKEN=None))).stdout)[
-        "error"]["code"] == "no_token"
+    assert (
+        json.loads(
+            (
+                await run(
+                    cli,
+                    config,
+                    "telegram",
+                    "discover",
+                    "--json",
+                    env=ctl_env(TELEGRAM_BOT_TOKEN=None),
+                )
+            ).stdout
+        )["error"]["code"]
+        == "no_token"
+    )
 
-    wrong = await run(cli, config, "telegram", "discover", "--timeout", "2",
-                      env=ctl_env(TELEGRAM_BOT_TOKEN="999:wrong-token"))
+    wrong = await run(
+        cli,
+        config,
+        "telegram",
+        "discover",
+        "--timeout",
+        "2",
+        env=ctl_env(TELEGRAM_BOT_TOKEN="999:wrong-token"),
+    )
     assert wrong.code == 2, wrong
     assert "rejected TELEGRAM_BOT_TOKEN" in one_line_error(wrong)
 

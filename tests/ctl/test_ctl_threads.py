@@ -76,16 +76,19 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
 
     binary = find_codex_binary()
     if not binary:
-        pytest.skip("codex binary not found: run `npm install --prefix .codex-npm "
-                    "@openai/codex@0.169.0` or set BRIDGEHOST_CODEX_BIN")
+        pytest.skip(
+            "codex binary not found: run `npm install --prefix .codex-npm "
+            "@openai/codex@0.169.0` or set BRIDGEHOST_CODEX_BIN"
+        )
     root = tmp_path_factory.mktemp("ctl-threads")
     codex_home, cwd = root / "codex-home", root / "work"
     codex_home.mkdir()
     cwd.mkdir()
 
     async def seed(model: FakeCodexModel) -> tuple[str, str]:
-        client = await AppServerClient.spawn(binary, codex_home, args=codex_args(model.port),
-                                             env=CODEX_ENV, cwd=cwd, timeout=20)
+        client = await AppServerClient.spawn(
+            binary, codex_home, args=codex_args(model.port), env=CODEX_ENV, cwd=cwd, timeout=20
+        )
         try:
             older = await seed_thread(client, cwd, ["refactor the parser"], name="Older work")
             await asyncio.sleep(1.1)  # updatedAt has a resolution of one second
@@ -99,8 +102,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
         (codex_home / "config.toml").write_text(_codex_config(model.port, KEY_ENV))
         config = root / "bridge.config.toml"
         storage = root / "state"
-        config.write_text(f'[codex]\nbinary = "{binary}"\nhome = "{codex_home}"\n'
-                          f'[storage]\nroot = "{storage}"\n')
+        config.write_text(
+            f'[codex]\nbinary = "{binary}"\nhome = "{codex_home}"\n[storage]\nroot = "{storage}"\n'
+        )
         yield Home(config, storage, older, newer)
 
 
@@ -128,8 +132,9 @@ def test_threads_lists_newest_first(home: Home, cli) -> None:
 def test_bind_latest_and_by_id(home: Home, cli) -> None:
     latest = run_sync(cli, home.config, "bind", "--latest")
     assert latest.code == 0, latest
-    assert latest.stdout.startswith(f"Bound calls to Codex thread {home.newer} "
-                                    "(write the release notes).")
+    assert latest.stdout.startswith(
+        f"Bound calls to Codex thread {home.newer} (write the release notes)."
+    )
     assert bound_thread(home) == home.newer
 
     by_id = run_sync(cli, home.config, "bind", home.older, "--json")
@@ -150,8 +155,9 @@ def test_bind_latest_and_by_id(home: Home, cli) -> None:
 
 def test_threads_without_codex(tmp_path: Path, cli) -> None:
     config = tmp_path / "bridge.config.toml"
-    config.write_text(f'[codex]\nbinary = "/nonexistent/codex"\n'
-                      f'[storage]\nroot = "{tmp_path / "state"}"\n')
+    config.write_text(
+        f'[codex]\nbinary = "/nonexistent/codex"\n[storage]\nroot = "{tmp_path / "state"}"\n'
+    )
     result = run_sync(cli, config, "threads")
     assert result.code == 2, result
     error = one_line_error(result)

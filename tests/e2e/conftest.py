@@ -33,9 +33,15 @@ __all__ = ["gateway_factory"]  # the harness's fixture, for every test under tes
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM_ARGS = [
-    "--disable-background-networking", "--disable-component-update", "--no-first-run",
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-sync",
-    "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
     "--allow-loopback-in-peer-connection",  # the fake OpenAI's ICE candidates are on 127.0.0.1
 ]
 TELEGRAM_SCRIPT = "https://telegram.org/js/telegram-web-app.js"
@@ -89,12 +95,19 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
-def write_tone(path: Path, *, seconds: float = 1.0, rate: int = 24_000, hz: float = 440.0,
-               amplitude: float = 0.3) -> Path:
+def write_tone(
+    path: Path,
+    *,
+    seconds: float = 1.0,
+    rate: int = 24_000,
+    hz: float = 440.0,
+    amplitude: float = 0.3,
+) -> Path:
     """A mono 16-bit WAV sine tone (Chromium loops it as the fake microphone)."""
     frames = b"".join(
         struct.pack("<h", int(amplitude * 32767 * math.sin(2 * math.pi * hz * i / rate)))
-        for i in range(int(seconds * rate)))
+        for i in range(int(seconds * rate))
+    )
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
@@ -103,11 +116,15 @@ def write_tone(path: Path, *, seconds: float = 1.0, rate: int = 24_000, hz: floa
     return path
 
 
-def launch_hash(init_data: str, *, platform: str = "android",
-                theme: dict[str, str] | None = None) -> str:
+def launch_hash(
+    init_data: str, *, platform: str = "android", theme: dict[str, str] | None = None
+) -> str:
     """The fragment Telegram appends to a Mini App URL."""
-    parts = [f"tgWebAppData={quote(init_data, safe='')}", "tgWebAppVersion=9.1",
-             f"tgWebAppPlatform={platform}"]
+    parts = [
+        f"tgWebAppData={quote(init_data, safe='')}",
+        "tgWebAppVersion=9.1",
+        f"tgWebAppPlatform={platform}",
+    ]
     if theme:
         parts.append("tgWebAppThemeParams=" + quote(json.dumps(theme), safe=""))
     return "#" + "&".join(parts)
@@ -125,15 +142,17 @@ class MiniAppPage:
         """``window.__bridgehostStats`` as a plain object."""
         return await self.page.evaluate(
             "() => Object.fromEntries(Object.keys(Object.getOwnPropertyDescriptors("
-            "window.__bridgehostStats)).map((k) => [k, window.__bridgehostStats[k]]))")
+            "window.__bridgehostStats)).map((k) => [k, window.__bridgehostStats[k]]))"
+        )
 
     async def wait(self, condition: str, timeout_ms: int = WAIT_MS) -> None:
         """Wait (bounded) until ``condition`` holds, with ``s`` bound to the page's stats."""
         # A function, not an expression: Playwright would eval() an expression in the page,
         # which the page's CSP (rightly) forbids.
-        await self.page.wait_for_function(f"() => {{ const s = window.__bridgehostStats; "
-                                          f"return Boolean({condition}); }}",
-                                          timeout=timeout_ms)
+        await self.page.wait_for_function(
+            f"() => {{ const s = window.__bridgehostStats; return Boolean({condition}); }}",
+            timeout=timeout_ms,
+        )
 
     async def text(self, selector: str) -> str:
         """The visible text of an element."""
@@ -163,23 +182,36 @@ async def chromium(tmp_path: Path) -> AsyncIterator[Opener]:
     """Open the Mini App in headless Chromium: ``await chromium(url, init_data, ...)``."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
-    playwright_api = pytest.importorskip("playwright.async_api",
-                                         reason="playwright is not installed")
+    playwright_api = pytest.importorskip(
+        "playwright.async_api", reason="playwright is not installed"
+    )
     wav = write_tone(tmp_path / "tone.wav")
     driver = await playwright_api.async_playwright().start()
     browsers: list[Any] = []
 
-    async def open_page(url: str, init_data: str, *, telegram: bool = True,
-                        microphone: str = "allow", platform: str = "android",
-                        theme: dict[str, str] | None = None) -> MiniAppPage:
-        fake_ui = ("--use-fake-ui-for-media-stream=deny" if microphone == "deny"
-                   else "--use-fake-ui-for-media-stream")
+    async def open_page(
+        url: str,
+        init_data: str,
+        *,
+        telegram: bool = True,
+        microphone: str = "allow",
+        platform: str = "android",
+        theme: dict[str, str] | None = None,
+    ) -> MiniAppPage:
+        fake_ui = (
+            "--use-fake-ui-for-media-stream=deny"
+            if microphone == "deny"
+            else "--use-fake-ui-for-media-stream"
+        )
         browser = await driver.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=[*CHROMIUM_ARGS, fake_ui, f"--use-file-for-fake-audio-capture={wav}"])
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[*CHROMIUM_ARGS, fake_ui, f"--use-file-for-fake-audio-capture={wav}"],
+        )
         browsers.append(browser)
-        context = await browser.new_context(viewport={"width": 390, "height": 760},
-                                            device_scale_factor=2)
+        context = await browser.new_context(
+            viewport={"width": 390, "height": 760}, device_scale_factor=2
+        )
         page = await context.new_page()
         page.set_default_timeout(WAIT_MS)
         opened = MiniAppPage(page)
@@ -189,8 +221,9 @@ async def chromium(tmp_path: Path) -> AsyncIterator[Opener]:
             if urlsplit(request_url).hostname == "127.0.0.1":
                 await request_route.continue_()
             elif telegram and request_url.startswith(TELEGRAM_SCRIPT):
-                await request_route.fulfill(status=200, body=TELEGRAM_STUB,
-                                            content_type="application/javascript")
+                await request_route.fulfill(
+                    status=200, body=TELEGRAM_STUB, content_type="application/javascript"
+                )
             else:
                 if not request_url.startswith(TELEGRAM_SCRIPT):
                     opened.blocked.append(request_url)
@@ -198,8 +231,12 @@ async def chromium(tmp_path: Path) -> AsyncIterator[Opener]:
 
         await page.route("**/*", route)
         await page.add_init_script(CSP_WATCH)
-        page.on("console", lambda message: opened.console_errors.append(message.text)
-                if message.type == "error" else None)
+        page.on(
+            "console",
+            lambda message: (
+                opened.console_errors.append(message.text) if message.type == "error" else None
+            ),
+        )
         await page.goto(url + launch_hash(init_data, platform=platform, theme=theme))
         return opened
 

@@ -24,16 +24,23 @@ from fakes.openai_api import FakeOpenAI
 from gateway.conftest import OPENAI_KEY
 
 pytestmark = [
-    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(),
-                       reason="/usr/bin/chromium is missing: apt-get install chromium"),
+    pytest.mark.skipif(
+        not Path("/usr/bin/chromium").exists(),
+        reason="/usr/bin/chromium is missing: apt-get install chromium",
+    ),
     pytest.mark.timeout(60),
 ]
 pytest.importorskip("playwright.async_api", reason="playwright is not installed")
 
 DARK_THEME = {
-    "bg_color": "#17212b", "text_color": "#f5f5f5", "hint_color": "#708499",
-    "link_color": "#6ab3f3", "button_color": "#5288c1", "button_text_color": "#ffffff",
-    "secondary_bg_color": "#232e3c", "section_bg_color": "#17212b",
+    "bg_color": "#17212b",
+    "text_color": "#f5f5f5",
+    "hint_color": "#708499",
+    "link_color": "#6ab3f3",
+    "button_color": "#5288c1",
+    "button_text_color": "#ffffff",
+    "secondary_bg_color": "#232e3c",
+    "section_bg_color": "#17212b",
     "destructive_text_color": "#ec3942",
 }
 
@@ -42,8 +49,9 @@ SCRIPT = [("Did the deploy finish?", "Yes, it finished five minutes ago.")]
 
 
 @pytest.fixture
-async def openai_gateway(gateway_factory: Callable[..., Any],
-                         monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+async def openai_gateway(
+    gateway_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Any]:
     """``(gateway, fake)``: a gateway on the ``openai`` backend, its ``OPENAI_BASE_URL`` at the
     fake OpenAI."""
     original = PluginHost.for_config.__func__  # type: ignore[attr-defined]
@@ -77,8 +85,9 @@ async def _ended(gw, call_id: str, timeout: float = 5.0) -> dict[str, Any]:
             await asyncio.sleep(0.02)
 
 
-async def test_call_echoes_audio_and_hangs_up_from_the_page(gateway_factory, chromium,
-                                                            sign_init_data) -> None:
+async def test_call_echoes_audio_and_hangs_up_from_the_page(
+    gateway_factory, chromium, sign_init_data
+) -> None:
     gw = await gateway_factory()
     armed = await gw.arm()
     app = await chromium(armed["launch_url"], sign_init_data(), theme=DARK_THEME)
@@ -94,21 +103,33 @@ async def test_call_echoes_audio_and_hangs_up_from_the_page(gateway_factory, chr
     # the page's socket exists, and the gateway does not replay it on auth (reported): emit the
     # events the gateway would relay once a browser is connected.
     calls, session = gw.gateway.calls, gw.gateway.calls.current
-    await calls.ingest(session, {"type": "transcript.unavailable",
-                                 "reason": "the echo backend does not transcribe"}, "backend")
-    await calls.ingest(session, {"type": "user.transcript.final",
-                                 "text": "Can you summarise the refactor?"}, "backend")
-    await calls.ingest(session, {"type": "assistant.transcript.final",
-                                 "text": "Sure: the parser moved into its own module."},
-                       "backend")
+    await calls.ingest(
+        session,
+        {"type": "transcript.unavailable", "reason": "the echo backend does not transcribe"},
+        "backend",
+    )
+    await calls.ingest(
+        session,
+        {"type": "user.transcript.final", "text": "Can you summarise the refactor?"},
+        "backend",
+    )
+    await calls.ingest(
+        session,
+        {
+            "type": "assistant.transcript.final",
+            "text": "Sure: the parser moved into its own module.",
+        },
+        "backend",
+    )
     await app.page.wait_for_selector("#transcript li.assistant")
     transcript = await app.text("#transcript")
     assert "Transcript unavailable: the echo backend does not transcribe" in transcript
     assert "Can you summarise the refactor?" in transcript
     assert await app.page.is_visible("#hangup") and not await app.page.is_visible("#start")
     assert "left" in await app.text("#clock")
-    await calls.gateway_event(session, {"type": "call.warning", "kind": "ending_soon",
-                                        "remaining_ms": 30_000})
+    await calls.gateway_event(
+        session, {"type": "call.warning", "kind": "ending_soon", "remaining_ms": 30_000}
+    )
     await app.page.wait_for_selector("#banner:not([hidden])")
     assert "ends in about 30 seconds" in await app.text("#banner")
     await app.screenshot("in-call-dark.png")
@@ -129,8 +150,9 @@ async def test_call_echoes_audio_and_hangs_up_from_the_page(gateway_factory, chr
     assert app.blocked == [] and await app.csp_violations() == []
 
 
-async def test_dropped_socket_reconnects_then_telegram_hangs_up(gateway_factory, chromium,
-                                                                sign_init_data) -> None:
+async def test_dropped_socket_reconnects_then_telegram_hangs_up(
+    gateway_factory, chromium, sign_init_data
+) -> None:
     gw = await gateway_factory(finalize_grace_ms=2000)
     armed = await gw.arm()
     app = await chromium(armed["launch_url"], sign_init_data(), telegram=False)
@@ -156,7 +178,8 @@ async def test_dropped_socket_reconnects_then_telegram_hangs_up(gateway_factory,
 
 
 async def test_retry_reuses_the_microphone_and_closing_the_page_ends_the_call(
-        gateway_factory, chromium, sign_init_data) -> None:
+    gateway_factory, chromium, sign_init_data
+) -> None:
     gw = await gateway_factory(connect_bridge=False)
     armed = await gw.arm()
     app = await chromium(armed["launch_url"], sign_init_data(), telegram=False)
@@ -178,8 +201,9 @@ async def test_retry_reuses_the_microphone_and_closing_the_page_ends_the_call(
     assert ended["reason"] == "page_closed" and ended["ended_by"] == "browser"
 
 
-async def test_expired_launch_points_back_to_telegram(gateway_factory, chromium,
-                                                      sign_init_data) -> None:
+async def test_expired_launch_points_back_to_telegram(
+    gateway_factory, chromium, sign_init_data
+) -> None:
     gw = await gateway_factory()
     armed = await gw.arm()
     app = await chromium(armed["launch_url"], sign_init_data())
@@ -195,12 +219,12 @@ async def test_expired_launch_points_back_to_telegram(gateway_factory, chromium,
     assert gw.bridge.prepares == []
 
 
-async def test_denied_microphone_explains_how_to_recover(gateway_factory, chromium,
-                                                         sign_init_data) -> None:
+async def test_denied_microphone_explains_how_to_recover(
+    gateway_factory, chromium, sign_init_data
+) -> None:
     gw = await gateway_factory()
     armed = await gw.arm()
-    app = await chromium(armed["launch_url"], sign_init_data(), microphone="deny",
-                         platform="ios")
+    app = await chromium(armed["launch_url"], sign_init_data(), microphone="deny", platform="ios")
     await app.page.click("#start")
     await app.wait("s.state === 'failed'")
     help_text = await app.text("#help")
@@ -210,16 +234,27 @@ async def test_denied_microphone_explains_how_to_recover(gateway_factory, chromi
     assert gw.bridge.prepares == []  # no call was opened
     await app.screenshot("microphone-denied.png")
 
-    reasons = ["user_hangup", "idle_timeout", "max_call_duration_reached",
-               "daily_budget_exhausted", "telegram_hangup", "operator_hangup", "gateway_stop",
-               "call_start_timeout", "browser_disconnect", "page_closed", "something_new"]
+    reasons = [
+        "user_hangup",
+        "idle_timeout",
+        "max_call_duration_reached",
+        "daily_budget_exhausted",
+        "telegram_hangup",
+        "operator_hangup",
+        "gateway_stop",
+        "call_start_timeout",
+        "browser_disconnect",
+        "page_closed",
+        "something_new",
+    ]
     texts = await app.page.evaluate("(codes) => codes.map((c) => endReasonText(c))", reasons)
     assert all(text.endswith(".") and "_" not in text for text in texts), texts
     assert len(set(texts)) == len(texts)
 
 
-async def test_webrtc_call_through_the_openai_backend(openai_gateway, chromium,
-                                                      sign_init_data) -> None:
+async def test_webrtc_call_through_the_openai_backend(
+    openai_gateway, chromium, sign_init_data
+) -> None:
     gw, fake = openai_gateway
     armed = await gw.arm()
     app = await chromium(armed["launch_url"], sign_init_data())
@@ -227,8 +262,9 @@ async def test_webrtc_call_through_the_openai_backend(openai_gateway, chromium,
     fake.fail("calls", 429, retry_after=0.2, times=2)  # the offer fails, even after a retry
     await app.page.click("#start")
     await app.wait("s.state === 'failed'")
-    assert (await app.text("#status")).startswith("The voice service refused the call: OpenAI "
-                                                  "is rate-limiting this key")
+    assert (await app.text("#status")).startswith(
+        "The voice service refused the call: OpenAI is rate-limiting this key"
+    )
     assert await app.text("#start") == "Try again"
 
     await _start(app)  # in_call once the peer connection is connected

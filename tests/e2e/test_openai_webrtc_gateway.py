@@ -65,8 +65,9 @@ async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def start_gateway(fake: FakeOpenAI, gateway_factory: Callable[..., Any],
-                  monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+def start_gateway(
+    fake: FakeOpenAI, gateway_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Any]:
     """Start gateways with ``backend = "openai"`` (registered here if not installed yet)."""
     original = PluginHost.for_config.__func__  # type: ignore[attr-defined]
 
@@ -84,13 +85,15 @@ def start_gateway(fake: FakeOpenAI, gateway_factory: Callable[..., Any],
     return start
 
 
-async def _media(gw: RunningGateway, body: dict[str, Any],
-                 caller: Caller) -> aiohttp.ClientWebSocketResponse:
+async def _media(
+    gw: RunningGateway, body: dict[str, Any], caller: Caller
+) -> aiohttp.ClientWebSocketResponse:
     """Proxy the offer, open and authenticate the call socket, connect the media."""
     offer = await caller.offer()
-    async with gw.http.post(f"{gw.base}/api/call/webrtc", json={
-            "call_id": body["call_id"], "client_token": body["client_token"],
-            "sdp": offer}) as resp:
+    async with gw.http.post(
+        f"{gw.base}/api/call/webrtc",
+        json={"call_id": body["call_id"], "client_token": body["client_token"], "sdp": offer},
+    ) as resp:
         answer = await resp.json()
         assert resp.status == 200, answer
     assert "sk-" not in json.dumps(answer) and "ek_" not in json.dumps(answer)
@@ -118,8 +121,9 @@ async def test_openai_call_through_the_gateway(fake: FakeOpenAI, start_gateway: 
     assert (user["text"], assistant["text"]) == SCRIPT[0]
     assert (await gw.bridge.wait_for("call.started"))["seq"] < user["seq"]
 
-    async with gw.http.post(f"{gw.base}/control/hangup", json={},
-                            headers=gw.control_headers()) as resp:
+    async with gw.http.post(
+        f"{gw.base}/control/hangup", json={}, headers=gw.control_headers()
+    ) as resp:
         assert resp.status == 200
     ended = await gw.bridge.wait_for("call.ended")
     assert (ended["reason"], ended["ended_by"]) == ("operator_hangup", "operator")
@@ -147,15 +151,21 @@ async def test_max_duration_hangs_up_upstream(fake: FakeOpenAI, start_gateway: A
     await caller.close()
 
 
-async def test_upstream_problems_reach_the_page_and_the_bridge(fake: FakeOpenAI,
-                                                               start_gateway: Any) -> None:
+async def test_upstream_problems_reach_the_page_and_the_bridge(
+    fake: FakeOpenAI, start_gateway: Any
+) -> None:
     gw = await start_gateway()
     body = await gw.start_call()
     caller = Caller()
     fake.fail("calls", 429, retry_after=0.2, times=2)  # the SDK retries once
-    async with gw.http.post(f"{gw.base}/api/call/webrtc", json={
-            "call_id": body["call_id"], "client_token": body["client_token"],
-            "sdp": await caller.offer()}) as resp:
+    async with gw.http.post(
+        f"{gw.base}/api/call/webrtc",
+        json={
+            "call_id": body["call_id"],
+            "client_token": body["client_token"],
+            "sdp": await caller.offer(),
+        },
+    ) as resp:
         error = (await resp.json())["error"]
     assert resp.status == 502 and error["code"] == "backend_failed"
     assert "OpenAI is rate-limiting this key: wait 0.2 s and retry" in error["message"]

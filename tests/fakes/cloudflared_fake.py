@@ -38,9 +38,30 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 WORDS = (
-    "oklahoma", "solo", "younger", "truck", "maple", "river", "quiet", "lantern", "cobalt",
-    "violin", "harbor", "meadow", "puzzle", "orbit", "canyon", "velvet", "tender", "gravity",
-    "sonic", "pepper", "amber", "falcon", "ridge", "ocean",
+    "oklahoma",
+    "solo",
+    "younger",
+    "truck",
+    "maple",
+    "river",
+    "quiet",
+    "lantern",
+    "cobalt",
+    "violin",
+    "harbor",
+    "meadow",
+    "puzzle",
+    "orbit",
+    "canyon",
+    "velvet",
+    "tender",
+    "gravity",
+    "sonic",
+    "pepper",
+    "amber",
+    "falcon",
+    "ridge",
+    "ocean",
 )
 BANNER = "Your quick Tunnel has been created! Visit it at (it may take some time to be reachable):"
 
@@ -93,8 +114,11 @@ def metrics_handler(state: State) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path == "/ready":
                 ready = 1 if state.connected else 0
-                body = {"status": 200 if ready else 503, "readyConnections": ready,
-                        "connectorId": state.connector_id}
+                body = {
+                    "status": 200 if ready else 503,
+                    "readyConnections": ready,
+                    "connectorId": state.connector_id,
+                }
                 self._send(200 if ready else 503, json.dumps(body), "application/json")
             elif self.path == "/healthcheck":
                 self._send(200, "OK\n", "text/plain")
@@ -140,24 +164,36 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
-    log("INF", "Thank you for trying Cloudflare Tunnel. Doing so, without a Cloudflare account, "
+    log(
+        "INF",
+        "Thank you for trying Cloudflare Tunnel. Doing so, without a Cloudflare account, "
         "is a quick way to experiment and try it out. However, be aware that these account-less "
         "Tunnels have no uptime guarantee, are subject to the Cloudflare Online Services Terms "
         "of Use (https://www.cloudflare.com/website-terms/), and Cloudflare reserves the right "
         "to investigate your use of Tunnels for violations of such terms. If you intend to use "
         "Tunnels in production you should use a pre-created named tunnel by following: "
-        "https://developers.cloudflare.com/cloudflare-one/connections/connect-apps")
+        "https://developers.cloudflare.com/cloudflare-one/connections/connect-apps",
+    )
     log("INF", "Requesting new quick Tunnel on trycloudflare.com...")
     if mode == "rate_limit":
-        log("ERR", "Error unmarshaling QuickTunnel response: error code: 1015 "
+        log(
+            "ERR",
+            "Error unmarshaling QuickTunnel response: error code: 1015 "
             "error=\"invalid character 'e' looking for beginning of value\" "
-            'status_code="429 Too Many Requests"')
-        log("ERR", "failed to unmarshal quick Tunnel: invalid character 'e' looking for "
-            "beginning of value")
+            'status_code="429 Too Many Requests"',
+        )
+        log(
+            "ERR",
+            "failed to unmarshal quick Tunnel: invalid character 'e' looking for "
+            "beginning of value",
+        )
         return 1
     if mode == "crash_before_url":
-        log("ERR", 'failed to request quick Tunnel: Post "https://api.trycloudflare.com/tunnel": '
-            "dial tcp: lookup api.trycloudflare.com on 127.0.0.53:53: no such host")
+        log(
+            "ERR",
+            'failed to request quick Tunnel: Post "https://api.trycloudflare.com/tunnel": '
+            "dial tcp: lookup api.trycloudflare.com on 127.0.0.53:53: no such host",
+        )
         return 1
     if mode == "no_url":
         stop.wait(600)
@@ -165,7 +201,8 @@ def main(argv: list[str]) -> int:
         return 0
 
     url = env.get("FAKE_CLOUDFLARED_URL") or (
-        "https://" + "-".join(random.sample(WORDS, 4)) + ".trycloudflare.com")
+        "https://" + "-".join(random.sample(WORDS, 4)) + ".trycloudflare.com"
+    )
     state = State(url.removeprefix("https://"))
     server = None
     if "metrics" in flags:
@@ -174,13 +211,18 @@ def main(argv: list[str]) -> int:
         threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     time.sleep(0.05)
     log_table([BANNER, url])
-    log("INF", "Cannot determine default configuration path. No file [config.yml config.yaml] "
+    log(
+        "INF",
+        "Cannot determine default configuration path. No file [config.yml config.yaml] "
         "in [~/.cloudflared ~/.cloudflare-warp ~/cloudflare-warp /etc/cloudflared "
-        "/usr/local/etc/cloudflared]")
+        "/usr/local/etc/cloudflared]",
+    )
     log("INF", "Version 2026.8.0 (Checksum fake)")
     log("INF", "GOOS: linux, GOVersion: go1.24.6, GoArch: amd64")
-    settings = " ".join(f"{key}:{value}" for key, value in sorted(
-        {"ha-connections": "1", "no-autoupdate": "true", **flags}.items()))
+    settings = " ".join(
+        f"{key}:{value}"
+        for key, value in sorted({"ha-connections": "1", "no-autoupdate": "true", **flags}.items())
+    )
     log("INF", f"Settings: map[{settings}]")
     log("INF", "cloudflared will not automatically update if installed by a package manager.")
     log("INF", f"Generated Connector ID: {state.connector_id}")
@@ -192,8 +234,11 @@ def main(argv: list[str]) -> int:
     if stop.is_set():
         return 0
     state.connected = True
-    log("INF", f"Registered tunnel connection connIndex=0 connection={uuid.uuid4()} event=0 "
-        "ip=198.41.192.7 location=fake01 protocol=quic")
+    log(
+        "INF",
+        f"Registered tunnel connection connIndex=0 connection={uuid.uuid4()} event=0 "
+        "ip=198.41.192.7 location=fake01 protocol=quic",
+    )
 
     crash = mode == "crash_after"
     once = env.get("FAKE_CLOUDFLARED_CRASH_ONCE")
@@ -204,7 +249,7 @@ def main(argv: list[str]) -> int:
             return 0
         if once:
             Path(once).touch()
-        log("ERR", "Serve tunnel error error=\"connection with edge closed\" connIndex=0")
+        log("ERR", 'Serve tunnel error error="connection with edge closed" connIndex=0')
         log("ERR", "fake cloudflared crashing as FAKE_CLOUDFLARED_CRASH_AFTER_S asked")
         os._exit(1)
     stop.wait(600)

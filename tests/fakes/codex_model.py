@@ -33,9 +33,22 @@ KEY_ENV = "BRIDGEHOST_FAKE_MODEL_KEY"
 CODEX_ENV = {KEY_ENV: "sk-fake-codex-model", "RUST_LOG": "warn"}
 """Environment the app-server needs for the fake provider."""
 
-QUIET_FLAGS = ("--disable", "plugins", "--disable", "apps", "--disable", "remote_plugin",
-               "--disable", "plugin_sharing", "--disable", "tool_suggest",
-               "--disable", "shell_snapshot", "-c", "analytics.enabled=false")
+QUIET_FLAGS = (
+    "--disable",
+    "plugins",
+    "--disable",
+    "apps",
+    "--disable",
+    "remote_plugin",
+    "--disable",
+    "plugin_sharing",
+    "--disable",
+    "tool_suggest",
+    "--disable",
+    "shell_snapshot",
+    "-c",
+    "analytics.enabled=false",
+)
 
 
 def find_codex_binary() -> str | None:
@@ -50,11 +63,24 @@ def find_codex_binary() -> str | None:
 
 def codex_args(port: int) -> list[str]:
     """``app-server`` flags: the fake provider on ``port`` plus the loopback-only switches."""
-    provider = (f'model_providers.fake={{name="fake", base_url="http://127.0.0.1:{port}/v1", '
-                f'wire_api="responses", env_key="{KEY_ENV}", request_max_retries=0, '
-                "stream_max_retries=0}")
-    return ["-c", provider, "-c", 'model_provider="fake"', "-c", 'model="fake-model"',
-            "-c", 'sandbox_mode="read-only"', "-c", 'approval_policy="never"', *QUIET_FLAGS]
+    provider = (
+        f'model_providers.fake={{name="fake", base_url="http://127.0.0.1:{port}/v1", '
+        f'wire_api="responses", env_key="{KEY_ENV}", request_max_retries=0, '
+        "stream_max_retries=0}"
+    )
+    return [
+        "-c",
+        provider,
+        "-c",
+        'model_provider="fake"',
+        "-c",
+        'model="fake-model"',
+        "-c",
+        'sandbox_mode="read-only"',
+        "-c",
+        'approval_policy="never"',
+        *QUIET_FLAGS,
+    ]
 
 
 def _sse(event: dict[str, Any]) -> bytes:
@@ -65,8 +91,11 @@ def last_user_text(body: dict[str, Any]) -> str:
     """The text of the last user message in a Responses request body."""
     for item in reversed(body.get("input") or []):
         if item.get("type", "message") == "message" and item.get("role") == "user":
-            texts = [p.get("text", "") for p in item.get("content") or []
-                     if p.get("type") in ("input_text", "text")]
+            texts = [
+                p.get("text", "")
+                for p in item.get("content") or []
+                if p.get("type") in ("input_text", "text")
+            ]
             if texts:
                 return "\n".join(texts)
     return ""
@@ -74,9 +103,13 @@ def last_user_text(body: dict[str, Any]) -> str:
 
 def input_texts(body: dict[str, Any]) -> list[str]:
     """Every text of every user/assistant message in a request's ``input``, in order."""
-    return [str(p.get("text")) for item in body.get("input") or []
-            if item.get("role") in ("user", "assistant")
-            for p in item.get("content") or [] if isinstance(p, dict) and p.get("text")]
+    return [
+        str(p.get("text"))
+        for item in body.get("input") or []
+        if item.get("role") in ("user", "assistant")
+        for p in item.get("content") or []
+        if isinstance(p, dict) and p.get("text")
+    ]
 
 
 def response_stream(messages: Sequence[tuple[str | None, str]], model: str) -> bytes:
@@ -84,28 +117,52 @@ def response_stream(messages: Sequence[tuple[str | None, str]], model: str) -> b
     resp_id, created = f"resp_{uuid.uuid4().hex[:16]}", int(time.time())
     base = {"id": resp_id, "object": "response", "created_at": created, "model": model}
     events: list[dict[str, Any]] = [
-        {"type": "response.created", "response": {**base, "status": "in_progress",
-                                                  "output": []}}]
+        {"type": "response.created", "response": {**base, "status": "in_progress", "output": []}}
+    ]
     done_items = []
     for index, (phase, text) in enumerate(messages):
         item: dict[str, Any] = {
-            "type": "message", "id": f"msg_{uuid.uuid4().hex[:16]}", "status": "completed",
+            "type": "message",
+            "id": f"msg_{uuid.uuid4().hex[:16]}",
+            "status": "completed",
             "role": "assistant",
-            "content": [{"type": "output_text", "text": text, "annotations": []}]}
+            "content": [{"type": "output_text", "text": text, "annotations": []}],
+        }
         if phase:
             item["phase"] = phase
         events += [
-            {"type": "response.output_item.added", "output_index": index,
-             "item": {**item, "status": "in_progress", "content": []}},
-            {"type": "response.output_text.delta", "item_id": item["id"],
-             "output_index": index, "content_index": 0, "delta": text},
-            {"type": "response.output_item.done", "output_index": index, "item": item}]
+            {
+                "type": "response.output_item.added",
+                "output_index": index,
+                "item": {**item, "status": "in_progress", "content": []},
+            },
+            {
+                "type": "response.output_text.delta",
+                "item_id": item["id"],
+                "output_index": index,
+                "content_index": 0,
+                "delta": text,
+            },
+            {"type": "response.output_item.done", "output_index": index, "item": item},
+        ]
         done_items.append(item)
-    events.append({"type": "response.completed", "response": {
-        **base, "status": "completed", "output": done_items,
-        "usage": {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0},
-                  "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0},
-                  "total_tokens": 15}}})
+    events.append(
+        {
+            "type": "response.completed",
+            "response": {
+                **base,
+                "status": "completed",
+                "output": done_items,
+                "usage": {
+                    "input_tokens": 10,
+                    "input_tokens_details": {"cached_tokens": 0},
+                    "output_tokens": 5,
+                    "output_tokens_details": {"reasoning_tokens": 0},
+                    "total_tokens": 15,
+                },
+            },
+        }
+    )
     return b"".join(_sse(e) for e in events)
 
 
@@ -122,8 +179,9 @@ class FakeCodexModel:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
         self._thread.start()
 
     def script(self, *messages: tuple[str | None, str]) -> None:
@@ -160,8 +218,7 @@ class FakeCodexModel:
                 self.wfile.write(body)
 
             def do_GET(self) -> None:
-                self._send(200, b'{"models": [], "data": [], "object": "list"}',
-                           "application/json")
+                self._send(200, b'{"models": [], "data": [], "object": "list"}', "application/json")
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -170,15 +227,19 @@ class FakeCodexModel:
                 except ValueError:
                     body = {}
                 if not self.path.split("?")[0].endswith("/responses"):
-                    self._send(404, b'{"error": {"message": "no such route"}}',
-                               "application/json")
+                    self._send(404, b'{"error": {"message": "no such route"}}', "application/json")
                     return
                 status, delay, messages = model._next(body)
                 if delay and model._stop.wait(delay):
                     return
                 if status != 200:
-                    error = {"error": {"message": "fake upstream failure",
-                                       "type": "server_error", "code": None}}
+                    error = {
+                        "error": {
+                            "message": "fake upstream failure",
+                            "type": "server_error",
+                            "code": None,
+                        }
+                    }
                     self._send(status, json.dumps(error).encode(), "application/json")
                     return
                 stream = response_stream(messages, str(body.get("model", "fake-model")))
@@ -225,21 +286,24 @@ def running(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
-async def run_turn(client: AppServerClient, thread_id: str, text: str,
-                   timeout: float = 30.0) -> dict[str, Any]:
+async def run_turn(
+    client: AppServerClient, thread_id: str, text: str, timeout: float = 30.0
+) -> dict[str, Any]:
     """Start a turn with ``text`` and return its ``turn/completed`` turn."""
     with client.subscribe({"turn/completed"}) as sub:
-        started = await client.request("turn/start", {
-            "threadId": thread_id, "input": [{"type": "text", "text": text,
-                                              "text_elements": []}]})
+        started = await client.request(
+            "turn/start",
+            {"threadId": thread_id, "input": [{"type": "text", "text": text, "text_elements": []}]},
+        )
         while True:
             note = await sub.get(timeout=timeout)
             if note["params"]["turn"]["id"] == started["turn"]["id"]:
                 return note["params"]["turn"]
 
 
-async def seed_thread(client: AppServerClient, cwd: Path, texts: Sequence[str],
-                      name: str | None = None) -> str:
+async def seed_thread(
+    client: AppServerClient, cwd: Path, texts: Sequence[str], name: str | None = None
+) -> str:
     """A new thread in ``cwd`` with one completed turn per text; returns its id."""
     thread = (await client.request("thread/start", {"cwd": str(cwd)}))["thread"]
     if name:

@@ -56,18 +56,28 @@ _EPHEMERAL_ROUTES = {"calls", "realtime_ws"}
 class FakeOpenAI:
     """The fake API server; see the module docstring. Records what it saw for asserts."""
 
-    def __init__(self, api_key: str = "sk-test-fake", *, port: int = 0,
-                 script: list[tuple[str, str]] | None = None, loopback_ice: bool = True,
-                 turn_ms: float = 600.0, speech_rms: float = 0.0,
-                 delta_delay: float = 0.01) -> None:
+    def __init__(
+        self,
+        api_key: str = "sk-test-fake",
+        *,
+        port: int = 0,
+        script: list[tuple[str, str]] | None = None,
+        loopback_ice: bool = True,
+        turn_ms: float = 600.0,
+        speech_rms: float = 0.0,
+        delta_delay: float = 0.01,
+    ) -> None:
         self.api_key = api_key
         self.port = port
         #: ``(user transcript, assistant transcript)`` per turn; each new session replays it.
         self.script: list[tuple[str, str]] = list(script or DEFAULT_SCRIPT)
         #: Forces what ``/v1/responses`` answers (text, a JSON object, or a function of the body).
         self.responses_output: ResponsesOutput = None
-        self.model_options: dict[str, Any] = {"turn_ms": turn_ms, "speech_rms": speech_rms,
-                                              "delta_delay": delta_delay}
+        self.model_options: dict[str, Any] = {
+            "turn_ms": turn_ms,
+            "speech_rms": speech_rms,
+            "delta_delay": delta_delay,
+        }
         self.requests: list[RecordedRequest] = []
         self.calls: dict[str, FakeCall] = {}
         self.ws_sessions: list[RealtimeModel] = []
@@ -95,8 +105,17 @@ class FakeOpenAI:
         """``ws://127.0.0.1:PORT/v1`` (the SDK derives it from ``base_url`` anyway)."""
         return f"ws://127.0.0.1:{self.port}/v1"
 
-    def fail(self, route: str, status: int | None = None, *, times: int = 1, delay: float = 0.0,
-             retry_after: float = 1.0, code: str | None = None, message: str | None = None) -> None:
+    def fail(
+        self,
+        route: str,
+        status: int | None = None,
+        *,
+        times: int = 1,
+        delay: float = 0.0,
+        retry_after: float = 1.0,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> None:
         """Make the next ``times`` requests to ``route`` (``"*"`` = any; see ``ROUTES``) fail
         with ``status`` (401, 429 with ``retry-after``, 500, 503, …) after ``delay`` seconds;
         with no status they only get slow, then are answered normally."""
@@ -121,8 +140,9 @@ class FakeOpenAI:
         if self._loopback_ice:
             self._stack.enter_context(loopback_only_ice())
         app = web.Application(middlewares=[self._middleware], client_max_size=4 * 1024 * 1024)
-        app.router.add_post("/v1/realtime/client_secrets", self._client_secrets,
-                            name="client_secrets")
+        app.router.add_post(
+            "/v1/realtime/client_secrets", self._client_secrets, name="client_secrets"
+        )
         app.router.add_post("/v1/realtime/calls", self._calls_create, name="calls")
         app.router.add_post("/v1/realtime/calls/{call_id}/hangup", self._hangup, name="hangup")
         app.router.add_get("/v1/realtime", partial(realtime_ws, self), name="realtime_ws")
@@ -152,8 +172,12 @@ class FakeOpenAI:
     async def __aenter__(self) -> Self:
         return await self.start()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()
 
     # --- middleware: record, inject faults, authenticate -----------------------------------
@@ -164,15 +188,19 @@ class FakeOpenAI:
             return await handler(request)
         if route == "realtime_ws" and "call_id" in request.query:
             route = "sideband"
-        record = RecordedRequest(request.method, request.path, route, dict(request.query),
-                                 safe_headers(request))
+        record = RecordedRequest(
+            request.method, request.path, route, dict(request.query), safe_headers(request)
+        )
         self.requests.append(record)
         try:
             await _read_body(request, record)
         except ValueError:
-            return error_response(400, "We could not parse the JSON body of your request. "
-                                  "(HINT: This likely means you aren't using your HTTP library "
-                                  "correctly.)")
+            return error_response(
+                400,
+                "We could not parse the JSON body of your request. "
+                "(HINT: This likely means you aren't using your HTTP library "
+                "correctly.)",
+            )
         if route and (failure := await self.faults.apply(route)) is not None:
             return failure
         key = bearer_key(request)
@@ -200,14 +228,19 @@ class FakeOpenAI:
             return error_response(400, exc.message, code=exc.code, param=exc.param)
         seconds = (body.get("expires_after") or {}).get("seconds", 600)
         if not isinstance(seconds, int) or not 10 <= seconds <= 7200:
-            return error_response(400, "Invalid 'expires_after.seconds': expected an integer "
-                                  "between 10 and 7200.", code="invalid_value",
-                                  param="expires_after.seconds")
-        secret = EphemeralSecret(new_id("ek", 32), int(time.time()) + seconds,
-                                 session_from_request(cfg))
+            return error_response(
+                400,
+                "Invalid 'expires_after.seconds': expected an integer between 10 and 7200.",
+                code="invalid_value",
+                param="expires_after.seconds",
+            )
+        secret = EphemeralSecret(
+            new_id("ek", 32), int(time.time()) + seconds, session_from_request(cfg)
+        )
         self.secrets[secret.value] = secret
-        return web.json_response({"value": secret.value, "expires_at": secret.expires_at,
-                                  "session": secret.session})
+        return web.json_response(
+            {"value": secret.value, "expires_at": secret.expires_at, "session": secret.session}
+        )
 
     async def _calls_create(self, request: web.Request) -> web.Response:
         record: RecordedRequest = request[RECORD]
@@ -224,27 +257,40 @@ class FakeOpenAI:
                     validate_session(cfg)
             except ValueError as exc:
                 message = getattr(exc, "message", "Invalid 'session': expected a JSON object.")
-                return error_response(400, message, code=getattr(exc, "code", "invalid_json"),
-                                      param=getattr(exc, "param", "session"))
+                return error_response(
+                    400,
+                    message,
+                    code=getattr(exc, "code", "invalid_json"),
+                    param=getattr(exc, "param", "session"),
+                )
         else:
-            return error_response(400, f"Unsupported content type '{request.content_type}'; "
-                                  "send application/sdp or multipart/form-data.",
-                                  code="unsupported_content_type")
+            return error_response(
+                400,
+                f"Unsupported content type '{request.content_type}'; "
+                "send application/sdp or multipart/form-data.",
+                code="unsupported_content_type",
+            )
         if not offer.lstrip().startswith("v=0"):
-            return error_response(400, "Invalid 'sdp': expected an SDP offer.",
-                                  code="invalid_offer", param="sdp")
+            return error_response(
+                400, "Invalid 'sdp': expected an SDP offer.", code="invalid_offer", param="sdp"
+            )
         base = secret.session if secret else None
         session = (merge_session(base, cfg) if base and cfg else base) or session_from_request(cfg)
-        call = FakeCall(new_id("rtc", 32), offer, session, self.script,
-                        model_options=self.model_options)
+        call = FakeCall(
+            new_id("rtc", 32), offer, session, self.script, model_options=self.model_options
+        )
         try:
             answer = await call.answer()
         except Exception as exc:  # aiortc raises ValueError and friends for bad SDP
             await call.pc.close()
             return error_response(400, f"Invalid 'sdp': {exc}", code="invalid_offer", param="sdp")
         self.calls[call.call_id] = call
-        return web.Response(status=201, text=answer, content_type="application/sdp",
-                            headers={"Location": f"/v1/realtime/calls/{call.call_id}"})
+        return web.Response(
+            status=201,
+            text=answer,
+            content_type="application/sdp",
+            headers={"Location": f"/v1/realtime/calls/{call.call_id}"},
+        )
 
     async def _hangup(self, request: web.Request) -> web.Response:
         call = self.calls.get(request.match_info["call_id"])
@@ -254,14 +300,17 @@ class FakeOpenAI:
         await call.end("hangup")
         return web.Response(status=200)
 
+
 async def _read_body(request: web.Request, record: RecordedRequest) -> None:
     """Parse the body into the record (JSON, form fields as text, or SDP text)."""
     if not request.can_read_body:
         return
     if request.content_type == "multipart/form-data":
         form = await request.post()
-        record.form = {k: bytes(v).decode() if isinstance(v, bytes | bytearray) else str(v)
-                       for k, v in form.items()}
+        record.form = {
+            k: bytes(v).decode() if isinstance(v, bytes | bytearray) else str(v)
+            for k, v in form.items()
+        }
     elif request.content_type == "application/json":
         record.json = json.loads(await request.text() or "null")
     else:

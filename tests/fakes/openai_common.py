@@ -19,29 +19,45 @@ def new_id(prefix: str, length: int = 22) -> str:
     return f"{prefix}_{secrets.token_hex(length // 2 + 1)[:length]}"
 
 
-def error_body(message: str, *, type_: str = "invalid_request_error", code: str | None = None,
-               param: str | None = None) -> dict[str, Any]:
+def error_body(
+    message: str,
+    *,
+    type_: str = "invalid_request_error",
+    code: str | None = None,
+    param: str | None = None,
+) -> dict[str, Any]:
     """The JSON body every OpenAI HTTP error carries."""
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def error_response(status: int, message: str, *, type_: str = "invalid_request_error",
-                   code: str | None = None, param: str | None = None,
-                   headers: dict[str, str] | None = None) -> web.Response:
+def error_response(
+    status: int,
+    message: str,
+    *,
+    type_: str = "invalid_request_error",
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     """An aiohttp JSON response with OpenAI's error shape."""
-    return web.json_response(error_body(message, type_=type_, code=code, param=param),
-                             status=status, headers=headers)
+    return web.json_response(
+        error_body(message, type_=type_, code=code, param=param), status=status, headers=headers
+    )
 
 
 def invalid_key_response(key: str | None) -> web.Response:
     """401 for a missing or wrong API key, worded like the real API (key masked)."""
     if not key:
-        message = ("You didn't provide an API key. You need to provide your API key in an "
-                   "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
+        message = (
+            "You didn't provide an API key. You need to provide your API key in an "
+            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+        )
     else:
         masked = f"{key[:3]}*{key[-4:]}" if len(key) > 8 else "***"
-        message = (f"Incorrect API key provided: {masked}. You can find your API key at "
-                   "https://platform.openai.com/account/api-keys.")
+        message = (
+            f"Incorrect API key provided: {masked}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys."
+        )
     return error_response(401, message, code="invalid_api_key")
 
 
@@ -61,32 +77,56 @@ class Fault:
         """The OpenAI-shaped error response this fault produces (``status`` must be set)."""
         status = self.status or 500
         if status == 401:
-            return error_response(401, self.message or "Incorrect API key provided: sk-***.",
-                                  code=self.code or "invalid_api_key")
+            return error_response(
+                401,
+                self.message or "Incorrect API key provided: sk-***.",
+                code=self.code or "invalid_api_key",
+            )
         if status == 429:
             code = self.code or "rate_limit_exceeded"
             if code == "insufficient_quota":
-                return error_response(429, self.message or (
-                    "You exceeded your current quota, please check your plan and billing "
-                    "details."), type_="insufficient_quota", code=code)
+                return error_response(
+                    429,
+                    self.message
+                    or (
+                        "You exceeded your current quota, please check your plan and billing "
+                        "details."
+                    ),
+                    type_="insufficient_quota",
+                    code=code,
+                )
             reset = f"{self.retry_after:g}s"
             return error_response(
-                429, self.message or (
+                429,
+                self.message
+                or (
                     "Rate limit reached for requests in organization org-fake on requests per "
-                    f"min (RPM): Limit 3, Used 3, Requested 1. Please try again in {reset}."),
-                type_="requests", code=code,
-                headers={"retry-after": f"{self.retry_after:g}",
-                         "x-ratelimit-limit-requests": "3",
-                         "x-ratelimit-remaining-requests": "0",
-                         "x-ratelimit-reset-requests": reset})
+                    f"min (RPM): Limit 3, Used 3, Requested 1. Please try again in {reset}."
+                ),
+                type_="requests",
+                code=code,
+                headers={
+                    "retry-after": f"{self.retry_after:g}",
+                    "x-ratelimit-limit-requests": "3",
+                    "x-ratelimit-remaining-requests": "0",
+                    "x-ratelimit-reset-requests": reset,
+                },
+            )
         if status == 503:
-            return error_response(503, self.message or (
-                "The engine is currently overloaded, please try again later."),
-                type_="server_error", code=self.code)
+            return error_response(
+                503,
+                self.message or ("The engine is currently overloaded, please try again later."),
+                type_="server_error",
+                code=self.code,
+            )
         if status >= 500:
-            return error_response(status, self.message or (
-                "The server had an error while processing your request. Sorry about that!"),
-                type_="server_error", code=self.code)
+            return error_response(
+                status,
+                self.message
+                or ("The server had an error while processing your request. Sorry about that!"),
+                type_="server_error",
+                code=self.code,
+            )
         return error_response(status, self.message or "Injected failure.", code=self.code)
 
 
@@ -99,8 +139,9 @@ class FaultBook:
     def add(self, fault: Fault) -> None:
         """Queue a fault (faults for the same route apply in the order added)."""
         if fault.route != "*" and fault.route not in ROUTES:
-            raise ValueError(f"unknown route {fault.route!r}; choose one of: *, "
-                             + ", ".join(ROUTES))
+            raise ValueError(
+                f"unknown route {fault.route!r}; choose one of: *, " + ", ".join(ROUTES)
+            )
         self._faults.append(fault)
 
     def clear(self) -> None:
@@ -143,9 +184,17 @@ class RecordedRequest:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly view (for ``GET /sim/state``)."""
-        return {"method": self.method, "path": self.path, "route": self.route,
-                "query": self.query, "headers": self.headers, "json": self.json,
-                "form": self.form, "text": self.text, "at": self.at}
+        return {
+            "method": self.method,
+            "path": self.path,
+            "route": self.route,
+            "query": self.query,
+            "headers": self.headers,
+            "json": self.json,
+            "form": self.form,
+            "text": self.text,
+            "at": self.at,
+        }
 
 
 _SECRET_HEADERS = {"authorization", "sec-websocket-protocol", "cookie", "x-api-key"}

@@ -39,10 +39,20 @@ FALLBACK_REPLY = "Okay."
 class RealtimeModel:
     """One realtime session's scripted model; see the module docstring."""
 
-    def __init__(self, session: dict[str, Any], script: list[tuple[str, str]], *, emit: Emit,
-                 webrtc: bool, on_close: OnClose | None = None, on_speak: OnSpeak | None = None,
-                 turn_ms: float = 600.0, speech_rms: float = 0.0,
-                 delta_delay: float = 0.01, seconds_per_word: float = 0.08) -> None:
+    def __init__(
+        self,
+        session: dict[str, Any],
+        script: list[tuple[str, str]],
+        *,
+        emit: Emit,
+        webrtc: bool,
+        on_close: OnClose | None = None,
+        on_speak: OnSpeak | None = None,
+        turn_ms: float = 600.0,
+        speech_rms: float = 0.0,
+        delta_delay: float = 0.01,
+        seconds_per_word: float = 0.08,
+    ) -> None:
         self.session = session
         self.script = list(script)
         self.webrtc = webrtc
@@ -73,17 +83,36 @@ class RealtimeModel:
     # --- plumbing ---------------------------------------------------------------------------
     async def send(self, event: dict[str, Any]) -> None:
         """Stamp an ``event_id``, record, and emit one server event."""
-        event = {"type": event["type"], "event_id": new_id("event", 21),
-                 **{k: v for k, v in event.items() if k != "type"}}
+        event = {
+            "type": event["type"],
+            "event_id": new_id("event", 21),
+            **{k: v for k, v in event.items() if k != "type"},
+        }
         self.events.append(event)
         await self._emit(event)
 
-    async def error(self, message: str, *, code: str | None, param: str | None = None,
-                    event_id: str | None = None, type_: str = "invalid_request_error") -> None:
+    async def error(
+        self,
+        message: str,
+        *,
+        code: str | None,
+        param: str | None = None,
+        event_id: str | None = None,
+        type_: str = "invalid_request_error",
+    ) -> None:
         """Emit an ``error`` event (the session stays open, as for most real errors)."""
-        await self.send({"type": "error", "error": {
-            "type": type_, "code": code, "message": message, "param": param,
-            "event_id": event_id}})
+        await self.send(
+            {
+                "type": "error",
+                "error": {
+                    "type": type_,
+                    "code": code,
+                    "message": message,
+                    "param": param,
+                    "event_id": event_id,
+                },
+            }
+        )
 
     async def start(self) -> None:
         """Emit ``session.created`` (the first server event of every session)."""
@@ -126,9 +155,13 @@ class RealtimeModel:
             self._speech_item = new_id("item", 21)
             self._speech_start_ms = self._audio_ms - ms
             self._speech_ms = 0.0
-            await self.send({"type": "input_audio_buffer.speech_started",
-                             "audio_start_ms": int(self._speech_start_ms),
-                             "item_id": self._speech_item})
+            await self.send(
+                {
+                    "type": "input_audio_buffer.speech_started",
+                    "audio_start_ms": int(self._speech_start_ms),
+                    "item_id": self._speech_item,
+                }
+            )
         if speech:
             self._speech_ms += ms
         if self._speech_ms >= self.turn_ms:
@@ -137,8 +170,13 @@ class RealtimeModel:
 
     async def _vad_turn(self, item_id: str, create_response: bool) -> None:
         entry = self._take_entry() or ("", FALLBACK_REPLY)
-        await self.send({"type": "input_audio_buffer.speech_stopped",
-                         "audio_end_ms": int(self._audio_ms), "item_id": item_id})
+        await self.send(
+            {
+                "type": "input_audio_buffer.speech_stopped",
+                "audio_end_ms": int(self._audio_ms),
+                "item_id": item_id,
+            }
+        )
         await self._commit(item_id, entry[0])
         self._pending_reply = entry[1]
         if create_response:
@@ -147,28 +185,47 @@ class RealtimeModel:
     async def _commit(self, item_id: str, text: str) -> None:
         prev, self._last_item_id = self._last_item_id, item_id
         audio_ms, self._buffer_ms = self._buffer_ms, 0.0
-        await self.send({"type": "input_audio_buffer.committed", "item_id": item_id,
-                         "previous_item_id": prev})
-        item = {"id": item_id, "object": "realtime.item", "type": "message",
-                "status": "completed", "role": "user",
-                "content": [{"type": "input_audio", "transcript": None}]}
-        await self.send({"type": "conversation.item.added", "previous_item_id": prev,
-                         "item": item})
-        await self.send({"type": "conversation.item.done", "previous_item_id": prev,
-                         "item": item})
+        await self.send(
+            {"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": prev}
+        )
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "status": "completed",
+            "role": "user",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        await self.send({"type": "conversation.item.added", "previous_item_id": prev, "item": item})
+        await self.send({"type": "conversation.item.done", "previous_item_id": prev, "item": item})
         if not transcription_enabled(self.session):
             return
         ids = {"item_id": item_id, "content_index": 0}
         for word in chunks(text):
-            await self.send({"type": "conversation.item.input_audio_transcription.delta",
-                             **ids, "delta": word, "logprobs": None})
+            await self.send(
+                {
+                    "type": "conversation.item.input_audio_transcription.delta",
+                    **ids,
+                    "delta": word,
+                    "logprobs": None,
+                }
+            )
         tokens = max(1, int(audio_ms / 100))
-        await self.send({
-            "type": "conversation.item.input_audio_transcription.completed", **ids,
-            "transcript": text, "logprobs": None,
-            "usage": {"type": "tokens", "input_tokens": tokens, "output_tokens": len(chunks(text)),
-                      "total_tokens": tokens + len(chunks(text)),
-                      "input_token_details": {"audio_tokens": tokens, "text_tokens": 0}}})
+        await self.send(
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                **ids,
+                "transcript": text,
+                "logprobs": None,
+                "usage": {
+                    "type": "tokens",
+                    "input_tokens": tokens,
+                    "output_tokens": len(chunks(text)),
+                    "total_tokens": tokens + len(chunks(text)),
+                    "input_token_details": {"audio_tokens": tokens, "text_tokens": 0},
+                },
+            }
+        )
         self.transcript.append(("user", text))
 
     # --- response out -----------------------------------------------------------------------
@@ -181,26 +238,67 @@ class RealtimeModel:
         modalities = params.get("output_modalities") or self.session.get("output_modalities")
         audio = "audio" in (modalities or ["audio"])
         output_audio = (self.session.get("audio") or {}).get("output") or {}
-        response = {"object": "realtime.response", "id": resp_id, "status": "in_progress",
-                    "status_details": None, "output": [], "conversation_id": self._conversation_id,
-                    "output_modalities": ["audio"] if audio else ["text"],
-                    "max_output_tokens": self.session.get("max_output_tokens", "inf"),
-                    "audio": {"output": {"format": output_audio.get("format"),
-                                         "voice": output_audio.get("voice")}},
-                    "usage": None, "metadata": params.get("metadata")}
+        response = {
+            "object": "realtime.response",
+            "id": resp_id,
+            "status": "in_progress",
+            "status_details": None,
+            "output": [],
+            "conversation_id": self._conversation_id,
+            "output_modalities": ["audio"] if audio else ["text"],
+            "max_output_tokens": self.session.get("max_output_tokens", "inf"),
+            "audio": {
+                "output": {"format": output_audio.get("format"), "voice": output_audio.get("voice")}
+            },
+            "usage": None,
+            "metadata": params.get("metadata"),
+        }
         ids = {"response_id": resp_id, "item_id": item_id, "output_index": 0, "content_index": 0}
-        item = {"id": item_id, "object": "realtime.item", "type": "message",
-                "status": "in_progress", "role": "assistant", "content": []}
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
         seconds = min(2.0, self.seconds_per_word * len(chunks(text))) if audio else 0.0
         try:
             await self.send({"type": "response.created", "response": response})
-            await self.send({"type": "rate_limits.updated", "rate_limits": [
-                {"name": "requests", "limit": 5000, "remaining": 4999, "reset_seconds": 0.012},
-                {"name": "tokens", "limit": 40000, "remaining": 39000, "reset_seconds": 1.5}]})
-            await self.send({"type": "response.output_item.added", "response_id": resp_id,
-                             "output_index": 0, "item": item})
-            await self.send({"type": "conversation.item.added",
-                             "previous_item_id": self._last_item_id, "item": item})
+            await self.send(
+                {
+                    "type": "rate_limits.updated",
+                    "rate_limits": [
+                        {
+                            "name": "requests",
+                            "limit": 5000,
+                            "remaining": 4999,
+                            "reset_seconds": 0.012,
+                        },
+                        {
+                            "name": "tokens",
+                            "limit": 40000,
+                            "remaining": 39000,
+                            "reset_seconds": 1.5,
+                        },
+                    ],
+                }
+            )
+            await self.send(
+                {
+                    "type": "response.output_item.added",
+                    "response_id": resp_id,
+                    "output_index": 0,
+                    "item": item,
+                }
+            )
+            await self.send(
+                {
+                    "type": "conversation.item.added",
+                    "previous_item_id": self._last_item_id,
+                    "item": item,
+                }
+            )
             part = {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
             await self.send({"type": "response.content_part.added", **ids, "part": part})
             if audio and self.webrtc:
@@ -211,38 +309,67 @@ class RealtimeModel:
             for word in chunks(text):
                 await self.send({"type": f"{kind}.delta", **ids, "delta": word})
                 if audio and not self.webrtc:
-                    await self.send({"type": "response.output_audio.delta", **ids,
-                                     "delta": base64.b64encode(TONE_100MS).decode()})
+                    await self.send(
+                        {
+                            "type": "response.output_audio.delta",
+                            **ids,
+                            "delta": base64.b64encode(TONE_100MS).decode(),
+                        }
+                    )
                 await asyncio.sleep(self.delta_delay)
             if audio:
                 await self.send({"type": "response.output_audio.done", **ids})
                 await self.send({"type": f"{kind}.done", **ids, "transcript": text})
-                part, content = ({"type": "audio", "transcript": text},
-                                 {"type": "output_audio", "transcript": text})
+                part, content = (
+                    {"type": "audio", "transcript": text},
+                    {"type": "output_audio", "transcript": text},
+                )
             else:
                 await self.send({"type": f"{kind}.done", **ids, "text": text})
                 part = {"type": "text", "text": text}
                 content = {"type": "output_text", "text": text}
             await self.send({"type": "response.content_part.done", **ids, "part": part})
             item = {**item, "status": "completed", "content": [content]}
-            await self.send({"type": "response.output_item.done", "response_id": resp_id,
-                             "output_index": 0, "item": item})
+            await self.send(
+                {
+                    "type": "response.output_item.done",
+                    "response_id": resp_id,
+                    "output_index": 0,
+                    "item": item,
+                }
+            )
             prev, self._last_item_id = self._last_item_id, item_id
-            await self.send({"type": "conversation.item.done", "previous_item_id": prev,
-                             "item": item})
+            await self.send(
+                {"type": "conversation.item.done", "previous_item_id": prev, "item": item}
+            )
             self.transcript.append(("assistant", text))
-            await self.send({"type": "response.done", "response": {
-                **response, "status": "completed", "output": [item],
-                "usage": usage(self._audio_ms, self.session, text, seconds)}})
+            await self.send(
+                {
+                    "type": "response.done",
+                    "response": {
+                        **response,
+                        "status": "completed",
+                        "output": [item],
+                        "usage": usage(self._audio_ms, self.session, text, seconds),
+                    },
+                }
+            )
             if audio and self.webrtc:
                 await asyncio.sleep(seconds)
                 await self.send({"type": "output_audio_buffer.stopped", "response_id": resp_id})
         except asyncio.CancelledError:
             if not self._closed:
-                await self.send({"type": "response.done", "response": {
-                    **response, "status": "cancelled",
-                    "usage": usage(self._audio_ms, self.session, "", 0.0),
-                    "status_details": {"type": "cancelled", "reason": "client_cancelled"}}})
+                await self.send(
+                    {
+                        "type": "response.done",
+                        "response": {
+                            **response,
+                            "status": "cancelled",
+                            "usage": usage(self._audio_ms, self.session, "", 0.0),
+                            "status_details": {"type": "cancelled", "reason": "client_cancelled"},
+                        },
+                    }
+                )
             raise
         finally:
             self._response_id = None
@@ -253,18 +380,26 @@ class RealtimeModel:
         try:
             event = json.loads(raw)
         except ValueError:
-            await self.error("We could not parse the JSON body of your request.",
-                             code="invalid_json")
+            await self.error(
+                "We could not parse the JSON body of your request.", code="invalid_json"
+            )
             return
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-            await self.error("Missing required parameter: 'type'.",
-                             code="missing_required_parameter", param="type")
+            await self.error(
+                "Missing required parameter: 'type'.",
+                code="missing_required_parameter",
+                param="type",
+            )
             return
         self.client_events.append(event)
         handler = getattr(self, "_on_" + event["type"].replace(".", "_"), None)
         if handler is None:
-            await self.error(f"Invalid value: '{event['type']}'.", code="invalid_value",
-                             param="type", event_id=event.get("event_id"))
+            await self.error(
+                f"Invalid value: '{event['type']}'.",
+                code="invalid_value",
+                param="type",
+                event_id=event.get("event_id"),
+            )
             return
         await handler(event)
 
@@ -272,8 +407,9 @@ class RealtimeModel:
         try:
             validate_session(event.get("session"))
         except SessionError as exc:
-            await self.error(exc.message, code=exc.code, param=exc.param,
-                             event_id=event.get("event_id"))
+            await self.error(
+                exc.message, code=exc.code, param=exc.param, event_id=event.get("event_id")
+            )
             if exc.fatal and self._on_close:
                 await self._on_close(4000, exc.code)
             return
@@ -284,8 +420,12 @@ class RealtimeModel:
         try:
             data = base64.b64decode(event.get("audio") or "", validate=True)
         except (binascii.Error, ValueError):
-            await self.error("Invalid 'audio': expected base64-encoded audio bytes.",
-                             code="invalid_value", param="audio", event_id=event.get("event_id"))
+            await self.error(
+                "Invalid 'audio': expected base64-encoded audio bytes.",
+                code="invalid_value",
+                param="audio",
+                event_id=event.get("event_id"),
+            )
             return
         await self.feed_audio(len(data) / 48.0, pcm16_rms(data) if self.speech_rms else 0.0)
 
@@ -294,7 +434,9 @@ class RealtimeModel:
             await self.error(
                 "Error committing input audio buffer: buffer too small. Expected at least 100ms "
                 f"of audio, but buffer only has {self._buffer_ms:.2f}ms of audio.",
-                code="input_audio_buffer_commit_empty", event_id=event.get("event_id"))
+                code="input_audio_buffer_commit_empty",
+                event_id=event.get("event_id"),
+            )
             return
         entry = self._take_entry() or ("", FALLBACK_REPLY)
         self._pending_reply = entry[1]
@@ -324,17 +466,21 @@ class RealtimeModel:
             await self.error(
                 "Conversation already has an active response in progress: "
                 f"{self._response_id}. Wait until the response is finished before creating a "
-                "new one.", code="conversation_already_has_active_response",
-                event_id=event.get("event_id"))
+                "new one.",
+                code="conversation_already_has_active_response",
+                event_id=event.get("event_id"),
+            )
             return
         self._spawn(self._respond(event.get("response") or {}))
 
     async def _on_response_cancel(self, event: dict[str, Any]) -> None:
         if not (self.busy and self._response_id):
-            await self.error("Cancellation failed: no active response found.",
-                             code="response_cancel_not_active", event_id=event.get("event_id"))
+            await self.error(
+                "Cancellation failed: no active response found.",
+                code="response_cancel_not_active",
+                event_id=event.get("event_id"),
+            )
             return
         assert self._task is not None
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
-

@@ -15,15 +15,22 @@ from .openai_common import new_id
 DEFAULT_MODEL = "gpt-realtime"
 
 #: Top-level keys of the beta session shape; the GA API closes the socket (4000) on these.
-BETA_KEYS = ("modalities", "voice", "input_audio_format", "output_audio_format",
-             "input_audio_transcription", "turn_detection")
+BETA_KEYS = (
+    "modalities",
+    "voice",
+    "input_audio_format",
+    "output_audio_format",
+    "input_audio_transcription",
+    "turn_detection",
+)
 
 
 class SessionError(ValueError):
     """A session config the real API would reject; carries the API's error fields."""
 
-    def __init__(self, message: str, *, code: str, param: str | None = None,
-                 fatal: bool = False) -> None:
+    def __init__(
+        self, message: str, *, code: str, param: str | None = None, fatal: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
@@ -35,23 +42,40 @@ class SessionError(ValueError):
 def default_session(model: str = DEFAULT_MODEL) -> dict[str, Any]:
     """The full effective session the GA API reports before any update."""
     return {
-        "type": "realtime", "object": "realtime.session", "id": new_id("sess", 21),
-        "model": model, "output_modalities": ["audio"], "instructions": "",
-        "tools": [], "tool_choice": "auto", "max_output_tokens": "inf", "tracing": None,
-        "truncation": "auto", "prompt": None, "include": None,
+        "type": "realtime",
+        "object": "realtime.session",
+        "id": new_id("sess", 21),
+        "model": model,
+        "output_modalities": ["audio"],
+        "instructions": "",
+        "tools": [],
+        "tool_choice": "auto",
+        "max_output_tokens": "inf",
+        "tracing": None,
+        "truncation": "auto",
+        "prompt": None,
+        "include": None,
         "expires_at": int(time.time()) + 3600,
         "audio": {
             "input": {
                 "format": {"type": "audio/pcm", "rate": 24000},
                 "transcription": None,
                 "noise_reduction": None,
-                "turn_detection": {"type": "server_vad", "threshold": 0.5,
-                                   "prefix_padding_ms": 300, "silence_duration_ms": 200,
-                                   "create_response": True, "interrupt_response": True,
-                                   "idle_timeout_ms": None},
+                "turn_detection": {
+                    "type": "server_vad",
+                    "threshold": 0.5,
+                    "prefix_padding_ms": 300,
+                    "silence_duration_ms": 200,
+                    "create_response": True,
+                    "interrupt_response": True,
+                    "idle_timeout_ms": None,
+                },
             },
-            "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "alloy",
-                       "speed": 1.0},
+            "output": {
+                "format": {"type": "audio/pcm", "rate": 24000},
+                "voice": "alloy",
+                "speed": 1.0,
+            },
         },
     }
 
@@ -59,40 +83,66 @@ def default_session(model: str = DEFAULT_MODEL) -> dict[str, Any]:
 def validate_session(cfg: Any, *, allow_transcription: bool = False) -> None:
     """Raise :class:`SessionError` for what the GA API rejects in a (partial) session object."""
     if not isinstance(cfg, dict):
-        raise SessionError("Invalid type for 'session': expected an object.",
-                           code="invalid_type", param="session")
+        raise SessionError(
+            "Invalid type for 'session': expected an object.", code="invalid_type", param="session"
+        )
     beta = [key for key in BETA_KEYS if key in cfg]
     if beta:
         raise SessionError(
             f"The beta Realtime API shape is no longer supported (got {', '.join(beta)}); "
-            "use the GA session shape.", code="beta_api_shape_disabled", fatal=True)
+            "use the GA session shape.",
+            code="beta_api_shape_disabled",
+            fatal=True,
+        )
     kinds = ("realtime", "transcription") if allow_transcription else ("realtime",)
     if "type" not in cfg:
-        raise SessionError("Missing required parameter: 'session.type'.",
-                           code="missing_required_parameter", param="session.type")
+        raise SessionError(
+            "Missing required parameter: 'session.type'.",
+            code="missing_required_parameter",
+            param="session.type",
+        )
     if cfg["type"] not in kinds:
-        raise SessionError(f"Invalid value: '{cfg['type']}'. Supported values are: "
-                           + ", ".join(f"'{k}'" for k in kinds) + ".",
-                           code="invalid_value", param="session.type")
+        raise SessionError(
+            f"Invalid value: '{cfg['type']}'. Supported values are: "
+            + ", ".join(f"'{k}'" for k in kinds)
+            + ".",
+            code="invalid_value",
+            param="session.type",
+        )
     modalities = cfg.get("output_modalities")
     if modalities is not None and modalities not in (["audio"], ["text"]):
-        raise SessionError("Invalid 'session.output_modalities': use ['audio'] or ['text'].",
-                           code="invalid_value", param="session.output_modalities")
+        raise SessionError(
+            "Invalid 'session.output_modalities': use ['audio'] or ['text'].",
+            code="invalid_value",
+            param="session.output_modalities",
+        )
     audio = cfg.get("audio") or {}
     if not isinstance(audio, dict):
-        raise SessionError("Invalid type for 'session.audio': expected an object.",
-                           code="invalid_type", param="session.audio")
+        raise SessionError(
+            "Invalid type for 'session.audio': expected an object.",
+            code="invalid_type",
+            param="session.audio",
+        )
     for side in ("input", "output"):
         part = audio.get(side) or {}
         fmt = part.get("format") if isinstance(part, dict) else None
         if fmt is not None and not isinstance(fmt, dict):
             raise SessionError(
                 f"Invalid type for 'session.audio.{side}.format': expected an object, but got "
-                "a string instead.", code="invalid_type", param=f"session.audio.{side}.format")
-        if isinstance(fmt, dict) and fmt.get("type") == "audio/pcm" \
-                and fmt.get("rate", 24000) != 24000:
-            raise SessionError("Invalid 'rate': audio/pcm supports only 24000.",
-                               code="invalid_value", param=f"session.audio.{side}.format.rate")
+                "a string instead.",
+                code="invalid_type",
+                param=f"session.audio.{side}.format",
+            )
+        if (
+            isinstance(fmt, dict)
+            and fmt.get("type") == "audio/pcm"
+            and fmt.get("rate", 24000) != 24000
+        ):
+            raise SessionError(
+                "Invalid 'rate': audio/pcm supports only 24000.",
+                code="invalid_value",
+                param=f"session.audio.{side}.format.rate",
+            )
 
 
 def merge_session(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -128,8 +178,9 @@ def turn_detection(session: dict[str, Any]) -> dict[str, Any] | None:
 
 
 #: 100 ms of a 600 Hz tone, PCM16 24 kHz mono: the audio of ``response.output_audio.delta``.
-TONE_100MS = array.array("h", (int(8000 * math.sin(2 * math.pi * 600 * i / 24000))
-                               for i in range(2400))).tobytes()
+TONE_100MS = array.array(
+    "h", (int(8000 * math.sin(2 * math.pi * 600 * i / 24000)) for i in range(2400))
+).tobytes()
 
 
 def pcm16_rms(data: bytes) -> float:
@@ -150,10 +201,16 @@ def usage(audio_ms: float, session: dict[str, Any], text: str, seconds: float) -
     audio_in = int(audio_ms / 100)
     text_in = len(str(session.get("instructions") or "").split()) + 10
     text_out, audio_out = len(chunks(text)), int(seconds / 0.05)
-    return {"total_tokens": audio_in + text_in + text_out + audio_out,
-            "input_tokens": audio_in + text_in, "output_tokens": text_out + audio_out,
-            "input_token_details": {"text_tokens": text_in, "audio_tokens": audio_in,
-                                    "image_tokens": 0, "cached_tokens": 0,
-                                    "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0,
-                                                              "image_tokens": 0}},
-            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out}}
+    return {
+        "total_tokens": audio_in + text_in + text_out + audio_out,
+        "input_tokens": audio_in + text_in,
+        "output_tokens": text_out + audio_out,
+        "input_token_details": {
+            "text_tokens": text_in,
+            "audio_tokens": audio_in,
+            "image_tokens": 0,
+            "cached_tokens": 0,
+            "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0},
+        },
+        "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
+    }

@@ -41,9 +41,11 @@ def input_text(body: dict[str, Any]) -> str:
         if isinstance(content, str):
             texts.append(content)
         elif isinstance(content, list):
-            texts.extend(p.get("text", "") for p in content
-                         if isinstance(p, dict) and p.get("type") in ("input_text", "text",
-                                                                      "output_text"))
+            texts.extend(
+                p.get("text", "")
+                for p in content
+                if isinstance(p, dict) and p.get("type") in ("input_text", "text", "output_text")
+            )
     return "\n".join(t for t in texts if t)
 
 
@@ -73,8 +75,9 @@ class SchemaFiller:
         for key in ("anyOf", "oneOf", "allOf"):
             options = schema.get(key)
             if options:
-                usable = [o for o in options
-                          if not (isinstance(o, dict) and o.get("type") == "null")]
+                usable = [
+                    o for o in options if not (isinstance(o, dict) and o.get("type") == "null")
+                ]
                 if key == "allOf":
                     merged: dict[str, Any] = {}
                     for option in options:
@@ -104,8 +107,10 @@ class SchemaFiller:
         items = schema.get("items") or {}
         plain = self._resolve(items["$ref"]) if "$ref" in items else items
         varied = plain.get("type") == "string" and not {"enum", "const"} & plain.keys()
-        return [self._string_for(plain, name, index=i) if varied
-                else self.fill(items, name, depth + 1) for i in range(count)]
+        return [
+            self._string_for(plain, name, index=i) if varied else self.fill(items, name, depth + 1)
+            for i in range(count)
+        ]
 
     def _fill_string(self, schema: dict[str, Any], name: str, depth: int) -> str:
         return self._string_for(schema, name)
@@ -150,7 +155,7 @@ def output_for(body: dict[str, Any], override: ResponsesOutput) -> str:
         return json.dumps(override)
     if isinstance(override, str):
         return override
-    fmt = ((body.get("text") or {}).get("format") or {})
+    fmt = (body.get("text") or {}).get("format") or {}
     text = input_text(body)
     if fmt.get("type") == "json_schema":
         schema = fmt.get("schema") or {}
@@ -165,25 +170,46 @@ def response_object(body: dict[str, Any], text: str) -> dict[str, Any]:
     words = input_text(body).split() + str(body.get("instructions") or "").split()
     in_tokens = max(1, len(words))
     out_tokens = max(1, len(text.split()))
-    message = {"id": new_id("msg", 32), "type": "message", "status": "completed",
-               "role": "assistant", "content": [
-                   {"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
-    fmt = ((body.get("text") or {}).get("format") or {"type": "text"})
+    message = {
+        "id": new_id("msg", 32),
+        "type": "message",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+    }
+    fmt = (body.get("text") or {}).get("format") or {"type": "text"}
     return {
-        "id": new_id("resp", 32), "object": "response", "created_at": int(time.time()),
-        "status": "completed", "background": False, "error": None, "incomplete_details": None,
+        "id": new_id("resp", 32),
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "background": False,
+        "error": None,
+        "incomplete_details": None,
         "instructions": body.get("instructions"),
-        "max_output_tokens": body.get("max_output_tokens"), "model": body.get("model", ""),
-        "output": [message], "parallel_tool_calls": True, "previous_response_id": None,
-        "reasoning": {"effort": None, "summary": None}, "service_tier": "default",
-        "store": body.get("store", True), "temperature": body.get("temperature", 1.0),
-        "text": {"format": fmt, "verbosity": "medium"}, "tool_choice": "auto", "tools": [],
-        "top_p": body.get("top_p", 1.0), "truncation": "disabled",
-        "usage": {"input_tokens": in_tokens, "input_tokens_details": {"cached_tokens": 0},
-                  "output_tokens": out_tokens,
-                  "output_tokens_details": {"reasoning_tokens": 0},
-                  "total_tokens": in_tokens + out_tokens},
-        "user": None, "metadata": body.get("metadata") or {},
+        "max_output_tokens": body.get("max_output_tokens"),
+        "model": body.get("model", ""),
+        "output": [message],
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "service_tier": "default",
+        "store": body.get("store", True),
+        "temperature": body.get("temperature", 1.0),
+        "text": {"format": fmt, "verbosity": "medium"},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": body.get("top_p", 1.0),
+        "truncation": "disabled",
+        "usage": {
+            "input_tokens": in_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": out_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": in_tokens + out_tokens,
+        },
+        "user": None,
+        "metadata": body.get("metadata") or {},
     }
 
 
@@ -197,12 +223,17 @@ def stream_events(response: dict[str, Any]) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = [
         {"type": "response.created", "response": pending},
         {"type": "response.in_progress", "response": pending},
-        {"type": "response.output_item.added", "output_index": 0,
-         "item": {**message, "status": "in_progress", "content": []}},
+        {
+            "type": "response.output_item.added",
+            "output_index": 0,
+            "item": {**message, "status": "in_progress", "content": []},
+        },
         {"type": "response.content_part.added", **ids, "part": empty_part},
     ]
-    events += [{"type": "response.output_text.delta", **ids, "delta": piece, "logprobs": []}
-               for piece in re.findall(r"\s*\S+\s*", text) or [text]]
+    events += [
+        {"type": "response.output_text.delta", **ids, "delta": piece, "logprobs": []}
+        for piece in re.findall(r"\s*\S+\s*", text) or [text]
+    ]
     events += [
         {"type": "response.output_text.done", **ids, "text": text, "logprobs": []},
         {"type": "response.content_part.done", **ids, "part": message["content"][0]},
@@ -217,8 +248,9 @@ def strict_schema_problem(schema: Any, name: str) -> str | None:
     prefix = f"Invalid schema for response_format '{name}'"
     if not isinstance(schema, dict) or schema.get("type") != "object":
         kind = schema.get("type") if isinstance(schema, dict) else type(schema).__name__
-        return (f"{prefix}: schema must be a JSON Schema of 'type: \"object\"', "
-                f"got 'type: \"{kind}\"'.")
+        return (
+            f"{prefix}: schema must be a JSON Schema of 'type: \"object\"', got 'type: \"{kind}\"'."
+        )
 
     def walk(node: Any, context: tuple[str, ...]) -> str | None:
         if isinstance(node, list):
@@ -228,12 +260,16 @@ def strict_schema_problem(schema: Any, name: str) -> str | None:
         where = f"In context=({', '.join(repr(c) for c in context)})"
         if node.get("type") == "object" or "properties" in node:
             if node.get("additionalProperties") is not False:
-                return (f"{prefix}: {where}, 'additionalProperties' is required to be supplied "
-                        "and to be false.")
+                return (
+                    f"{prefix}: {where}, 'additionalProperties' is required to be supplied "
+                    "and to be false."
+                )
             missing = [k for k in node.get("properties") or {} if k not in node.get("required", [])]
             if missing:
-                return (f"{prefix}: {where}, 'required' is required to be supplied and to be an "
-                        f"array including every key in properties. Missing '{missing[0]}'.")
+                return (
+                    f"{prefix}: {where}, 'required' is required to be supplied and to be an "
+                    f"array including every key in properties. Missing '{missing[0]}'."
+                )
         for key in ("properties", "$defs", "definitions"):
             for sub_name, sub in (node.get(key) or {}).items():
                 if problem := walk(sub, (*context, key, sub_name)):
@@ -250,23 +286,32 @@ async def handle_responses(fake: FakeOpenAI, request: web.Request) -> web.Stream
     """``POST /v1/responses``: validate like the real API, answer JSON or server-sent events."""
     body = request[RECORD].json
     if not isinstance(body, dict) or not body.get("model"):
-        return error_response(400, "Missing required parameter: 'model'.",
-                              code="missing_required_parameter", param="model")
+        return error_response(
+            400,
+            "Missing required parameter: 'model'.",
+            code="missing_required_parameter",
+            param="model",
+        )
     fake.responses_requests.append(body)
     fmt = (body.get("text") or {}).get("format") or {}
     if fmt.get("type") == "json_schema":
         if not fmt.get("name"):
-            return error_response(400, "Missing required parameter: 'text.format.name'.",
-                                  code="missing_required_parameter", param="text.format.name")
-        if fmt.get("strict") and (problem := strict_schema_problem(fmt.get("schema"),
-                                                                  fmt["name"])):
-            return error_response(400, problem, code="invalid_json_schema",
-                                  param="text.format.schema")
+            return error_response(
+                400,
+                "Missing required parameter: 'text.format.name'.",
+                code="missing_required_parameter",
+                param="text.format.name",
+            )
+        if fmt.get("strict") and (problem := strict_schema_problem(fmt.get("schema"), fmt["name"])):
+            return error_response(
+                400, problem, code="invalid_json_schema", param="text.format.schema"
+            )
     response = response_object(body, output_for(body, fake.responses_output))
     if not body.get("stream"):
         return web.json_response(response)
-    stream = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                         "Cache-Control": "no-cache"})
+    stream = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
     await stream.prepare(request)
     for event in stream_events(response):
         await stream.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())

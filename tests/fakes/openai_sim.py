@@ -29,14 +29,21 @@ def add_sim_routes(app: web.Application, fake: FakeOpenAI) -> None:
     """Register the ``/sim/`` routes that steer and inspect ``fake``."""
 
     async def state(request: web.Request) -> web.Response:
-        return web.json_response({
-            "calls": {cid: call.summary() for cid, call in fake.calls.items()},
-            "requests": [r.as_dict() for r in fake.requests],
-            "responses_requests": fake.responses_requests,
-            "ws_sessions": [{"events": [e["type"] for e in m.events],
-                             "client_events": [e.get("type") for e in m.client_events],
-                             "transcript": m.transcript} for m in fake.ws_sessions],
-        })
+        return web.json_response(
+            {
+                "calls": {cid: call.summary() for cid, call in fake.calls.items()},
+                "requests": [r.as_dict() for r in fake.requests],
+                "responses_requests": fake.responses_requests,
+                "ws_sessions": [
+                    {
+                        "events": [e["type"] for e in m.events],
+                        "client_events": [e.get("type") for e in m.client_events],
+                        "transcript": m.transcript,
+                    }
+                    for m in fake.ws_sessions
+                ],
+            }
+        )
 
     async def script(request: web.Request) -> web.Response:
         body = await _json(request)
@@ -45,8 +52,11 @@ def add_sim_routes(app: web.Application, fake: FakeOpenAI) -> None:
 
     async def fail(request: web.Request) -> web.Response:
         body = await _json(request)
-        fields = {k: body[k] for k in ("status", "times", "delay", "retry_after", "code",
-                                       "message") if k in body}
+        fields = {
+            k: body[k]
+            for k in ("status", "times", "delay", "retry_after", "code", "message")
+            if k in body
+        }
         try:
             fake.faults.add(Fault(route=str(body.get("route", "*")), **fields))
         except (TypeError, ValueError) as exc:

@@ -29,8 +29,9 @@ from .openai_realtime import RealtimeModel
 
 _SAMPLE_RATE = 48000
 _FRAME_SAMPLES = 960  # 20 ms
-_TONE = array.array("h", (int(9000 * math.sin(2 * math.pi * 650 * i / _SAMPLE_RATE))
-                          for i in range(_FRAME_SAMPLES))).tobytes()  # 13 whole cycles
+_TONE = array.array(
+    "h", (int(9000 * math.sin(2 * math.pi * 650 * i / _SAMPLE_RATE)) for i in range(_FRAME_SAMPLES))
+).tobytes()  # 13 whole cycles
 _SILENCE = bytes(_FRAME_SAMPLES * 2)
 
 _ice_patch_depth = 0
@@ -79,8 +80,7 @@ class ToneTrack(MediaStreamTrack):
             self._start = time.monotonic()
         else:
             self._pts += _FRAME_SAMPLES
-            await asyncio.sleep(max(0.0, self._start + self._pts / _SAMPLE_RATE
-                                    - time.monotonic()))
+            await asyncio.sleep(max(0.0, self._start + self._pts / _SAMPLE_RATE - time.monotonic()))
         frame = AudioFrame(format="s16", layout="mono", samples=_FRAME_SAMPLES)
         frame.planes[0].update(_TONE if time.monotonic() < self.speaking_until else _SILENCE)
         frame.pts = self._pts
@@ -92,8 +92,15 @@ class ToneTrack(MediaStreamTrack):
 class FakeCall:
     """One WebRTC call: the aiortc peer, its scripted model, and what happened (for asserts)."""
 
-    def __init__(self, call_id: str, offer_sdp: str, session: dict[str, Any],
-                 script: list[tuple[str, str]], *, model_options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        call_id: str,
+        offer_sdp: str,
+        session: dict[str, Any],
+        script: list[tuple[str, str]],
+        *,
+        model_options: dict[str, Any],
+    ) -> None:
         self.call_id = call_id
         self.offer_sdp = offer_sdp
         self.answer_sdp: str | None = None
@@ -105,8 +112,14 @@ class FakeCall:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.tone = ToneTrack()
         self.channel: RTCDataChannel | None = None
-        self.model = RealtimeModel(session, script, emit=self._fan_out, webrtc=True,
-                                   on_speak=self.tone.speak, **model_options)
+        self.model = RealtimeModel(
+            session,
+            script,
+            emit=self._fan_out,
+            webrtc=True,
+            on_speak=self.tone.speak,
+            **model_options,
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending: list[str] = []
         self._end_task: asyncio.Task[None] | None = None
@@ -129,12 +142,18 @@ class FakeCall:
 
     def summary(self) -> dict[str, Any]:
         """A JSON-friendly view for ``GET /sim/state``."""
-        return {"call_id": self.call_id, "session": self.session, "hung_up": self.hung_up,
-                "ended": self.ended.is_set(), "end_reason": self.end_reason,
-                "frames_received": self.frames_received, "sidebands": len(self.sidebands),
-                "events": self.events,
-                "client_events": [e.get("type") for e in self.client_events],
-                "transcript": self.model.transcript}
+        return {
+            "call_id": self.call_id,
+            "session": self.session,
+            "hung_up": self.hung_up,
+            "ended": self.ended.is_set(),
+            "end_reason": self.end_reason,
+            "frames_received": self.frames_received,
+            "sidebands": len(self.sidebands),
+            "events": self.events,
+            "client_events": [e.get("type") for e in self.client_events],
+            "transcript": self.model.transcript,
+        }
 
     # Life cycle -----------------------------------------------------------------------------
     async def answer(self) -> str:
@@ -190,8 +209,9 @@ class FakeCall:
         if channel.label != "oai-events" or self.channel is not None:
             return
         self.channel = channel
-        channel.on("message", lambda message: self._spawn(
-            self.model.handle_client_message(message)))
+        channel.on(
+            "message", lambda message: self._spawn(self.model.handle_client_message(message))
+        )
 
         def opened() -> None:
             for text in self._pending:
@@ -223,4 +243,5 @@ class FakeCall:
     async def _on_state(self) -> None:
         if self.pc.connectionState in ("failed", "closed") and not self.ended.is_set():
             self._end_task = asyncio.get_running_loop().create_task(
-                self.end(f"peer {self.pc.connectionState}"))
+                self.end(f"peer {self.pc.connectionState}")
+            )

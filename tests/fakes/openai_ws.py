@@ -47,12 +47,16 @@ async def realtime_ws(fake: FakeOpenAI, request: web.Request) -> web.StreamRespo
     return ws
 
 
-async def _ws_session(fake: FakeOpenAI, request: web.Request,
-                      ws: web.WebSocketResponse) -> None:
+async def _ws_session(fake: FakeOpenAI, request: web.Request, ws: web.WebSocketResponse) -> None:
     """Run one session over ``ws``: an ephemeral key brings its minted session config."""
     secret: EphemeralSecret | None = request[SECRET]
-    session = secret.session if secret else session_from_request(
-        {"type": "realtime", "model": request.query.get("model") or "gpt-realtime"})
+    session = (
+        secret.session
+        if secret
+        else session_from_request(
+            {"type": "realtime", "model": request.query.get("model") or "gpt-realtime"}
+        )
+    )
 
     async def emit(event: dict[str, Any]) -> None:
         if not ws.closed:
@@ -62,14 +66,18 @@ async def _ws_session(fake: FakeOpenAI, request: web.Request,
     async def close(code: int, reason: str) -> None:
         await ws.close(code=code, message=reason.encode())
 
-    model = RealtimeModel(session, fake.script, emit=emit, webrtc=False, on_close=close,
-                          **fake.model_options)
+    model = RealtimeModel(
+        session, fake.script, emit=emit, webrtc=False, on_close=close, **fake.model_options
+    )
     fake.ws_sessions.append(model)
-    beta = "realtime=v1" in request.headers.get("OpenAI-Beta", "") or \
-        "openai-beta.realtime-v1" in request.headers.get("Sec-WebSocket-Protocol", "")
+    beta = "realtime=v1" in request.headers.get(
+        "OpenAI-Beta", ""
+    ) or "openai-beta.realtime-v1" in request.headers.get("Sec-WebSocket-Protocol", "")
     if beta:
-        await model.error("The beta Realtime API is no longer supported; remove the "
-                          "OpenAI-Beta header.", code="beta_api_shape_disabled")
+        await model.error(
+            "The beta Realtime API is no longer supported; remove the OpenAI-Beta header.",
+            code="beta_api_shape_disabled",
+        )
         await close(4000, "beta_api_shape_disabled")
         return
     await model.start()

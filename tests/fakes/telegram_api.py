@@ -32,8 +32,13 @@ from aiohttp import web
 from .telegram_initdata import append_launch_params, build_init_data, web_app_url_error
 
 Json = dict[str, Any]
-_DESCRIPTIONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 502: "Bad Gateway",
-                 403: "Forbidden: bot was blocked by the user"}
+_DESCRIPTIONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    502: "Bad Gateway",
+    403: "Forbidden: bot was blocked by the user",
+}
 
 
 class ApiError(Exception):
@@ -117,19 +122,34 @@ class FakeBotApi:
     :param max_poll_wait: cap on how long a ``getUpdates`` is held, in seconds.
     """
 
-    def __init__(self, token: str = "123456:TEST-TOKEN", *, host: str = "127.0.0.1",
-                 port: int = 0, allow_http_webapp: bool = True, strict_chats: bool = False,
-                 max_poll_wait: float = 10.0, access_log: bool = False) -> None:
+    def __init__(
+        self,
+        token: str = "123456:TEST-TOKEN",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        allow_http_webapp: bool = True,
+        strict_chats: bool = False,
+        max_poll_wait: float = 10.0,
+        access_log: bool = False,
+    ) -> None:
         self.token, self.host, self.port, self.root = token, host, port, ""
         self.allow_http_webapp, self.strict_chats = allow_http_webapp, strict_chats
         self.max_poll_wait, self._access_log = max_poll_wait, access_log
         bot_id = token.split(":")[0]
-        self._bot_user: Json = {"id": int(bot_id) if bot_id.isdigit() else 7000000001,
-                                "is_bot": True, "first_name": "Bridgehost Test",
-                                "username": "bridgehost_test_bot"}
+        self._bot_user: Json = {
+            "id": int(bot_id) if bot_id.isdigit() else 7000000001,
+            "is_bot": True,
+            "first_name": "Bridgehost Test",
+            "username": "bridgehost_test_bot",
+        }
         #: What ``getMe`` answers.
-        self.bot: Json = {**self._bot_user, "can_join_groups": True,
-                          "can_read_all_group_messages": False, "supports_inline_queries": False}
+        self.bot: Json = {
+            **self._bot_user,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
         self.calls: list[Call] = []
         self.commands: list[Json] = []
         self.menu_buttons: dict[int | None, Json] = {}  # chat id (None: the bot's own)
@@ -152,11 +172,16 @@ class FakeBotApi:
     async def start(self) -> FakeBotApi:
         """Listen on ``host``/``port`` (random if 0) and set :attr:`root`."""
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_sim_errors])
-        sim = [("POST", "/sim/messages", self._sim_push), ("GET", "/sim/sent", self._sim_sent),
-               ("POST", "/sim/callback_queries", self._sim_callback),
-               ("POST", "/sim/fail", self._sim_fail), ("DELETE", "/sim/fail", self._sim_fail),
-               ("GET", "/sim/commands", self._sim_commands), ("GET", "/sim/calls", self._sim_calls),
-               ("POST", "/sim/init_data", self._sim_init_data)]
+        sim = [
+            ("POST", "/sim/messages", self._sim_push),
+            ("GET", "/sim/sent", self._sim_sent),
+            ("POST", "/sim/callback_queries", self._sim_callback),
+            ("POST", "/sim/fail", self._sim_fail),
+            ("DELETE", "/sim/fail", self._sim_fail),
+            ("GET", "/sim/commands", self._sim_commands),
+            ("GET", "/sim/calls", self._sim_calls),
+            ("POST", "/sim/init_data", self._sim_init_data),
+        ]
         for verb, path, handler in sim:
             app.router.add_route(verb, path, handler)
         app.router.add_route("*", "/bot{token}/{method}", self._bot_api)
@@ -261,9 +286,21 @@ class FakeBotApi:
         if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
             raise ApiError('Bad Request: Field "inline_keyboard" must be of type Array')
         for button in itertools.chain.from_iterable(rows):
-            actions = [k for k in ("callback_data", "url", "web_app", "switch_inline_query",
-                                   "switch_inline_query_current_chat", "login_url", "pay",
-                                   "copy_text", "callback_game") if k in button]
+            actions = [
+                k
+                for k in (
+                    "callback_data",
+                    "url",
+                    "web_app",
+                    "switch_inline_query",
+                    "switch_inline_query_current_chat",
+                    "login_url",
+                    "pay",
+                    "copy_text",
+                    "callback_game",
+                )
+                if k in button
+            ]
             if not actions:
                 raise ApiError("Bad Request: Text buttons are not allowed in the inline keyboard")
             if len(str(button.get("callback_data", "")).encode()) > 64:
@@ -271,9 +308,11 @@ class FakeBotApi:
             if "web_app" in button:
                 if chat_id < 0:
                     raise ApiError("Bad Request: BUTTON_TYPE_INVALID")
-                error = web_app_url_error(str(button["web_app"].get("url", "")),
-                                          "inline keyboard button",
-                                          allow_http_loopback=self.allow_http_webapp)
+                error = web_app_url_error(
+                    str(button["web_app"].get("url", "")),
+                    "inline keyboard button",
+                    allow_http_loopback=self.allow_http_webapp,
+                )
                 if error:
                     raise ApiError(error)
 
@@ -287,8 +326,9 @@ class FakeBotApi:
             raise ApiError("Bad Request: message is too long")
         markup = None
         if p.get("reply_markup"):
-            markup = _json(p, "reply_markup", "Bad Request: can't parse reply keyboard markup "
-                                              "JSON object")
+            markup = _json(
+                p, "reply_markup", "Bad Request: can't parse reply keyboard markup JSON object"
+            )
             self._check_markup(chat_id, markup)
         if chat_id not in self._chats:
             if self.strict_chats:
@@ -306,15 +346,22 @@ class FakeBotApi:
             if record["from"] is not self._bot_user:
                 raise ApiError("Bad Request: message can't be edited")
             if record["text"] == p["text"] and record.get("reply_markup") == markup:
-                raise ApiError("Bad Request: message is not modified: specified new message "
-                               "content and reply markup are exactly the same as a current "
-                               "content and reply markup of the message")
+                raise ApiError(
+                    "Bad Request: message is not modified: specified new message "
+                    "content and reply markup are exactly the same as a current "
+                    "content and reply markup of the message"
+                )
             record.update(edit_date=int(time.time()), text=p["text"])
         else:
             message_id = self._next_id[chat_id]
             self._next_id[chat_id] += 1
-            record = {"message_id": message_id, "from": self._bot_user,
-                      "chat": self._chats[chat_id], "date": int(time.time()), "text": p["text"]}
+            record = {
+                "message_id": message_id,
+                "from": self._bot_user,
+                "chat": self._chats[chat_id],
+                "date": int(time.time()),
+                "text": p["text"],
+            }
             self._messages[(chat_id, message_id)] = record
         record.pop("reply_markup", None)
         if markup is not None:
@@ -345,10 +392,12 @@ class FakeBotApi:
     async def _m_setmycommands(self, p: dict[str, str]) -> bool:
         commands = _json(p, "commands", "Bad Request: can't parse commands JSON object")
         if not isinstance(commands, list) or not all(
-                isinstance(c, dict) and {"command", "description"} <= c.keys() for c in commands):
+            isinstance(c, dict) and {"command", "description"} <= c.keys() for c in commands
+        ):
             raise ApiError("Bad Request: can't parse commands JSON object")
-        self.commands = [{"command": c["command"], "description": c["description"]}
-                         for c in commands]
+        self.commands = [
+            {"command": c["command"], "description": c["description"]} for c in commands
+        ]
         return True
 
     async def _m_getmycommands(self, p: dict[str, str]) -> list[Json]:
@@ -364,8 +413,11 @@ class FakeBotApi:
         if button["type"] == "web_app":
             if not button.get("text"):
                 raise ApiError("Bad Request: menu button text is empty")
-            error = web_app_url_error(str((button.get("web_app") or {}).get("url", "")),
-                                      "menu button", allow_http_loopback=self.allow_http_webapp)
+            error = web_app_url_error(
+                str((button.get("web_app") or {}).get("url", "")),
+                "menu button",
+                allow_http_loopback=self.allow_http_webapp,
+            )
             if error:
                 raise ApiError(error)
         chat_id = _int(p, "chat_id")
@@ -390,8 +442,12 @@ class FakeBotApi:
         into.append({k: (json.loads(v) if k == "result" else v) for k, v in p.items()})
 
     async def _m_answercallbackquery(self, p: dict[str, str]) -> bool:
-        self._answer(p, "callback_query_id", "Bad Request: query is too old and response "
-                     "timeout expired or query ID is invalid", self.callback_answers)
+        self._answer(
+            p,
+            "callback_query_id",
+            "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            self.callback_answers,
+        )
         return True
 
     async def _m_answerwebappquery(self, p: dict[str, str]) -> Json:
@@ -400,15 +456,25 @@ class FakeBotApi:
         return {"inline_message_id": f"wa-{next(self._counter)}"}
 
     # ---- the simulated user's side -------------------------------------------------------
-    def add_chat(self, chat_id: int, *, first_name: str | None = None,
-                 username: str | None = None) -> Json:
+    def add_chat(
+        self, chat_id: int, *, first_name: str | None = None, username: str | None = None
+    ) -> Json:
         """Make a chat known: private for a positive id, else a group. Returns the Chat."""
-        chat = self._chats.setdefault(chat_id, {"id": chat_id, "type": "private"} if chat_id > 0
-                                      else {"id": chat_id, "type": "group", "title": "Fake group"})
+        chat = self._chats.setdefault(
+            chat_id,
+            {"id": chat_id, "type": "private"}
+            if chat_id > 0
+            else {"id": chat_id, "type": "group", "title": "Fake group"},
+        )
         self._next_id.setdefault(chat_id, 1)
         if chat_id > 0:
-            chat.update({k: v for k, v in (("first_name", first_name), ("username", username))
-                         if v is not None})
+            chat.update(
+                {
+                    k: v
+                    for k, v in (("first_name", first_name), ("username", username))
+                    if v is not None
+                }
+            )
         return chat
 
     def _queue(self, kind: str, payload: Json) -> Json:
@@ -418,53 +484,96 @@ class FakeBotApi:
             self._notify()
         return update
 
-    def push_message(self, chat_id: int, text: str, user_id: int | None = None, *,
-                     first_name: str = "Alice", username: str | None = None) -> Json:
+    def push_message(
+        self,
+        chat_id: int,
+        text: str,
+        user_id: int | None = None,
+        *,
+        first_name: str = "Alice",
+        username: str | None = None,
+    ) -> Json:
         """The user writes ``text`` in ``chat_id``; returns the queued ``message`` Update.
 
         A text starting with ``/`` carries a ``bot_command`` entity so ``CommandHandler``
         matches. ``user_id`` defaults to ``chat_id`` (a private chat's id is the user's id).
         """
-        user = {"id": user_id or (chat_id if chat_id > 0 else 4242), "is_bot": False,
-                "first_name": first_name}
+        user = {
+            "id": user_id or (chat_id if chat_id > 0 else 4242),
+            "is_bot": False,
+            "first_name": first_name,
+        }
         if username:
             user["username"] = username
         chat = self.add_chat(chat_id, first_name=first_name, username=username)
-        message: Json = {"message_id": self._next_id[chat_id], "from": user, "chat": chat,
-                         "date": int(time.time()), "text": text}
+        message: Json = {
+            "message_id": self._next_id[chat_id],
+            "from": user,
+            "chat": chat,
+            "date": int(time.time()),
+            "text": text,
+        }
         self._next_id[chat_id] += 1
         if text.startswith("/"):
             command = text.split()[0]
-            message["entities"] = [{"type": "bot_command", "offset": 0,
-                                    "length": len(command.encode("utf-16-le")) // 2}]
+            message["entities"] = [
+                {
+                    "type": "bot_command",
+                    "offset": 0,
+                    "length": len(command.encode("utf-16-le")) // 2,
+                }
+            ]
         self._messages[(chat_id, message["message_id"])] = message
         return self._queue("message", message)
 
-    def push_callback_query(self, chat_id: int, data: str, message_id: int | None = None,
-                            user_id: int | None = None, *, first_name: str = "Alice") -> Json:
+    def push_callback_query(
+        self,
+        chat_id: int,
+        data: str,
+        message_id: int | None = None,
+        user_id: int | None = None,
+        *,
+        first_name: str = "Alice",
+    ) -> Json:
         """The user taps a callback button under the bot's message ``message_id`` (default:
         the newest with an inline keyboard); returns the ``callback_query`` Update."""
         if message_id is None:
-            message_id = max((m for (c, m), r in self._messages.items() if c == chat_id
-                              and "inline_keyboard" in (r.get("reply_markup") or {})), default=0)
+            message_id = max(
+                (
+                    m
+                    for (c, m), r in self._messages.items()
+                    if c == chat_id and "inline_keyboard" in (r.get("reply_markup") or {})
+                ),
+                default=0,
+            )
         record = self._messages.get((chat_id, message_id))
         if record is None:
             raise LookupError(f"chat {chat_id} has no message {message_id} to tap")
         query_id = str(next(self._counter) * 1000003)
         self._queries.add(query_id)
-        return self._queue("callback_query", {
-            "id": query_id, "chat_instance": str(chat_id), "data": data, "message":
-            _api_message(record), "from": {"id": user_id or chat_id, "is_bot": False,
-                                           "first_name": first_name}})
+        return self._queue(
+            "callback_query",
+            {
+                "id": query_id,
+                "chat_instance": str(chat_id),
+                "data": data,
+                "message": _api_message(record),
+                "from": {"id": user_id or chat_id, "is_bot": False, "first_name": first_name},
+            },
+        )
 
     def sent_messages(self, chat_id: int | None = None) -> list[Json]:
         """What the bot sent, oldest first: Messages with any ``reply_markup``, ``parse_mode``
         and, once deleted, ``"deleted": True``."""
-        return [dict(r) for (c, _), r in self._messages.items() if r["from"] is self._bot_user
-                and chat_id in (None, c)]
+        return [
+            dict(r)
+            for (c, _), r in self._messages.items()
+            if r["from"] is self._bot_user and chat_id in (None, c)
+        ]
 
-    async def wait_for_message(self, predicate: Callable[[Json], bool] | None = None,
-                               timeout: float = 5.0) -> Json:
+    async def wait_for_message(
+        self, predicate: Callable[[Json], bool] | None = None, timeout: float = 5.0
+    ) -> Json:
         """The first sent message (already sent ones included) matching ``predicate``;
         ``TimeoutError`` after ``timeout`` seconds."""
         deadline = asyncio.get_running_loop().time() + timeout
@@ -473,11 +582,21 @@ class FakeBotApi:
                 if predicate is None or predicate(message):
                     return message
             if not await self._wait_change(deadline):
-                raise TimeoutError(f"no matching message within {timeout}s; "
-                                   f"sent: {[m['text'] for m in self.sent_messages()]}")
+                raise TimeoutError(
+                    f"no matching message within {timeout}s; "
+                    f"sent: {[m['text'] for m in self.sent_messages()]}"
+                )
 
-    def fail(self, method: str, *, code: int = 400, description: str | None = None,
-             retry_after: int | None = None, network: bool = False, times: int = 1) -> None:
+    def fail(
+        self,
+        method: str,
+        *,
+        code: int = 400,
+        description: str | None = None,
+        retry_after: int | None = None,
+        network: bool = False,
+        times: int = 1,
+    ) -> None:
         """Make the next ``times`` calls of ``method`` (``"*"``: any) fail: with HTTP
         ``code`` and Telegram's text for it (429 with ``retry_after``: ``Too Many Requests:
         retry after N``), or with the connection dropped when ``network``."""
@@ -504,30 +623,53 @@ class FakeBotApi:
         """Drop the connection without an answer."""
         self.fail(method, network=True, times=times)
 
-    def mini_app_init_data(self, user_id: int, first_name: str = "Alice", *,
-                           auth_date: int | None = None, chat_instance: str | None = None,
-                           query_id: str | None = None, extra: dict[str, Any] | None = None,
-                           **user: Any) -> str:
+    def mini_app_init_data(
+        self,
+        user_id: int,
+        first_name: str = "Alice",
+        *,
+        auth_date: int | None = None,
+        chat_instance: str | None = None,
+        query_id: str | None = None,
+        extra: dict[str, Any] | None = None,
+        **user: Any,
+    ) -> str:
         """Init data signed with this bot's token (protocols.md §3.3). A ``query_id`` (or one
         in ``extra``) becomes answerable with ``answerWebAppQuery``. ``user``: ``username``,
         ``last_name``, ``language_code``."""
         query = query_id or (extra or {}).get("query_id")
         if query:
             self._queries.add(str(query))
-        return build_init_data(self.token, user_id, first_name=first_name, auth_date=auth_date,
-                               chat_instance=chat_instance, query_id=query_id, extra=extra,
-                               **user)
+        return build_init_data(
+            self.token,
+            user_id,
+            first_name=first_name,
+            auth_date=auth_date,
+            chat_instance=chat_instance,
+            query_id=query_id,
+            extra=extra,
+            **user,
+        )
 
-    def launch_url(self, web_app_url: str, user_id: int, first_name: str = "Alice", *,
-                   version: str = "9.1", platform: str = "tdesktop",
-                   start_param: str | None = None, **init: Any) -> str:
+    def launch_url(
+        self,
+        web_app_url: str,
+        user_id: int,
+        first_name: str = "Alice",
+        *,
+        version: str = "9.1",
+        platform: str = "tdesktop",
+        start_param: str | None = None,
+        **init: Any,
+    ) -> str:
         """``web_app_url`` as Telegram opens it: ``#tgWebAppData=…&tgWebAppVersion=…&…``.
         ``init`` goes to :meth:`mini_app_init_data`."""
         if start_param is not None:
             init["extra"] = {**(init.get("extra") or {}), "start_param": start_param}
         data = self.mini_app_init_data(user_id, first_name, **init)
-        return append_launch_params(web_app_url, data, version=version, platform=platform,
-                                    start_param=start_param)
+        return append_launch_params(
+            web_app_url, data, version=version, platform=platform, start_param=start_param
+        )
 
     @property
     def pending_updates(self) -> list[Json]:
@@ -537,15 +679,22 @@ class FakeBotApi:
     # ---- /sim/ over HTTP -----------------------------------------------------------------
     async def _sim_push(self, request: web.Request) -> web.Response:
         body = await request.json()
-        return web.json_response(self.push_message(
-            int(body["chat_id"]), body["text"], body.get("user_id"),
-            first_name=body.get("first_name", "Alice"), username=body.get("username")))
+        return web.json_response(
+            self.push_message(
+                int(body["chat_id"]),
+                body["text"],
+                body.get("user_id"),
+                first_name=body.get("first_name", "Alice"),
+                username=body.get("username"),
+            )
+        )
 
     async def _sim_callback(self, request: web.Request) -> web.Response:
         body = await request.json()
         try:
-            update = self.push_callback_query(int(body["chat_id"]), body["data"],
-                                              body.get("message_id"), body.get("user_id"))
+            update = self.push_callback_query(
+                int(body["chat_id"]), body["data"], body.get("message_id"), body.get("user_id")
+            )
         except LookupError as error:
             return web.json_response({"error": str(error)}, status=404)
         return web.json_response(update)
@@ -555,8 +704,7 @@ class FakeBotApi:
         min_count = int(request.query.get("min_count", 0))
         timeout = min(float(request.query.get("timeout", 0)), 30.0)
         deadline = asyncio.get_running_loop().time() + timeout
-        while (len(self.sent_messages(chat_id)) < min_count
-               and await self._wait_change(deadline)):
+        while len(self.sent_messages(chat_id)) < min_count and await self._wait_change(deadline):
             pass
         return web.json_response({"messages": self.sent_messages(chat_id)})
 
@@ -565,9 +713,14 @@ class FakeBotApi:
             self.failures.clear()
         else:
             body = await request.json()
-            self.fail(body.get("method", "*"), code=int(body.get("code", 400)),
-                      description=body.get("description"), retry_after=body.get("retry_after"),
-                      network=bool(body.get("network")), times=int(body.get("times", 1)))
+            self.fail(
+                body.get("method", "*"),
+                code=int(body.get("code", 400)),
+                description=body.get("description"),
+                retry_after=body.get("retry_after"),
+                network=bool(body.get("network")),
+                times=int(body.get("times", 1)),
+            )
         return web.json_response({"ok": True, "failures": len(self.failures)})
 
     async def _sim_commands(self, request: web.Request) -> web.Response:
@@ -575,9 +728,15 @@ class FakeBotApi:
 
     async def _sim_calls(self, request: web.Request) -> web.Response:
         wanted = request.query.get("method", "").lower()
-        return web.json_response({"calls": [
-            {"method": c.method, "params": c.params} for c in self.calls
-            if wanted in ("", c.method.lower())]})
+        return web.json_response(
+            {
+                "calls": [
+                    {"method": c.method, "params": c.params}
+                    for c in self.calls
+                    if wanted in ("", c.method.lower())
+                ]
+            }
+        )
 
     async def _sim_init_data(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -609,9 +768,15 @@ def _api_message(record: Json) -> Json:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    api = FakeBotApi(args.token, host=args.host, port=args.port, access_log=True,
-                     allow_http_webapp=not args.https_only, strict_chats=args.strict_chats,
-                     max_poll_wait=args.max_poll_wait)
+    api = FakeBotApi(
+        args.token,
+        host=args.host,
+        port=args.port,
+        access_log=True,
+        allow_http_webapp=not args.https_only,
+        strict_chats=args.strict_chats,
+        max_poll_wait=args.max_poll_wait,
+    )
     async with api:
         print(f"FakeBotApi listening on {api.root}", flush=True)
         stop = asyncio.Event()

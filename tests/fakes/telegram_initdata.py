@@ -61,11 +61,19 @@ def sign_init_data(fields: Mapping[str, str], token: str) -> str:
     return urlencode(pairs, quote_via=quote, safe="")
 
 
-def build_init_data(token: str, user_id: int, *, first_name: str = "Alice",
-                    last_name: str | None = None, username: str | None = None,
-                    language_code: str | None = "en", auth_date: int | None = None,
-                    chat_instance: str | None = None, query_id: str | None = None,
-                    extra: Mapping[str, Any] | None = None) -> str:
+def build_init_data(
+    token: str,
+    user_id: int,
+    *,
+    first_name: str = "Alice",
+    last_name: str | None = None,
+    username: str | None = None,
+    language_code: str | None = "en",
+    auth_date: int | None = None,
+    chat_instance: str | None = None,
+    query_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> str:
     """Signed init data for a launch by ``user_id``, as ``Telegram.WebApp.initData`` holds it.
 
     ``user`` is a JSON ``WebAppUser``; ``auth_date`` defaults to now; ``query_id`` appears for
@@ -92,10 +100,15 @@ def build_init_data(token: str, user_id: int, *, first_name: str = "Alice",
     return sign_init_data(fields, token)
 
 
-def append_launch_params(url: str, init_data: str, *, version: str = DEFAULT_VERSION,
-                         platform: str = DEFAULT_PLATFORM,
-                         theme_params: Mapping[str, str] | None = None,
-                         start_param: str | None = None) -> str:
+def append_launch_params(
+    url: str,
+    init_data: str,
+    *,
+    version: str = DEFAULT_VERSION,
+    platform: str = DEFAULT_PLATFORM,
+    theme_params: Mapping[str, str] | None = None,
+    start_param: str | None = None,
+) -> str:
     """``url`` as a Telegram client loads it: launch parameters in the fragment.
 
     ``#tgWebAppData=<urlencoded init data>&tgWebAppVersion=…&tgWebAppPlatform=…``. A URL with a
@@ -103,8 +116,7 @@ def append_launch_params(url: str, init_data: str, *, version: str = DEFAULT_VER
     ``?`` (or ``&`` if it already has a query). ``start_param`` also becomes the GET parameter
     ``tgWebAppStartParam``.
     """
-    params = {"tgWebAppData": init_data, "tgWebAppVersion": version,
-              "tgWebAppPlatform": platform}
+    params = {"tgWebAppData": init_data, "tgWebAppVersion": version, "tgWebAppPlatform": platform}
     if theme_params is not None:
         params["tgWebAppThemeParams"] = json.dumps(dict(theme_params), separators=(",", ":"))
     launch = urlencode(params, quote_via=quote, safe="")

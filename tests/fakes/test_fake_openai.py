@@ -27,9 +27,15 @@ from fakes.openai_api import FakeOpenAI
 pytestmark = pytest.mark.timeout(30)
 
 KEY = "sk-test-0123456789abcdef"
-SESSION = {"type": "realtime", "model": "gpt-realtime", "instructions": "Be brief.",
-           "audio": {"input": {"transcription": {"model": "gpt-4o-mini-transcribe"}},
-                     "output": {"voice": "marin"}}}
+SESSION = {
+    "type": "realtime",
+    "model": "gpt-realtime",
+    "instructions": "Be brief.",
+    "audio": {
+        "input": {"transcription": {"model": "gpt-4o-mini-transcribe"}},
+        "output": {"voice": "marin"},
+    },
+}
 SCRIPT = [("Please summarize the build failure.", "The build failed in the linker step.")]
 
 
@@ -50,7 +56,8 @@ async def client(fake: FakeOpenAI) -> AsyncIterator[AsyncOpenAI]:
 # --- HTTP: client secrets, auth, faults -------------------------------------------------------
 async def test_client_secret_as_the_ga_api(fake: FakeOpenAI, client: AsyncOpenAI) -> None:
     secret = await client.realtime.client_secrets.create(
-        session=SESSION, expires_after={"anchor": "created_at", "seconds": 60})
+        session=SESSION, expires_after={"anchor": "created_at", "seconds": 60}
+    )
     assert secret.value.startswith("ek_")
     assert abs(secret.expires_at - (time.time() + 60)) < 5
     assert secret.session.type == "realtime" and secret.session.model == "gpt-realtime"
@@ -59,31 +66,41 @@ async def test_client_secret_as_the_ga_api(fake: FakeOpenAI, client: AsyncOpenAI
     assert secret.session.audio.output.voice == "marin"
     record = fake.requests[-1]
     assert (record.method, record.path, record.route) == (
-        "POST", "/v1/realtime/client_secrets", "client_secrets")
+        "POST",
+        "/v1/realtime/client_secrets",
+        "client_secrets",
+    )
     assert record.json["session"]["instructions"] == "Be brief."
     assert "authorization" not in {k.lower() for k in record.headers}
 
 
-@pytest.mark.parametrize(("session", "code"), [
-    ({"type": "realtime", "modalities": ["audio"]}, "beta_api_shape_disabled"),
-    ({"type": "realtime", "audio": {"input": {"format": "pcm16"}}}, "invalid_type"),
-    ({"model": "gpt-realtime"}, "missing_required_parameter"),
-])
-async def test_client_secret_rejects_what_ga_rejects(client: AsyncOpenAI, session: dict[str, Any],
-                                                     code: str) -> None:
+@pytest.mark.parametrize(
+    ("session", "code"),
+    [
+        ({"type": "realtime", "modalities": ["audio"]}, "beta_api_shape_disabled"),
+        ({"type": "realtime", "audio": {"input": {"format": "pcm16"}}}, "invalid_type"),
+        ({"model": "gpt-realtime"}, "missing_required_parameter"),
+    ],
+)
+async def test_client_secret_rejects_what_ga_rejects(
+    client: AsyncOpenAI, session: dict[str, Any], code: str
+) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         await client.realtime.client_secrets.create(session=session)  # type: ignore[arg-type]
     assert info.value.code == code
 
 
 async def test_wrong_or_missing_key_is_401(fake: FakeOpenAI) -> None:
-    async with AsyncOpenAI(api_key="sk-wrong-key-000", base_url=fake.base_url,
-                           max_retries=0) as bad:
+    async with AsyncOpenAI(
+        api_key="sk-wrong-key-000", base_url=fake.base_url, max_retries=0
+    ) as bad:
         with pytest.raises(openai.AuthenticationError) as info:
             await bad.responses.create(model="gpt-5-mini", input="hi")
     assert info.value.code == "invalid_api_key" and info.value.type == "invalid_request_error"
-    async with aiohttp.ClientSession() as http, \
-            http.post(f"{fake.base_url}/responses", json={"model": "m", "input": "x"}) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{fake.base_url}/responses", json={"model": "m", "input": "x"}) as resp,
+    ):
         body = await resp.json()
     assert resp.status == 401
     assert set(body["error"]) == {"message", "type", "param", "code"}
@@ -136,9 +153,13 @@ TRANSCRIPT = "We agreed to ship on Friday. The linker error needs a fix first. P
 
 async def test_responses_parse_with_pydantic(fake: FakeOpenAI, client: AsyncOpenAI) -> None:
     response = await client.responses.parse(
-        model="gpt-5-mini", text_format=Handoff,
-        input=[{"role": "system", "content": "Summarize the call."},
-               {"role": "user", "content": TRANSCRIPT}])
+        model="gpt-5-mini",
+        text_format=Handoff,
+        input=[
+            {"role": "system", "content": "Summarize the call."},
+            {"role": "user", "content": TRANSCRIPT},
+        ],
+    )
     handoff = response.output_parsed
     assert isinstance(handoff, Handoff)
     assert handoff.summary.startswith("Summary: We agreed to ship on Friday.")
@@ -150,20 +171,32 @@ async def test_responses_parse_with_pydantic(fake: FakeOpenAI, client: AsyncOpen
 
 async def test_responses_json_schema_output_validates(client: AsyncOpenAI) -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    schema = {"type": "object", "additionalProperties": False,
-              "required": ["summary", "mood", "score", "tags", "when", "detail"],
-              "properties": {
-                  "summary": {"type": "string", "maxLength": 40},
-                  "mood": {"type": "string", "enum": ["calm", "tense"]},
-                  "score": {"type": "integer", "minimum": 3, "maximum": 5},
-                  "tags": {"type": "array", "items": {"type": "string"}, "minItems": 3},
-                  "when": {"type": ["string", "null"], "format": "date-time"},
-                  "detail": {"$ref": "#/$defs/detail"}},
-              "$defs": {"detail": {"type": "object", "additionalProperties": False,
-                                   "required": ["ok"], "properties": {"ok": {"type": "boolean"}}}}}
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["summary", "mood", "score", "tags", "when", "detail"],
+        "properties": {
+            "summary": {"type": "string", "maxLength": 40},
+            "mood": {"type": "string", "enum": ["calm", "tense"]},
+            "score": {"type": "integer", "minimum": 3, "maximum": 5},
+            "tags": {"type": "array", "items": {"type": "string"}, "minItems": 3},
+            "when": {"type": ["string", "null"], "format": "date-time"},
+            "detail": {"$ref": "#/$defs/detail"},
+        },
+        "$defs": {
+            "detail": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["ok"],
+                "properties": {"ok": {"type": "boolean"}},
+            }
+        },
+    }
     response = await client.responses.create(
-        model="gpt-5-mini", input=TRANSCRIPT,
-        text={"format": {"type": "json_schema", "name": "call", "strict": True, "schema": schema}})
+        model="gpt-5-mini",
+        input=TRANSCRIPT,
+        text={"format": {"type": "json_schema", "name": "call", "strict": True, "schema": schema}},
+    )
     value = json.loads(response.output_text)
     jsonschema.validate(value, schema)
     assert value["summary"].startswith("Summary: We agreed")
@@ -173,13 +206,15 @@ async def test_responses_strict_schema_errors_like_the_api(client: AsyncOpenAI) 
     schema = {"type": "object", "properties": {"summary": {"type": "string"}}}
     with pytest.raises(openai.BadRequestError, match="additionalProperties"):
         await client.responses.create(
-            model="gpt-5-mini", input="x",
-            text={"format": {"type": "json_schema", "name": "s", "strict": True,
-                             "schema": schema}})
+            model="gpt-5-mini",
+            input="x",
+            text={"format": {"type": "json_schema", "name": "s", "strict": True, "schema": schema}},
+        )
 
 
-async def test_responses_plain_text_stream_and_override(fake: FakeOpenAI,
-                                                        client: AsyncOpenAI) -> None:
+async def test_responses_plain_text_stream_and_override(
+    fake: FakeOpenAI, client: AsyncOpenAI
+) -> None:
     plain = await client.responses.create(model="gpt-5-mini", input=TRANSCRIPT)
     assert plain.output_text.startswith("Summary: We agreed") and plain.usage.total_tokens > 0
     stream = await client.responses.create(model="gpt-5-mini", input=TRANSCRIPT, stream=True)
@@ -200,8 +235,9 @@ async def test_responses_plain_text_stream_and_override(fake: FakeOpenAI,
 # --- Realtime over a plain WebSocket ------------------------------------------------------------
 def pcm16(ms: int, amplitude: int = 3000) -> str:
     """Base64 PCM16 24 kHz mono of a 440 Hz tone."""
-    samples = array.array("h", (int(amplitude * math.sin(2 * math.pi * 440 * i / 24000))
-                                for i in range(24 * ms)))
+    samples = array.array(
+        "h", (int(amplitude * math.sin(2 * math.pi * 440 * i / 24000)) for i in range(24 * ms))
+    )
     return base64.b64encode(samples.tobytes()).decode()
 
 
@@ -232,13 +268,15 @@ async def test_sdk_realtime_websocket_session(fake: FakeOpenAI, client: AsyncOpe
     assert record.route == "realtime_ws" and record.query == {"model": "gpt-realtime"}
 
 
-async def test_websocket_with_ephemeral_key_and_beta_shape(fake: FakeOpenAI,
-                                                           client: AsyncOpenAI) -> None:
+async def test_websocket_with_ephemeral_key_and_beta_shape(
+    fake: FakeOpenAI, client: AsyncOpenAI
+) -> None:
     secret = await client.realtime.client_secrets.create(session=SESSION)
     url = f"{fake.websocket_base_url}/realtime?model=gpt-realtime"
     async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(url, protocols=(
-                "realtime", f"openai-insecure-api-key.{secret.value}")) as ws:
+        async with http.ws_connect(
+            url, protocols=("realtime", f"openai-insecure-api-key.{secret.value}")
+        ) as ws:
             assert ws.protocol == "realtime"
             created = await ws.receive_json(timeout=5)
             assert created["type"] == "session.created"
@@ -255,8 +293,10 @@ async def test_websocket_with_ephemeral_key_and_beta_shape(fake: FakeOpenAI,
 
 async def test_websocket_client_events(fake: FakeOpenAI) -> None:
     url = f"{fake.websocket_base_url}/realtime?model=gpt-realtime"
-    async with aiohttp.ClientSession() as http, http.ws_connect(
-            url, headers={"Authorization": f"Bearer {KEY}"}) as ws:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(url, headers={"Authorization": f"Bearer {KEY}"}) as ws,
+    ):
 
         async def until(type_: str) -> dict[str, Any]:
             async with asyncio.timeout(5):
@@ -268,12 +308,18 @@ async def test_websocket_client_events(fake: FakeOpenAI) -> None:
         await ws.send_json({"type": "input_audio_buffer.commit", "event_id": "c1"})
         error = (await until("error"))["error"]
         assert error["code"] == "input_audio_buffer_commit_empty" and error["event_id"] == "c1"
-        await ws.send_json({"type": "conversation.item.create", "item": {
-            "type": "message", "role": "user",
-            "content": [{"type": "input_text", "text": "Status?"}]}})
+        await ws.send_json(
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "Status?"}],
+                },
+            }
+        )
         assert (await until("conversation.item.done"))["item"]["role"] == "user"
-        await ws.send_json({"type": "response.create",
-                            "response": {"output_modalities": ["text"]}})
+        await ws.send_json({"type": "response.create", "response": {"output_modalities": ["text"]}})
         assert (await until("response.output_text.done"))["text"] == SCRIPT[0][1]
         await until("response.done")
         fake.ws_sessions[-1].delta_delay = 1.0  # slow enough to be cancelled mid-way
@@ -369,8 +415,9 @@ async def test_webrtc_call_with_sideband_and_hangup(fake: FakeOpenAI, client: As
         assert location == f"/v1/realtime/calls/{call_id}" and call_id.startswith("rtc_")
         assert set(candidates(offer)) == set(candidates(answer)) == {"127.0.0.1"}
         sideband: list[dict[str, Any]] = []
-        ws = await http.ws_connect(f"{fake.websocket_base_url}/realtime?call_id={call_id}",
-                                   headers=auth)
+        ws = await http.ws_connect(
+            f"{fake.websocket_base_url}/realtime?call_id={call_id}", headers=auth
+        )
         reader = asyncio.ensure_future(read_sideband(ws, sideband))
         await browser.answer(answer)
         pair = browser.pc.getTransceivers()[0].sender.transport.transport
@@ -379,8 +426,11 @@ async def test_webrtc_call_with_sideband_and_hangup(fake: FakeOpenAI, client: As
 
         created = await browser.next_event("session.created")
         assert created["session"]["instructions"] == "Be brief."
-        browser.channel.send(json.dumps({"type": "session.update",
-                                         "session": {"type": "realtime", "instructions": "Hi."}}))
+        browser.channel.send(
+            json.dumps(
+                {"type": "session.update", "session": {"type": "realtime", "instructions": "Hi."}}
+            )
+        )
         assert (await browser.next_event("session.updated"))["session"]["instructions"] == "Hi."
         heard = await browser.next_event("conversation.item.input_audio_transcription.completed")
         assert heard["transcript"] == SCRIPT[0][0]
@@ -391,10 +441,14 @@ async def test_webrtc_call_with_sideband_and_hangup(fake: FakeOpenAI, client: As
         await browser.next_event("output_audio_buffer.stopped")
         assert browser.remote_frames > 10 and browser.remote_peak_rms > 1000  # the tone
 
-        await fake.wait_until(lambda: any(
-            e["type"] == "output_audio_buffer.stopped" for e in sideband))
-        wanted = {"conversation.item.input_audio_transcription.completed",
-                  "response.output_audio_transcript.done", "response.done"}
+        await fake.wait_until(
+            lambda: any(e["type"] == "output_audio_buffer.stopped" for e in sideband)
+        )
+        wanted = {
+            "conversation.item.input_audio_transcription.completed",
+            "response.output_audio_transcript.done",
+            "response.done",
+        }
         on_channel = [e for e in fake.calls[call_id].events if e["type"] in wanted]
         assert [e for e in sideband if e["type"] in wanted] == on_channel
 
@@ -411,7 +465,8 @@ async def test_webrtc_call_with_sideband_and_hangup(fake: FakeOpenAI, client: As
 
 
 async def test_sdk_calls_create_with_ephemeral_key_and_browser_leaving(
-        fake: FakeOpenAI, client: AsyncOpenAI) -> None:
+    fake: FakeOpenAI, client: AsyncOpenAI
+) -> None:
     secret = await client.realtime.client_secrets.create(session=SESSION)
     browser = Browser()
     async with AsyncOpenAI(api_key=secret.value, base_url=fake.base_url, max_retries=0) as eph:
@@ -444,8 +499,9 @@ async def test_sdk_calls_create_multipart(fake: FakeOpenAI, client: AsyncOpenAI)
     assert fake.last_call().session["instructions"] == "Be brief."
     await browser.close()
     with pytest.raises(openai.BadRequestError) as info:
-        await client.realtime.calls.create(sdp="v=0\r\n", session={"type": "realtime",
-                                                                   "voice": "marin"})
+        await client.realtime.calls.create(
+            sdp="v=0\r\n", session={"type": "realtime", "voice": "marin"}
+        )
     assert info.value.code == "beta_api_shape_disabled"
 
 
@@ -453,8 +509,16 @@ async def test_sdk_calls_create_multipart(fake: FakeOpenAI, client: AsyncOpenAI)
 async def test_runs_as_a_process_with_sim_api() -> None:
     tests_dir = Path(__file__).resolve().parents[1]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fakes.openai_api", "--port", "0", "--api-key", KEY,
-        cwd=tests_dir, stdout=subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "fakes.openai_api",
+        "--port",
+        "0",
+        "--api-key",
+        KEY,
+        cwd=tests_dir,
+        stdout=subprocess.PIPE,
+    )
     try:
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode().split()

@@ -107,13 +107,18 @@ async def test_http_web_app_url_is_refused_with_telegrams_text() -> None:
             await bot.send_message(CHAT, "Tap", reply_markup=call_button(url))
         with pytest.raises(BadRequest, match=r"(?i)only https links are allowed"):
             await bot.set_chat_menu_button(CHAT, MenuButtonWebApp("Call", WebAppInfo(url)))
-        async with aiohttp.ClientSession() as http, http.post(
-                f"{api.root}/bot{TOKEN}/sendMessage", data={
-                    "chat_id": CHAT, "text": "Tap",
-                    "reply_markup": call_button(url).to_json()}) as response:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{api.root}/bot{TOKEN}/sendMessage",
+                data={"chat_id": CHAT, "text": "Tap", "reply_markup": call_button(url).to_json()},
+            ) as response,
+        ):
             raw = await response.json()
-    expected = (f"Bad Request: inline keyboard button Web App URL '{url}' is invalid: "
-                "Only HTTPS links are allowed")
+    expected = (
+        f"Bad Request: inline keyboard button Web App URL '{url}' is invalid: "
+        "Only HTTPS links are allowed"
+    )
     assert response.status == 400
     assert raw == {"ok": False, "error_code": 400, "description": expected}
     # PTB strips "Bad Request: " and capitalizes what is left
@@ -140,8 +145,12 @@ async def test_commands_round_trip(api: FakeBotApi) -> None:
 
 async def test_application_polling_answers_a_pushed_command(api: FakeBotApi) -> None:
     async def call(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await update.message.reply_text("Tap to start", reply_markup=InlineKeyboardMarkup(
-            [[InlineKeyboardButton("Cancel", callback_data="cancel")]]))
+        await update.message.reply_text(
+            "Tap to start",
+            reply_markup=InlineKeyboardMarkup(
+                [[InlineKeyboardButton("Cancel", callback_data="cancel")]]
+            ),
+        )
 
     async def tapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.callback_query.answer("Cancelled")
@@ -234,8 +243,11 @@ async def test_wrong_token_and_unknown_method(api: FakeBotApi) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{api.root}/bot{TOKEN}/noSuchMethod") as response:
             assert response.status == 404
-            assert await response.json() == {"ok": False, "error_code": 404,
-                                              "description": "Not Found"}
+            assert await response.json() == {
+                "ok": False,
+                "error_code": 404,
+                "description": "Not Found",
+            }
         async with http.post(f"{api.root}/botWRONG/getMe", json={}) as response:
             assert response.status == 401
             assert (await response.json())["description"] == "Unauthorized"
@@ -243,9 +255,13 @@ async def test_wrong_token_and_unknown_method(api: FakeBotApi) -> None:
 
 async def test_json_bodies_and_other_methods(api: FakeBotApi) -> None:
     markup = {"inline_keyboard": [[{"text": "Go", "web_app": {"url": "https://a.example/"}}]]}
-    async with aiohttp.ClientSession() as http, http.post(
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
             f"{api.root}/bot{TOKEN}/sendMessage",
-            json={"chat_id": CHAT, "text": "json", "reply_markup": markup}) as r:
+            json={"chat_id": CHAT, "text": "json", "reply_markup": markup},
+        ) as r,
+    ):
         body = await r.json()
     assert body["ok"] and body["result"]["reply_markup"] == markup
     init = api.mini_app_init_data(CHAT, query_id="AAQ1")
@@ -256,8 +272,9 @@ async def test_json_bodies_and_other_methods(api: FakeBotApi) -> None:
         with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
             await bot.edit_message_text("edited", chat_id=CHAT, message_id=message_id)
         assert await bot.send_chat_action(CHAT, "typing")
-        assert await bot.set_chat_menu_button(CHAT, MenuButtonWebApp(
-            "Call", WebAppInfo("https://a.example/")))
+        assert await bot.set_chat_menu_button(
+            CHAT, MenuButtonWebApp("Call", WebAppInfo("https://a.example/"))
+        )
         assert (await bot.get_chat_menu_button(CHAT)).text == "Call"
         result = InlineQueryResultArticle("1", "Summary", InputTextMessageContent("done"))
         assert (await bot.answer_web_app_query("AAQ1", result)).inline_message_id
@@ -283,9 +300,13 @@ async def test_strict_chats_refuse_unknown_chat() -> None:
 
 def test_init_data_verifies_independently() -> None:
     api = FakeBotApi(token=TOKEN)
-    init_data = api.mini_app_init_data(CHAT, "Ada Lovelace", chat_instance="-77",
-                                       username="ada",
-                                       extra={"chat": {"id": -77, "photo_url": "https://t.me/a"}})
+    init_data = api.mini_app_init_data(
+        CHAT,
+        "Ada Lovelace",
+        chat_instance="-77",
+        username="ada",
+        extra={"chat": {"id": -77, "photo_url": "https://t.me/a"}},
+    )
     fields = verify_init_data(init_data, TOKEN)
     assert fields is not None
     user = json.loads(fields["user"])
@@ -294,11 +315,12 @@ def test_init_data_verifies_independently() -> None:
     assert "\\/" in fields["chat"]  # Telegram escapes slashes: the text must be hashed as is
     assert verify_init_data(init_data, "123456:OTHER") is None
     for i in (init_data.index("Ada"), init_data.index("auth_date=") + 10, len(init_data) - 1):
-        tampered = init_data[:i] + ("0" if init_data[i] != "0" else "1") + init_data[i + 1:]
+        tampered = init_data[:i] + ("0" if init_data[i] != "0" else "1") + init_data[i + 1 :]
         assert verify_init_data(tampered, TOKEN) is None
     assert verify_init_data(api.mini_app_init_data(1, auth_date=1700000000), TOKEN) == {
         "user": '{"id":1,"first_name":"Alice","language_code":"en","allows_write_to_pm":true}',
-        "auth_date": "1700000000"}
+        "auth_date": "1700000000",
+    }
 
 
 def test_launch_url_carries_init_data_in_fragment() -> None:
@@ -321,17 +343,20 @@ async def test_sim_http_api(api: FakeBotApi) -> None:
         async with http.post("/sim/messages", json={"chat_id": CHAT, "text": "/call"}) as r:
             assert (await r.json())["message"]["entities"][0]["type"] == "bot_command"
         assert (await bot.get_updates(timeout=0))[0].message.text == "/call"
+
         async def pong_later() -> None:
             await asyncio.sleep(0.2)
             await bot.send_message(CHAT, "pong")
 
         sender = asyncio.create_task(pong_later())
-        async with http.get("/sim/sent", params={"chat_id": CHAT, "min_count": 1,
-                                                 "timeout": 3}) as r:
+        async with http.get(
+            "/sim/sent", params={"chat_id": CHAT, "min_count": 1, "timeout": 3}
+        ) as r:
             assert [m["text"] for m in (await r.json())["messages"]] == ["pong"]
         await sender
-        async with http.post("/sim/fail", json={"method": "getMe", "code": 429,
-                                                "retry_after": 2}) as r:
+        async with http.post(
+            "/sim/fail", json={"method": "getMe", "code": 429, "retry_after": 2}
+        ) as r:
             assert r.status == 200
         with pytest.raises(RetryAfter):
             await bot.get_me()
@@ -344,8 +369,10 @@ async def test_sim_http_api(api: FakeBotApi) -> None:
             assert (await r.json())["commands"] == [{"command": "call", "description": "Call"}]
         async with http.get("/sim/calls", params={"method": "setMyCommands"}) as r:
             assert len((await r.json())["calls"]) == 1
-        async with http.post("/sim/init_data", json={
-                "user_id": CHAT, "first_name": "Ada", "web_app_url": "https://a.example/"}) as r:
+        async with http.post(
+            "/sim/init_data",
+            json={"user_id": CHAT, "first_name": "Ada", "web_app_url": "https://a.example/"},
+        ) as r:
             minted = await r.json()
         async with http.post("/sim/callback_queries", json={"chat_id": 1, "data": "x"}) as r:
             assert r.status == 404
@@ -365,14 +392,25 @@ def free_port() -> int:
 async def test_process_mode() -> None:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fakes.telegram_api", "--port", str(port), "--token", TOKEN,
-        cwd=TESTS_DIR, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        "-m",
+        "fakes.telegram_api",
+        "--port",
+        str(port),
+        "--token",
+        TOKEN,
+        cwd=TESTS_DIR,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
         line = await asyncio.wait_for(proc.stdout.readline(), timeout=10)
         root = f"http://127.0.0.1:{port}"
         assert line.decode().strip() == f"FakeBotApi listening on {root}"
-        async with aiohttp.ClientSession(base_url=root) as http, http.post(
-                "/sim/messages", json={"chat_id": CHAT, "text": "/call"}) as r:
+        async with (
+            aiohttp.ClientSession(base_url=root) as http,
+            http.post("/sim/messages", json={"chat_id": CHAT, "text": "/call"}) as r,
+        ):
             assert r.status == 200
         async with Bot(TOKEN, base_url=f"{root}/bot") as bot:
             updates = await bot.get_updates(timeout=2)

@@ -36,17 +36,29 @@ def free_port() -> int:
 def write_config(root: Path, port: int, **realtime: Any) -> Path:
     """A gateway config: echo backend, static loopback origin, short timers."""
     values: dict[str, Any] = {
-        "enabled": True, "backend": "echo", "tunnel_mode": "static-public-url",
-        "public_url": f"http://127.0.0.1:{port}", "gateway_port": port,
-        "startup_timeout_ms": 3000, "finalize_grace_ms": 300, "launch_window_ms": 5000,
-        "idle_warning_ms": 60_000, "idle_timeout_ms": 120_000, "max_call_ms": 300_000,
+        "enabled": True,
+        "backend": "echo",
+        "tunnel_mode": "static-public-url",
+        "public_url": f"http://127.0.0.1:{port}",
+        "gateway_port": port,
+        "startup_timeout_ms": 3000,
+        "finalize_grace_ms": 300,
+        "launch_window_ms": 5000,
+        "idle_warning_ms": 60_000,
+        "idle_timeout_ms": 120_000,
+        "max_call_ms": 300_000,
         "max_daily_call_ms": 600_000,
     }
     values.update(realtime)
     lines = ["[realtime]"] + [f"{k} = {json.dumps(v)}" for k, v in values.items()]
-    lines += ["[telegram]", f"authorized_chat_id = {USER_ID}",
-              "[storage]", f'root = "{root / "state"}"',
-              "[plugins.echo]", "delay_ms = 50"]
+    lines += [
+        "[telegram]",
+        f"authorized_chat_id = {USER_ID}",
+        "[storage]",
+        f'root = "{root / "state"}"',
+        "[plugins.echo]",
+        "delay_ms = 50",
+    ]
     path = root / "bridge.config.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -54,16 +66,22 @@ def write_config(root: Path, port: int, **realtime: Any) -> Path:
 
 def secrets_env() -> dict[str, str]:
     """The gateway's secrets."""
-    return {"TELEGRAM_BOT_TOKEN": BOT_TOKEN, "REALTIME_CONTROL_SECRET": CONTROL_SECRET,
-            "OPENAI_API_KEY": OPENAI_KEY}
+    return {
+        "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+        "REALTIME_CONTROL_SECRET": CONTROL_SECRET,
+        "OPENAI_API_KEY": OPENAI_KEY,
+    }
 
 
-def init_data(user_id: int = USER_ID, *, auth_date: int | None = None,
-              token: str = BOT_TOKEN) -> str:
+def init_data(
+    user_id: int = USER_ID, *, auth_date: int | None = None, token: str = BOT_TOKEN
+) -> str:
     """Init data signed as Telegram signs it."""
     user = json.dumps({"id": user_id, "first_name": "Alice"}, separators=(",", ":"))
-    return sign_init_data({"user": user, "auth_date": str(auth_date or int(time.time())),
-                           "query_id": "AAE-test"}, bot_token=token)
+    return sign_init_data(
+        {"user": user, "auth_date": str(auth_date or int(time.time())), "query_id": "AAE-test"},
+        bot_token=token,
+    )
 
 
 @dataclass
@@ -85,9 +103,11 @@ class FakeBridge:
         """Connect and say hello."""
         self._session = aiohttp.ClientSession()
         self._ws = await self._session.ws_connect(
-            self.url, headers={"Authorization": f"Bearer {secret}"})
-        await self._ws.send_json({"type": "bridge.hello", "bridge_id": "bridge",
-                                  "status": {"owner": "telegram"}})
+            self.url, headers={"Authorization": f"Bearer {secret}"}
+        )
+        await self._ws.send_json(
+            {"type": "bridge.hello", "bridge_id": "bridge", "status": {"owner": "telegram"}}
+        )
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
@@ -97,21 +117,32 @@ class FakeBridge:
             if data["type"] == "call.prepare":
                 self.prepares.append(data)
                 if self.answer:
-                    await self._ws.send_json({
-                        "type": "call.prepare.result", "reply_to": data["id"],
-                        "allowed": self.allow, "reason": None if self.allow else self.reason,
-                        "context": {"parts": [{"title": "Bound thread", "text": "Refactor X"}]}})
+                    await self._ws.send_json(
+                        {
+                            "type": "call.prepare.result",
+                            "reply_to": data["id"],
+                            "allowed": self.allow,
+                            "reason": None if self.allow else self.reason,
+                            "context": {"parts": [{"title": "Bound thread", "text": "Refactor X"}]},
+                        }
+                    )
             elif data["type"] == "call.event":
                 self.events.append(data)
                 if self.ack:
-                    await self._ws.send_json({"type": "call.ack", "call_id": data["call_id"],
-                                              "seq": data["event"]["seq"]})
+                    await self._ws.send_json(
+                        {
+                            "type": "call.ack",
+                            "call_id": data["call_id"],
+                            "seq": data["event"]["seq"],
+                        }
+                    )
 
     async def hangup(self, call_id: str | None = None) -> None:
         """``/hangup`` through the control channel."""
         assert self._ws is not None
-        await self._ws.send_json({"type": "call.hangup", "call_id": call_id,
-                                  "reason": "telegram_hangup"})
+        await self._ws.send_json(
+            {"type": "call.hangup", "call_id": call_id, "reason": "telegram_hangup"}
+        )
 
     async def wait_for(self, event_type: str, timeout: float = 5.0) -> dict[str, Any]:
         """The first forwarded event of that type (bounded wait)."""
@@ -152,8 +183,9 @@ class RunningGateway:
 
     async def arm(self) -> dict[str, Any]:
         """Arm through the control API; the final JSON line."""
-        async with self.http.post(f"{self.base}/control/arm",
-                                  headers=self.control_headers()) as resp:
+        async with self.http.post(
+            f"{self.base}/control/arm", headers=self.control_headers()
+        ) as resp:
             lines = [json.loads(line) for line in (await resp.text()).splitlines()]
         return lines[-1]["result"]
 
@@ -192,8 +224,7 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
             await ready.wait()
         base = f"http://127.0.0.1:{port}"
         bridge = FakeBridge(url=f"ws://127.0.0.1:{port}/ws/bridge")
-        running = RunningGateway(gateway, base, aiohttp.ClientSession(), bridge, loaded, stop,
-                                 task)
+        running = RunningGateway(gateway, base, aiohttp.ClientSession(), bridge, loaded, stop, task)
         started.append((stop, task, running))
         if connect_bridge:
             await bridge.connect()

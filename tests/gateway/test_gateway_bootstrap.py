@@ -23,14 +23,24 @@ async def _armed_token(gw) -> str:
 
 
 async def test_malformed_json_is_400(gw):
-    async with gw.http.post(f"{gw.base}/api/call/bootstrap", data=b"{not json",
-                            headers={"Content-Type": "application/json"}) as resp:
+    async with gw.http.post(
+        f"{gw.base}/api/call/bootstrap",
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+    ) as resp:
         status, code, _ = await _error(resp)
     assert (status, code) == (400, "malformed_json")
 
 
-@pytest.mark.parametrize("body", [{}, {"launch_token": "x"}, {"launch_token": 5, "init_data": "a"},
-                                  {"launch_token": "x", "init_data": "y" * 9000}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"launch_token": "x"},
+        {"launch_token": 5, "init_data": "a"},
+        {"launch_token": "x", "init_data": "y" * 9000},
+    ],
+)
 async def test_missing_or_bad_fields_are_400(gw, body):
     async with gw.http.post(f"{gw.base}/api/call/bootstrap", json=body) as resp:
         status, code, message = await _error(resp)
@@ -39,8 +49,11 @@ async def test_missing_or_bad_fields_are_400(gw, body):
 
 
 async def test_oversized_body_is_413(gw):
-    async with gw.http.post(f"{gw.base}/api/call/bootstrap", data=b"x" * 200_000,
-                            headers={"Content-Type": "application/json"}) as resp:
+    async with gw.http.post(
+        f"{gw.base}/api/call/bootstrap",
+        data=b"x" * 200_000,
+        headers={"Content-Type": "application/json"},
+    ) as resp:
         status, code, _ = await _error(resp)
     assert (status, code) == (413, "body_too_large")
 
@@ -180,8 +193,10 @@ async def test_calls_that_really_started_do_not_use_up_the_rate_limit(gateway_fa
         await ws.receive_json(timeout=5)
         await ws.send_json({"type": "call.event", "id": 1, "event": {"type": "call.started"}})
         await ws.receive_json(timeout=5)
-        async with gw.http.post(f"{gw.base}/api/call/hangup", json={
-                "call_id": body["call_id"], "client_token": body["client_token"]}):
+        async with gw.http.post(
+            f"{gw.base}/api/call/hangup",
+            json={"call_id": body["call_id"], "client_token": body["client_token"]},
+        ):
             pass
         await gw.gateway.calls.shutdown()
         await ws.close()

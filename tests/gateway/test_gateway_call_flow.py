@@ -49,8 +49,10 @@ async def test_relay_call_end_to_end(gw):
                 assert message.data == b"\x01\x02" * 480
                 break
 
-    async with gw.http.post(f"{gw.base}/api/call/hangup", json={
-            "call_id": body["call_id"], "client_token": body["client_token"]}) as resp:
+    async with gw.http.post(
+        f"{gw.base}/api/call/hangup",
+        json={"call_id": body["call_id"], "client_token": body["client_token"]},
+    ) as resp:
         assert resp.status == 200
     ended = await gw.bridge.wait_for("call.ended")
     assert ended["reason"] == "user_hangup" and ended["ended_by"] == "browser"

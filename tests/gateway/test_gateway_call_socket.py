@@ -66,10 +66,12 @@ async def test_second_socket_is_refused_4009(gw):
 async def test_invalid_events_are_rejected_not_logged(gw):
     body = await gw.start_call()
     ws = await _authed(gw, body)
-    for event in ({"type": "call.ended", "reason": "x"},  # only the gateway may end a call
-                  {"type": "raw", "payload": {}},
-                  {"type": "user.transcript.final", "text": "x" * 9000},
-                  {"type": "vad", "state": "dancing"}):
+    for event in (
+        {"type": "call.ended", "reason": "x"},  # only the gateway may end a call
+        {"type": "raw", "payload": {}},
+        {"type": "user.transcript.final", "text": "x" * 9000},
+        {"type": "vad", "state": "dancing"},
+    ):
         await ws.send_json({"type": "call.event", "id": "e", "event": event})
         reply = await _next_json(ws, "error")
         assert reply["code"] == "bad_event"
@@ -88,7 +90,7 @@ async def test_oversized_frame_closes_the_socket(gateway_factory):
 
 
 async def test_dropped_socket_may_reconnect_within_grace(gateway_factory):
-    gw = await gateway_factory(finalize_grace_ms=2000)
+    gw = await gateway_factory(reconnect_grace_ms=1500)
     body = await gw.start_call()
     ws = await _authed(gw, body)
     await ws.close()
@@ -113,24 +115,36 @@ async def test_bridge_hangup_ends_with_telegram_reason_and_force_end(gw):
 async def test_finalize_appends_last_events_then_ends(gw):
     body = await gw.start_call()
     ws = await _authed(gw, body)
-    events = [{"type": "assistant.transcript.final", "text": "last words"},
-              {"type": "call.ended", "reason": "sneaky"}]
-    async with gw.http.post(f"{gw.base}/api/call/finalize", json={
-            "call_id": body["call_id"], "client_token": body["client_token"],
-            "reason": "page_closed", "events": events}) as resp:
+    assert not ws.closed
+    events = [
+        {"type": "assistant.transcript.final", "text": "last words"},
+        {"type": "call.ended", "reason": "sneaky"},
+    ]
+    async with gw.http.post(
+        f"{gw.base}/api/call/finalize",
+        json={
+            "call_id": body["call_id"],
+            "client_token": body["client_token"],
+            "reason": "page_closed",
+            "events": events,
+        },
+    ) as resp:
         result = await resp.json()
     assert result == {"ok": True, "accepted": 1, "rejected": 1, "reason": "page_closed"}
     log = CallLog(gw.gateway.paths.call_log(body["call_id"])).read().events
     assert [e["type"] for e in log][-2:] == ["assistant.transcript.final", "call.ended"]
     assert log[-1]["reason"] == "page_closed"
-    async with gw.http.post(f"{gw.base}/api/call/finalize", json={
-            "call_id": body["call_id"], "client_token": body["client_token"]}) as resp:
+    async with gw.http.post(
+        f"{gw.base}/api/call/finalize",
+        json={"call_id": body["call_id"], "client_token": body["client_token"]},
+    ) as resp:
         assert resp.status == 404
 
 
 async def test_idle_warning_then_idle_timeout(gateway_factory):
-    gw = await gateway_factory(idle_warning_ms=300, idle_timeout_ms=800, max_call_ms=60_000,
-                               max_daily_call_ms=120_000)
+    gw = await gateway_factory(
+        idle_warning_ms=300, idle_timeout_ms=800, max_call_ms=60_000, max_daily_call_ms=120_000
+    )
     body = await gw.start_call()
     ws = await _authed(gw, body)
     warning = await _next_json(ws, "call.event")
@@ -143,10 +157,12 @@ async def test_idle_warning_then_idle_timeout(gateway_factory):
 
 
 async def test_max_duration_ends_the_call(gateway_factory):
-    gw = await gateway_factory(idle_warning_ms=1000, idle_timeout_ms=2000, max_call_ms=2000,
-                               max_daily_call_ms=600_000)
+    gw = await gateway_factory(
+        idle_warning_ms=1000, idle_timeout_ms=2000, max_call_ms=2000, max_daily_call_ms=600_000
+    )
     body = await gw.start_call()
     ws = await _authed(gw, body)
+    assert not ws.closed
     ended = await gw.bridge.wait_for("call.ended", timeout=6)
     assert ended["reason"] == "max_call_duration_reached"
     assert ended["duration_ms"] >= 1900
@@ -157,6 +173,7 @@ async def test_start_timeout_when_media_never_starts(gateway_factory):
     gw = await gateway_factory(startup_timeout_ms=1000)
     body = await gw.start_call()
     ws = await _authed(gw, body)
+    assert not ws.closed
     ended = await gw.bridge.wait_for("call.ended", timeout=5)
     assert ended["reason"] == "call_start_timeout"
     assert gw.gateway.store.get_call(body["call_id"]).end_reason == "call_start_timeout"

@@ -38,8 +38,9 @@ async def test_arm_fails_clearly_when_the_public_origin_does_not_answer(gateway_
 
 async def test_disarm_invalidates_the_invite(gw):
     token = (await gw.arm())["launch_url"].split("launch=")[1]
-    async with gw.http.post(f"{gw.base}/control/disarm", json={"reason": "lunch"},
-                            headers=gw.control_headers()) as resp:
+    async with gw.http.post(
+        f"{gw.base}/control/disarm", json={"reason": "lunch"}, headers=gw.control_headers()
+    ) as resp:
         assert await resp.json() == {"armed": False, "reason": "lunch"}
     async with gw.http.get(f"{gw.base}/miniapp?launch={token}") as resp:
         assert resp.status == 404
@@ -50,8 +51,11 @@ async def test_disarm_invalidates_the_invite(gw):
 
 async def test_hangup_ends_the_live_call(gw):
     body = await gw.start_call()
-    async with gw.http.post(f"{gw.base}/control/hangup", json={"reason": "bridgectl_hangup"},
-                            headers=gw.control_headers()) as resp:
+    async with gw.http.post(
+        f"{gw.base}/control/hangup",
+        json={"reason": "bridgectl_hangup"},
+        headers=gw.control_headers(),
+    ) as resp:
         assert (await resp.json())["call_id"] == body["call_id"]
     ended = await gw.bridge.wait_for("call.ended")
     assert (ended["reason"], ended["ended_by"]) == ("bridgectl_hangup", "operator")
@@ -63,8 +67,7 @@ async def test_hangup_ends_the_live_call(gw):
 async def test_control_routes_need_the_secret(gw, path):
     async with gw.http.get(f"{gw.base}{path}") as resp:
         assert resp.status == 401
-    async with gw.http.get(f"{gw.base}{path}",
-                           headers={"Authorization": "Bearer wrong"}) as resp:
+    async with gw.http.get(f"{gw.base}{path}", headers={"Authorization": "Bearer wrong"}) as resp:
         assert resp.status == 401
         assert "REALTIME_CONTROL_SECRET" in (await resp.json())["error"]["message"]
 

@@ -24,8 +24,13 @@ async def echo_json(request: web.Request) -> web.Response:
 
 
 async def api_error(request: web.Request) -> web.Response:
-    raise ApiError(429, "rate_limited", "Too many call attempts; wait a minute.",
-                   retry_after=12.2, headers={"X-Extra": "1"})
+    raise ApiError(
+        429,
+        "rate_limited",
+        "Too many call attempts; wait a minute.",
+        retry_after=12.2,
+        headers={"X-Extra": "1"},
+    )
 
 
 async def crash(request: web.Request) -> web.Response:
@@ -56,8 +61,9 @@ async def ws_echo(request: web.Request) -> web.WebSocketResponse:
 
 @pytest.fixture
 async def client() -> AsyncIterator[Client]:
-    app = web.Application(middlewares=[security_headers_middleware, error_middleware],
-                          client_max_size=CAP)
+    app = web.Application(
+        middlewares=[security_headers_middleware, error_middleware], client_max_size=CAP
+    )
     app.router.add_post("/json", echo_json)
     app.router.add_get("/api-error", api_error)
     app.router.add_get("/crash", crash)
@@ -88,13 +94,15 @@ async def expect_error(response: Any, status: int, code: str) -> str:
 async def test_api_error_shape_retry_after_and_headers(client: Client) -> None:
     response = await client.get("/api-error")
     assert await expect_error(response, 429, "rate_limited") == (
-        "Too many call attempts; wait a minute.")
+        "Too many call attempts; wait a minute."
+    )
     assert response.headers["Retry-After"] == "13"
     assert response.headers["X-Extra"] == "1"
 
 
-async def test_unexpected_exception_is_a_generic_500(client: Client,
-                                                     captured_logs: list[dict[str, Any]]) -> None:
+async def test_unexpected_exception_is_a_generic_500(
+    client: Client, captured_logs: list[dict[str, Any]]
+) -> None:
     response = await client.get("/crash")
     message = await expect_error(response, 500, "internal_error")
     assert message == "The gateway hit an unexpected error; it has been logged."
@@ -143,16 +151,19 @@ async def test_json_body_round_trip(client: Client) -> None:
     assert (await client.post("/json", data=at_cap)).status == 200
 
 
-@pytest.mark.parametrize(("body", "detail"), [
-    (b'{"a": 1,', "line 1, column 9"),
-    (b"[1, 2]", "got a JSON array"),
-    (b'"text"', "got a JSON string"),
-    (b"null", "got a JSON null"),
-    (b"", "it was empty"),
-    (b"  \n", "it was empty"),
-    (b'{"a": "\xff"}', "not valid UTF-8"),
-    (b'{"a": NaN}', "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b'{"a": 1,', "line 1, column 9"),
+        (b"[1, 2]", "got a JSON array"),
+        (b'"text"', "got a JSON string"),
+        (b"null", "got a JSON null"),
+        (b"", "it was empty"),
+        (b"  \n", "it was empty"),
+        (b'{"a": "\xff"}', "not valid UTF-8"),
+        (b'{"a": NaN}', "not valid JSON"),
+    ],
+)
 async def test_bad_json_is_400(client: Client, body: bytes, detail: str) -> None:
     message = await expect_error(await client.post("/json", data=body), 400, "malformed_json")
     assert message.startswith("The request body must be a JSON object")
@@ -183,8 +194,10 @@ async def raw_exchange(client: Client, head: bytes, body: bytes) -> bytes:
 
 
 async def test_content_length_over_cap_is_413_without_reading_the_body(client: Client) -> None:
-    head = (b"POST /json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 50000000\r\n\r\n")
+    head = (
+        b"POST /json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 50000000\r\n\r\n"
+    )
     # Only 10 bytes of the announced 50 MB are ever sent: the answer must not wait for the rest.
     status_line = (await raw_exchange(client, head, b'{"a": "xxx')).split(b"\r\n", 1)[0]
     assert status_line == b"HTTP/1.1 413 Request Entity Too Large"
@@ -208,8 +221,9 @@ async def test_chunked_over_cap_answers_before_the_body_ends(client: Client) -> 
     assert status_line == b"HTTP/1.1 413 Request Entity Too Large"
 
 
-async def test_websocket_upgrade_passes_through(client: Client,
-                                                captured_logs: list[dict[str, Any]]) -> None:
+async def test_websocket_upgrade_passes_through(
+    client: Client, captured_logs: list[dict[str, Any]]
+) -> None:
     async with client.ws_connect("/ws") as ws:
         await ws.send_str("hello")
         assert (await ws.receive(timeout=5)).data == "hello"

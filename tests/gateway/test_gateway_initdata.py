@@ -39,8 +39,13 @@ def encode(pairs: list[tuple[str, str]] | dict[str, str]) -> str:
     return "&".join(f"{quote(key, safe='')}={quote(value, safe='')}" for key, value in items)
 
 
-def make(token: str = TOKEN, *, auth_date: datetime = NOW - timedelta(seconds=10),
-         drop: tuple[str, ...] = (), **extra: str) -> str:
+def make(
+    token: str = TOKEN,
+    *,
+    auth_date: datetime = NOW - timedelta(seconds=10),
+    drop: tuple[str, ...] = (),
+    **extra: str,
+) -> str:
     fields = {
         "query_id": "AAHdF6IQAAAAAN0XohDhrOrc",
         "user": USER_JSON,
@@ -82,7 +87,11 @@ def test_valid_init_data() -> None:
 def test_optional_fields_absent() -> None:
     result = verify(make(drop=("query_id", "chat_instance", "chat_type")))
     assert (result.chat_instance, result.chat_type, result.query_id, result.start_param) == (
-        None, None, None, None)
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def test_signature_field_is_part_of_the_hmac() -> None:
@@ -122,8 +131,7 @@ def test_structural_failures(init_data: str, reason: str) -> None:
 
 
 def test_duplicate_key_even_when_signed() -> None:
-    fields = [("auth_date", str(int(NOW.timestamp()))), ("user", USER_JSON),
-              ("user", '{"id":1}')]
+    fields = [("auth_date", str(int(NOW.timestamp()))), ("user", USER_JSON), ("user", '{"id":1}')]
     digest = telegram_hash(dict(fields))
     assert reason_of(encode([*fields, ("hash", digest)])) == "duplicate_key"
 
@@ -158,19 +166,34 @@ def test_freshness_boundaries() -> None:
     assert verify(make(auth_date=NOW - MAX_AGE)).user_id == 4242
     assert reason_of(make(auth_date=NOW - MAX_AGE - timedelta(seconds=1))) == "stale"
     stale = InitDataError("stale")
-    assert stale.message == ("This call screen was opened too long ago. "
-                             "Close it and send /call again.")
+    assert stale.message == (
+        "This call screen was opened too long ago. Close it and send /call again."
+    )
 
 
 def test_future_auth_date_beyond_skew() -> None:
     assert verify(make(auth_date=NOW + timedelta(seconds=30))).user_id == 4242
     assert reason_of(make(auth_date=NOW + timedelta(seconds=31))) == "future"
-    assert reason_of(make(auth_date=NOW + timedelta(seconds=5)),
-                     max_future_skew=timedelta(0)) == "future"
+    assert (
+        reason_of(make(auth_date=NOW + timedelta(seconds=5)), max_future_skew=timedelta(0))
+        == "future"
+    )
 
 
-@pytest.mark.parametrize("user", [None, "", "not json", "[1]", '{"first_name":"x"}',
-                                  '{"id":"4242"}', '{"id":true}', '{"id":4.5}', '{"id":-1}'])
+@pytest.mark.parametrize(
+    "user",
+    [
+        None,
+        "",
+        "not json",
+        "[1]",
+        '{"first_name":"x"}',
+        '{"id":"4242"}',
+        '{"id":true}',
+        '{"id":4.5}',
+        '{"id":-1}',
+    ],
+)
 def test_user_must_have_an_integer_id(user: str | None) -> None:
     extra = {} if user is None else {"user": user}
     signed = make(drop=("user",), **extra)
@@ -178,8 +201,18 @@ def test_user_must_have_an_integer_id(user: str | None) -> None:
 
 
 def test_every_reason_has_one_user_facing_sentence() -> None:
-    reasons = ["missing", "malformed", "duplicate_key", "no_hash", "bad_hash", "no_auth_date",
-               "stale", "future", "no_user", "bad_signature"]
+    reasons = [
+        "missing",
+        "malformed",
+        "duplicate_key",
+        "no_hash",
+        "bad_hash",
+        "no_auth_date",
+        "stale",
+        "future",
+        "no_user",
+        "bad_signature",
+    ]
     for reason in reasons:
         error = InitDataError(reason)
         assert error.reason == reason
@@ -199,8 +232,12 @@ def test_configuration_errors_are_not_init_data_errors() -> None:
 
 def ed25519_signed(private_key: object, bot_id: int, **extra: str) -> str:
     """Init data with a test-keypair Ed25519 signature, then the HMAC hash over all of it."""
-    fields = {"user": USER_JSON, "auth_date": str(int((NOW - timedelta(seconds=5)).timestamp())),
-              "chat_instance": "77", **extra}
+    fields = {
+        "user": USER_JSON,
+        "auth_date": str(int((NOW - timedelta(seconds=5)).timestamp())),
+        "chat_instance": "77",
+        **extra,
+    }
     check = f"{bot_id}:WebAppData\n" + "\n".join(f"{k}={fields[k]}" for k in sorted(fields))
     raw = private_key.sign(check.encode())  # type: ignore[attr-defined]
     fields["signature"] = base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -210,7 +247,8 @@ def ed25519_signed(private_key: object, bot_id: int, **extra: str) -> str:
 def test_ed25519_signature() -> None:
     ed25519 = pytest.importorskip(
         "cryptography.hazmat.primitives.asymmetric.ed25519",
-        reason="the 'cryptography' package is not installed; Ed25519 checks need it")
+        reason="the 'cryptography' package is not installed; Ed25519 checks need it",
+    )
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     private_key = ed25519.Ed25519PrivateKey.generate()
@@ -219,8 +257,11 @@ def test_ed25519_signature() -> None:
     assert verify(signed, ed25519_public_key=public).user_id == 4242  # bot id from the token
     assert verify(signed, ed25519_public_key=public, bot_id=123456789).user_id == 4242
     assert reason_of(signed, ed25519_public_key=public, bot_id=1) == "bad_signature"
-    other = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
-        Encoding.Raw, PublicFormat.Raw)
+    other = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(Encoding.Raw, PublicFormat.Raw)
+    )
     assert reason_of(signed, ed25519_public_key=other) == "bad_signature"
     assert reason_of(make(), ed25519_public_key=public) == "bad_signature"  # no signature
     assert reason_of(make(signature="%%%"), ed25519_public_key=public) == "bad_signature"

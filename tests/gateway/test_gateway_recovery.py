@@ -20,8 +20,14 @@ async def _start(config: Path, port: int) -> asyncio.subprocess.Process:
     exe = Path(sys.executable).with_name("bridgehost")
     env = {**os.environ, **secrets_env()}
     proc = await asyncio.create_subprocess_exec(
-        str(exe), "--config", str(config), "gateway", env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        str(exe),
+        "--config",
+        str(config),
+        "gateway",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     async with aiohttp.ClientSession() as http, asyncio.timeout(20):
         while True:
             try:
@@ -46,16 +52,21 @@ async def test_sigkill_mid_call_then_restart_ends_the_call_from_its_log(tmp_path
             async with http.post(f"{base}/control/arm", headers=headers) as resp:
                 launch = (await resp.text()).strip().splitlines()[-1]
             token = launch.split("launch=")[1].split('"')[0]
-            async with http.post(f"{base}/api/call/bootstrap", json={
-                    "launch_token": token, "init_data": init_data()}) as resp:
+            async with http.post(
+                f"{base}/api/call/bootstrap", json={"launch_token": token, "init_data": init_data()}
+            ) as resp:
                 body = await resp.json()
             ws = await http.ws_connect(f"{base}{body['ws_path']}")
             await ws.send_json({"type": "call.auth", "token": body["client_token"]})
             assert (await ws.receive_json(timeout=5))["type"] == "call.auth.ok"
             acked = []
-            for n, event in enumerate([{"type": "call.started"},
-                                       {"type": "user.transcript.final", "text": "ship it"},
-                                       {"type": "assistant.transcript.final", "text": "ok"}]):
+            for n, event in enumerate(
+                [
+                    {"type": "call.started"},
+                    {"type": "user.transcript.final", "text": "ship it"},
+                    {"type": "assistant.transcript.final", "text": "ok"},
+                ]
+            ):
                 await ws.send_json({"type": "call.event", "id": n, "event": event})
                 reply = await ws.receive_json(timeout=5)
                 assert reply["type"] == "call.event.ack"
@@ -87,8 +98,10 @@ async def test_sigkill_mid_call_then_restart_ends_the_call_from_its_log(tmp_path
         assert logged[acked[1]]["text"] == "ship it"
         assert log[-1]["type"] == "call.ended" and log[-1]["reason"] == "gateway_restart"
 
-        async with aiohttp.ClientSession() as http, \
-                http.get(f"{base}/control/status", headers=headers) as resp:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{base}/control/status", headers=headers) as resp,
+        ):
             status = await resp.json()
         assert status["call"] is None
         assert status["recent_calls"][0]["end_reason"] == "gateway_restart"

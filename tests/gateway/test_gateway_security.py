@@ -29,8 +29,10 @@ from bridgehost.gateway.security import (
 CF_NETS = [ipaddress.ip_network("173.245.48.0/20"), ipaddress.ip_network("2400:cb00::/32")]
 
 
-def request_from(peer: Any, headers: dict[str, str] | list[tuple[str, str]] | None = None,
-                 ) -> web.Request:
+def request_from(
+    peer: Any,
+    headers: dict[str, str] | list[tuple[str, str]] | None = None,
+) -> web.Request:
     """A mocked request whose socket peer is ``peer`` (a tuple for IP, a string for unix)."""
     extra = {"peername": peer, "sslcontext": None, "sockname": ("127.0.0.1", 8080)}
     transport = mock.Mock()
@@ -56,12 +58,15 @@ def test_miniapp_csp_uses_the_nonce_and_no_unsafe_inline() -> None:
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
 
 
-@pytest.mark.parametrize(("nonce", "sources"), [
-    ("short", []),
-    ("abcdefghijklmnop'; script-src *", []),
-    (new_nonce(), ["https://x; script-src *"]),
-    (new_nonce(), ["https://a https://b"]),
-])
+@pytest.mark.parametrize(
+    ("nonce", "sources"),
+    [
+        ("short", []),
+        ("abcdefghijklmnop'; script-src *", []),
+        (new_nonce(), ["https://x; script-src *"]),
+        (new_nonce(), ["https://a https://b"]),
+    ],
+)
 def test_miniapp_csp_refuses_injection(nonce: str, sources: list[str]) -> None:
     with pytest.raises(ValueError):
         miniapp_csp(nonce, connect_src=sources)
@@ -70,31 +75,37 @@ def test_miniapp_csp_refuses_injection(nonce: str, sources: list[str]) -> None:
 # --- secrets and bearer tokens --------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("given", "expected", "result"), [
-    ("s3cret-value", "s3cret-value", True),
-    ("s3cret-value", SecretStr("s3cret-value"), True),
-    ("s3cret-valuE", "s3cret-value", False),
-    ("s3cret", "s3cret-value", False),
-    ("", "", False),
-    (None, None, False),
-    ("", SecretStr(""), False),
-    (None, "s3cret-value", False),
-    ("s3cret-value", None, False),
-    ("é-non-ascii", "é-non-ascii", True),
-])
+@pytest.mark.parametrize(
+    ("given", "expected", "result"),
+    [
+        ("s3cret-value", "s3cret-value", True),
+        ("s3cret-value", SecretStr("s3cret-value"), True),
+        ("s3cret-valuE", "s3cret-value", False),
+        ("s3cret", "s3cret-value", False),
+        ("", "", False),
+        (None, None, False),
+        ("", SecretStr(""), False),
+        (None, "s3cret-value", False),
+        ("s3cret-value", None, False),
+        ("é-non-ascii", "é-non-ascii", True),
+    ],
+)
 def test_secret_matches(given: str | None, expected: Any, result: bool) -> None:
     assert secret_matches(given, expected) is result
 
 
-@pytest.mark.parametrize(("header", "token"), [
-    ("Bearer abc.def", "abc.def"),
-    ("bearer   abc  ", "abc"),
-    ("Bearer", None),
-    ("Bearer ", None),
-    ("Basic YWJj", None),
-    ("tma query_id=1", None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        ("Bearer abc.def", "abc.def"),
+        ("bearer   abc  ", "abc"),
+        ("Bearer", None),
+        ("Bearer ", None),
+        ("Basic YWJj", None),
+        ("tma query_id=1", None),
+        (None, None),
+    ],
+)
 def test_bearer_token(header: str | None, token: str | None) -> None:
     headers = {"Authorization": header} if header is not None else None
     assert bearer_token(request_from(("127.0.0.1", 1), headers)) == token
@@ -103,23 +114,42 @@ def test_bearer_token(header: str | None, token: str | None) -> None:
 # --- addresses ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("address", "local"), [
-    ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("::ffff:127.0.0.1", True),
-    ("", True), ("/run/bridgehost/gateway.sock", True), ("@abstract", True),
-    ("10.0.0.1", False), ("::ffff:10.0.0.1", False), ("2001:db8::1", False),
-    ("localhost", False), (None, False),
-])
+@pytest.mark.parametrize(
+    ("address", "local"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("", True),
+        ("/run/bridgehost/gateway.sock", True),
+        ("@abstract", True),
+        ("10.0.0.1", False),
+        ("::ffff:10.0.0.1", False),
+        ("2001:db8::1", False),
+        ("localhost", False),
+        (None, False),
+    ],
+)
 def test_is_loopback(address: str | None, local: bool) -> None:
     assert is_loopback(address) is local
 
 
 def test_untrusted_peer_headers_are_ignored() -> None:
     spoofed = {"CF-Connecting-IP": "9.9.9.9", "X-Forwarded-For": "8.8.8.8"}
-    assert client_address(request_from(("203.0.113.7", 5555), spoofed),
-                          trusted_proxies=CF_NETS, trust_loopback=True) == "203.0.113.7"
+    assert (
+        client_address(
+            request_from(("203.0.113.7", 5555), spoofed),
+            trusted_proxies=CF_NETS,
+            trust_loopback=True,
+        )
+        == "203.0.113.7"
+    )
     # loopback is not trusted unless the gateway says so (managed tunnel mode)
-    assert client_address(request_from(("127.0.0.1", 5555), spoofed),
-                          trusted_proxies=CF_NETS) == "127.0.0.1"
+    assert (
+        client_address(request_from(("127.0.0.1", 5555), spoofed), trusted_proxies=CF_NETS)
+        == "127.0.0.1"
+    )
 
 
 def test_trusted_loopback_uses_cf_connecting_ip() -> None:
@@ -131,8 +161,7 @@ def test_trusted_loopback_uses_cf_connecting_ip() -> None:
 
 
 def test_trusted_proxy_uses_rightmost_untrusted_forwarded_for() -> None:
-    headers = [("X-Forwarded-For", "6.6.6.6, 198.51.100.4"),
-               ("X-Forwarded-For", "173.245.48.9")]
+    headers = [("X-Forwarded-For", "6.6.6.6, 198.51.100.4"), ("X-Forwarded-For", "173.245.48.9")]
     request = request_from(("173.245.48.1", 443), headers)
     assert client_address(request, trusted_proxies=CF_NETS) == "198.51.100.4"
     with_port = request_from(("173.245.48.1", 443), {"X-Forwarded-For": "198.51.100.4:4711"})
@@ -143,14 +172,17 @@ def test_trusted_proxy_uses_rightmost_untrusted_forwarded_for() -> None:
     assert client_address(all_trusted, trusted_proxies=CF_NETS) == "173.245.48.2"
 
 
-@pytest.mark.parametrize("headers", [
-    {"CF-Connecting-IP": "not-an-ip"},
-    {"CF-Connecting-IP": "1.2.3.4, 5.6.7.8"},
-    {"X-Forwarded-For": "garbage"},
-    {"X-Forwarded-For": "1.2.3.4, <script>"},
-    {"X-Forwarded-For": ""},
-    {},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"CF-Connecting-IP": "not-an-ip"},
+        {"CF-Connecting-IP": "1.2.3.4, 5.6.7.8"},
+        {"X-Forwarded-For": "garbage"},
+        {"X-Forwarded-For": "1.2.3.4, <script>"},
+        {"X-Forwarded-For": ""},
+        {},
+    ],
+)
 def test_garbage_forwarding_headers_fall_back_to_the_peer(headers: dict[str, str]) -> None:
     request = request_from(("127.0.0.1", 5555), headers)
     assert client_address(request, trusted_proxies=[], trust_loopback=True) == "127.0.0.1"
@@ -182,8 +214,7 @@ def test_escape_for_script_cannot_close_the_script() -> None:
 async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
     async def page(request: web.Request) -> web.Response:
         nonce = new_nonce()
-        response = web.Response(text=f"<script nonce='{nonce}'></script>",
-                                content_type="text/html")
+        response = web.Response(text=f"<script nonce='{nonce}'></script>", content_type="text/html")
         response.headers["Content-Security-Policy"] = miniapp_csp(nonce, connect_src=[])
         return response
 
@@ -209,8 +240,7 @@ async def test_page_keeps_its_csp_and_gets_permissions_policy(client: TestClient
     assert "Strict-Transport-Security" not in response.headers  # plain http on loopback
 
 
-async def test_json_gets_deny_all_csp_and_address_from_trusted_loopback(
-        client: TestClient) -> None:
+async def test_json_gets_deny_all_csp_and_address_from_trusted_loopback(client: TestClient) -> None:
     response = await client.get("/data", headers={"CF-Connecting-IP": "198.51.100.4"})
     assert await response.json() == {"address": "198.51.100.4"}
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]

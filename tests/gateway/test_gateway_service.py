@@ -24,23 +24,29 @@ def test_unknown_backend_names_the_choices(cli, tmp_path):
 
 
 def test_broken_selected_plugin_names_plugin_version_and_error(cli, tmp_path, site_packages):
-    site_packages.install("bridgehost-voice", "0.3.1", {"voice_plugin": BROKEN_BACKEND},
-                          {"voice": "voice_plugin"})
+    site_packages.install(
+        "bridgehost-voice", "0.3.1", {"voice_plugin": BROKEN_BACKEND}, {"voice": "voice_plugin"}
+    )
     config = write_config(tmp_path, free_port(), backend="voice")
-    result = cli(["bridgehost", "--config", str(config), "gateway"],
-                 env=_env(site_packages), cwd=tmp_path)
+    result = cli(
+        ["bridgehost", "--config", str(config), "gateway"], env=_env(site_packages), cwd=tmp_path
+    )
     assert result.returncode == 2
     assert "plugin voice 0.3.1, which failed to load" in result.stderr
     assert "libportaudio.so.2" in result.stderr
 
 
 def test_broken_unselected_plugin_does_not_stop_the_gateway_check(cli, tmp_path, site_packages):
-    site_packages.install("bridgehost-voice", "0.3.1", {"voice_plugin": BROKEN_BACKEND},
-                          {"voice": "voice_plugin"})
+    site_packages.install(
+        "bridgehost-voice", "0.3.1", {"voice_plugin": BROKEN_BACKEND}, {"voice": "voice_plugin"}
+    )
     config = write_config(tmp_path, free_port())
     config.write_text(config.read_text() + '[handoff]\nsinks = ["file"]\n')
-    result = cli(["bridgectl", "--config", str(config), "config", "check", "--service",
-                  "gateway"], env=_env(site_packages), cwd=tmp_path)
+    result = cli(
+        ["bridgectl", "--config", str(config), "config", "check", "--service", "gateway"],
+        env=_env(site_packages),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -53,8 +59,9 @@ def test_missing_secrets_are_all_listed(cli, tmp_path):
     assert "REALTIME_CONTROL_SECRET" in result.stderr
 
 
-async def test_systemd_notifications_and_a_clean_stop_ending_the_call(notify_socket,
-                                                                      gateway_factory):
+async def test_systemd_notifications_and_a_clean_stop_ending_the_call(
+    notify_socket, gateway_factory
+):
     gw = await gateway_factory()
     ready = await notify_socket.wait_for_async("READY", "1")
     assert ready

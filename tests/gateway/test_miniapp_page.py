@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -56,6 +57,7 @@ async def test_unknown_token_gets_a_404_page_pointing_back_to_telegram(gw) -> No
 async def test_expired_token_gets_a_410_page(gateway_factory) -> None:
     gw = await gateway_factory(launch_token_ttl_ms=1)
     token = await _launch_token(gw)
+    await asyncio.sleep(0.01)  # a loopback round trip can be faster than the 1 ms lifetime
     async with gw.http.get(f"{gw.base}/miniapp?launch={token}") as resp:
         assert resp.status == 410
         text = await resp.text()
@@ -89,7 +91,8 @@ async def test_page_inlines_everything_under_a_fresh_nonce(gw) -> None:
         assert len(scripts) == 3 and len(styles) == 1
         assert all(attrs.get("nonce") == nonce for attrs in scripts + styles)
         assert [a.get("src") for a in scripts if a.get("src")] == [
-            "https://telegram.org/js/telegram-web-app.js"]
+            "https://telegram.org/js/telegram-web-app.js"
+        ]
         # CSP would block inline handlers and style attributes: the page must not need them.
         for _tag, attrs in parser.tags:
             assert "style" not in attrs
@@ -97,8 +100,15 @@ async def test_page_inlines_everything_under_a_fresh_nonce(gw) -> None:
         settings = json.loads(parser.settings_text)
         assert settings["launch_token"] == token and settings["transport"] == "relay"
         assert settings["startup_timeout_ms"] == 3000
-        for element in ('id="start"', 'id="hangup"', 'id="status"', 'role="status"',
-                        'aria-live="polite"', 'id="transcript"', "<audio"):
+        for element in (
+            'id="start"',
+            'id="hangup"',
+            'id="status"',
+            'role="status"',
+            'aria-live="polite"',
+            'id="transcript"',
+            "<audio",
+        ):
             assert element in html
     assert len(nonces) == 2
 
@@ -124,8 +134,9 @@ def test_static_assets_cannot_end_their_inline_elements() -> None:
 def test_inlined_script_is_valid_javascript(tmp_path: Path) -> None:
     script = tmp_path / "page.js"
     script.write_text("\n".join(miniapp._asset(name) for name in miniapp.SCRIPTS))
-    result = subprocess.run(["node", "--check", str(script)], capture_output=True, text=True,
-                            timeout=30, check=False)
+    result = subprocess.run(
+        ["node", "--check", str(script)], capture_output=True, text=True, timeout=30, check=False
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -73,5 +73,11 @@ class CountingSink:
 @hookimpl
 def bridgehost_register_handoff_sinks() -> list[HandoffSink]:
     """Register the ``counting`` sink."""
-    return [HandoffSink(name="counting", description="counts deliveries in a ledger file",
-                        factory=CountingSink, settings_model=CountingSettings)]
+    return [
+        HandoffSink(
+            name="counting",
+            description="counts deliveries in a ledger file",
+            factory=CountingSink,
+            settings_model=CountingSettings,
+        )
+    ]

@@ -29,15 +29,21 @@ def config_data(root: Path, *, sinks: Iterable[str] = ("file",), **handoff: Any)
     """A config document with ``storage.root = root`` and fast retries."""
     return {
         "storage": {"root": str(root), "retention_days": 14},
-        "handoff": {"sinks": list(sinks), "retry_base_s": 0.05, "retry_max_s": 0.2,
-                    "retry_max_attempts": 4, **handoff},
+        "handoff": {
+            "sinks": list(sinks),
+            "retry_base_s": 0.05,
+            "retry_max_s": 0.2,
+            "retry_max_attempts": 4,
+            **handoff,
+        },
         "telegram": {"authorized_chat_id": 4242},
         "realtime": {"bridge_id": "test-bridge"},
     }
 
 
-def make_config(root: Path, *, plugins: Mapping[str, Any] | None = None,
-                **kwargs: Any) -> BridgeConfig:
+def make_config(
+    root: Path, *, plugins: Mapping[str, Any] | None = None, **kwargs: Any
+) -> BridgeConfig:
     """A validated :class:`BridgeConfig` for ``root``."""
     data = config_data(root, **kwargs)
     if plugins:
@@ -50,12 +56,20 @@ def no_secrets() -> Secrets:
     return Secrets(env={}, dotenv={})
 
 
-def seed_call(store: BridgeStore, call_id: str, *,
-              turns: Iterable[tuple[str, str]] = CONVERSATION, started: bool = True,
-              reason: str = "user_hangup", ended_by: str = "browser",
-              thread_id: str | None = "thread-abc", start: datetime = T0,
-              usage: Iterable[Mapping[str, Any]] = (), notes: Iterable[str] = (),
-              end: bool = True) -> None:
+def seed_call(
+    store: BridgeStore,
+    call_id: str,
+    *,
+    turns: Iterable[tuple[str, str]] = CONVERSATION,
+    started: bool = True,
+    reason: str = "user_hangup",
+    ended_by: str = "browser",
+    thread_id: str | None = "thread-abc",
+    start: datetime = T0,
+    usage: Iterable[Mapping[str, Any]] = (),
+    notes: Iterable[str] = (),
+    end: bool = True,
+) -> None:
     """Store a call as the gateway would forward it: stamped, sequenced events."""
     store.set_call_details(call_id, thread_id=thread_id, telegram_user_id=4242)
     seq, clock = 0, start
@@ -75,8 +89,14 @@ def seed_call(store: BridgeStore, call_id: str, *,
     for item in usage:
         add({"type": "usage", **item}, 0.5)
     if end:
-        add({"type": "call.ended", "reason": reason, "ended_by": ended_by,
-             "duration_ms": int((clock - start).total_seconds() * 1000)})
+        add(
+            {
+                "type": "call.ended",
+                "reason": reason,
+                "ended_by": ended_by,
+                "duration_ms": int((clock - start).total_seconds() * 1000),
+            }
+        )
 
 
 def plugin_host() -> PluginHost:
@@ -94,8 +114,9 @@ def plugin_host() -> PluginHost:
 class RecordingSink:
     """An in-process sink: records every attempt; fails ``fail_times`` times, or hangs."""
 
-    def __init__(self, name: str, *, fail_times: int = 0, fail_forever: bool = False,
-                 hang: bool = False) -> None:
+    def __init__(
+        self, name: str, *, fail_times: int = 0, fail_forever: bool = False, hang: bool = False
+    ) -> None:
         self.name = name
         self.fail_times = fail_times
         self.fail_forever = fail_forever

@@ -21,13 +21,35 @@ def store(tmp_path: Path):
 
 
 def test_artifact_json_from_stored_events(store: BridgeStore, tmp_path: Path) -> None:
-    seed_call(store, "call-1", notes=["also check the nightly job"],
-              usage=[{"input_audio_s": 60.0, "output_audio_s": 30.0, "input_tokens": 1000,
-                      "output_tokens": 500},
-                     {"input_audio_s": 60.0, "output_audio_s": 90.0, "input_tokens": 0,
-                      "output_tokens": 500}])
-    store.record_event("call-1", {"seq": 99, "at": "2026-03-02T14:04:00.000+00:00",
-                                  "type": "call.error", "code": "upstream", "message": "blip"})
+    seed_call(
+        store,
+        "call-1",
+        notes=["also check the nightly job"],
+        usage=[
+            {
+                "input_audio_s": 60.0,
+                "output_audio_s": 30.0,
+                "input_tokens": 1000,
+                "output_tokens": 500,
+            },
+            {
+                "input_audio_s": 60.0,
+                "output_audio_s": 90.0,
+                "input_tokens": 0,
+                "output_tokens": 500,
+            },
+        ],
+    )
+    store.record_event(
+        "call-1",
+        {
+            "seq": 99,
+            "at": "2026-03-02T14:04:00.000+00:00",
+            "type": "call.error",
+            "code": "upstream",
+            "message": "blip",
+        },
+    )
     config = make_config(tmp_path)
     artifact = build_artifact(store, "call-1", config)
     data = artifact.to_json()
@@ -44,7 +66,8 @@ def test_artifact_json_from_stored_events(store: BridgeStore, tmp_path: Path) ->
     assert [(t["role"], t["text"]) for t in turns] == CONVERSATION
     assert data["transcript"]["complete"] is True and data["transcript"]["total_turns"] == 4
     assert data["transcript"]["path"] == str(
-        (tmp_path / "calls" / "call-1" / "transcript.md").absolute())
+        (tmp_path / "calls" / "call-1" / "transcript.md").absolute()
+    )
     assert [n["text"] for n in data["notes"]] == ["also check the nightly job"]
     assert data["issues"] == ["error upstream: blip"]
     assert data["summarized"] is False and data["summary_error"]
@@ -54,11 +77,24 @@ def test_artifact_json_from_stored_events(store: BridgeStore, tmp_path: Path) ->
 
 
 def test_cost_estimate_uses_handoff_prices(store: BridgeStore, tmp_path: Path) -> None:
-    seed_call(store, "call-2", usage=[{"input_audio_s": 120.0, "output_audio_s": 60.0,
-                                       "input_tokens": 2_000_000, "output_tokens": 1_000_000}])
-    prices = {"audio_input_usd_per_minute": 0.5, "audio_output_usd_per_minute": 2.0,
-              "text_input_usd_per_million_tokens": 1.0,
-              "text_output_usd_per_million_tokens": 3.0}
+    seed_call(
+        store,
+        "call-2",
+        usage=[
+            {
+                "input_audio_s": 120.0,
+                "output_audio_s": 60.0,
+                "input_tokens": 2_000_000,
+                "output_tokens": 1_000_000,
+            }
+        ],
+    )
+    prices = {
+        "audio_input_usd_per_minute": 0.5,
+        "audio_output_usd_per_minute": 2.0,
+        "text_input_usd_per_million_tokens": 1.0,
+        "text_output_usd_per_million_tokens": 3.0,
+    }
     config = make_config(tmp_path, prices=prices)
     usage = build_artifact(store, "call-2", config).usage
     assert (usage.input_audio_s, usage.output_audio_s) == (120.0, 60.0)
@@ -74,16 +110,18 @@ def test_no_usage_reported_means_no_cost(store: BridgeStore, tmp_path: Path) -> 
 
 
 def test_long_transcript_is_an_excerpt_plus_the_path(store: BridgeStore, tmp_path: Path) -> None:
-    turns = [("user" if i % 2 == 0 else "assistant", f"turn {i:02d} " + "x" * 90)
-             for i in range(30)]
+    turns = [
+        ("user" if i % 2 == 0 else "assistant", f"turn {i:02d} " + "x" * 90) for i in range(30)
+    ]
     seed_call(store, "call-4", turns=turns)
-    artifact = build_artifact(store, "call-4", make_config(tmp_path,
-                                                           max_inline_transcript_chars=500))
+    artifact = build_artifact(
+        store, "call-4", make_config(tmp_path, max_inline_transcript_chars=500)
+    )
     info = artifact.transcript
     assert info.complete is False and info.total_turns == 30
     assert info.total_chars == sum(len(t) for _, t in turns)
     assert sum(len(t.text) for t in info.turns) <= 500
-    assert [t.text for t in info.turns] == [t for _, t in turns[-len(info.turns):]]
+    assert [t.text for t in info.turns] == [t for _, t in turns[-len(info.turns) :]]
     assert len(artifact.full_transcript) == 30
     markdown = artifact.to_markdown()
     assert f"the last {len(info.turns)} of 30 turns" in markdown
@@ -92,37 +130,65 @@ def test_long_transcript_is_an_excerpt_plus_the_path(store: BridgeStore, tmp_pat
 
 
 def test_markdown_for_people_and_the_agent(store: BridgeStore, tmp_path: Path) -> None:
-    seed_call(store, "call-5", notes=["the staging key rotated"],
-              usage=[{"input_audio_s": 30.0, "output_audio_s": 30.0}])
+    seed_call(
+        store,
+        "call-5",
+        notes=["the staging key rotated"],
+        usage=[{"input_audio_s": 30.0, "output_audio_s": 30.0}],
+    )
     artifact = build_artifact(store, "call-5", make_config(tmp_path)).with_summary(
         summary="We looked at the failing build and agreed to pin libfoo.",
-        decisions=["Ship on Friday"], action_items=["Pin libfoo to 1.4", "Open a PR"],
-        open_questions=["Who reviews the PR?"], error=None)
+        decisions=["Ship on Friday"],
+        action_items=["Pin libfoo to 1.4", "Open a PR"],
+        open_questions=["Who reviews the PR?"],
+        error=None,
+    )
     markdown = artifact.to_markdown()
     lines = markdown.splitlines()
     assert lines[0] == marker_line("call-5") == "bridgehost-handoff: call-5"
     assert lines[2].startswith("# Voice call handoff — 2026-03-02 14:03:05 UTC")
-    for expected in ("## Summary", "We looked at the failing build", "## Decisions",
-                     "- Ship on Friday", "## Action items for the agent", "- [ ] Pin libfoo to 1.4",
-                     "- [ ] Open a PR", "## Open questions", "- Who reviews the PR?",
-                     "## Notes sent in the chat during the call", "the staging key rotated",
-                     "## Transcript", "**User** (14:03:10): Please look at the failing build",
-                     "- Codex thread: `thread-abc`", "hung up from the call page (user_hangup)",
-                     "estimated cost $"):
+    for expected in (
+        "## Summary",
+        "We looked at the failing build",
+        "## Decisions",
+        "- Ship on Friday",
+        "## Action items for the agent",
+        "- [ ] Pin libfoo to 1.4",
+        "- [ ] Open a PR",
+        "## Open questions",
+        "- Who reviews the PR?",
+        "## Notes sent in the chat during the call",
+        "the staging key rotated",
+        "## Transcript",
+        "**User** (14:03:10): Please look at the failing build",
+        "- Codex thread: `thread-abc`",
+        "hung up from the call page (user_hangup)",
+        "estimated cost $",
+    ):
         assert expected in markdown, expected
     assert "Not summarized" not in markdown
-    assert markdown.index("## Summary") < markdown.index("## Decisions") < markdown.index(
-        "## Action items") < markdown.index("## Open questions") < markdown.index("## Transcript")
+    assert (
+        markdown.index("## Summary")
+        < markdown.index("## Decisions")
+        < markdown.index("## Action items")
+        < markdown.index("## Open questions")
+        < markdown.index("## Transcript")
+    )
     payload = artifact.payload()
     assert payload["markdown"] == markdown and payload["summarized"] is True
 
 
-def test_unsummarized_markdown_says_so_and_keeps_the_transcript(store: BridgeStore,
-                                                                tmp_path: Path) -> None:
+def test_unsummarized_markdown_says_so_and_keeps_the_transcript(
+    store: BridgeStore, tmp_path: Path
+) -> None:
     seed_call(store, "call-6")
     artifact = build_artifact(store, "call-6", make_config(tmp_path)).with_summary(
-        summary="fallback", decisions=[], action_items=[], open_questions=[],
-        error="no OPENAI_API_KEY is configured")
+        summary="fallback",
+        decisions=[],
+        action_items=[],
+        open_questions=[],
+        error="no OPENAI_API_KEY is configured",
+    )
     markdown = artifact.to_markdown()
     assert "Not summarized automatically: no OPENAI_API_KEY is configured" in markdown
     assert "## Decisions" not in markdown and "## Action items" not in markdown

@@ -52,8 +52,10 @@ async def receiver() -> AsyncIterator[tuple[str, list[str]]]:
 
 def write_config(root: Path, url: str, block: str) -> Path:
     data = config_data(root, sinks=["file", "webhook", "counting"])
-    data["plugins"] = {"webhook": {"url": url, "timeout_s": 5},
-                       "counting": {"ledger": str(root / "ledger.txt"), "block": block}}
+    data["plugins"] = {
+        "webhook": {"url": url, "timeout_s": 5},
+        "counting": {"ledger": str(root / "ledger.txt"), "block": block},
+    }
     path = root / f"bridge-{block}.toml"
     path.write_text(render_toml(data))
     return path
@@ -70,8 +72,16 @@ class Driver:
     async def start(cls, config: Path, *args: str) -> Driver:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "BRIDGE"))}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(DRIVER), str(config), CALL, *args, cwd=DRIVER.parent, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            str(DRIVER),
+            str(config),
+            CALL,
+            *args,
+            cwd=DRIVER.parent,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         return cls(proc)
 
     async def wait_line(self, prefix: str, timeout: float = 30.0) -> str:
@@ -121,7 +131,8 @@ SCENARIOS = {
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 async def test_sigkill_then_restart_delivers_each_sink_exactly_once(
-        scenario: str, tmp_path: Path, receiver: tuple[str, list[str]]) -> None:
+    scenario: str, tmp_path: Path, receiver: tuple[str, list[str]]
+) -> None:
     url, keys = receiver
     marker, block, args = SCENARIOS[scenario]
     root = tmp_path / "state"
@@ -141,12 +152,16 @@ async def test_sigkill_then_restart_delivers_each_sink_exactly_once(
             assert rows["counting"]["status"] == "delivering"
         assert effects(ledger, CALL) == (1 if scenario == "after-effect" else 0)
 
-    second = await Driver.start(write_config(root, url, "none"), *args[:1] if
-                                scenario == "before-offer" else ())
+    second = await Driver.start(
+        write_config(root, url, "none"), *args[:1] if scenario == "before-offer" else ()
+    )
     rows = {r["sink"]: r for r in await second.finish()}
 
     assert {sink: row["status"] for sink, row in rows.items()} == {
-        "file": "delivered", "webhook": "delivered", "counting": "delivered"}
+        "file": "delivered",
+        "webhook": "delivered",
+        "counting": "delivered",
+    }
     # counting: the effect happened exactly once, whatever was retried
     assert effects(ledger, CALL) == 1
     attempts = [line for line in ledger.read_text().splitlines() if line.startswith("attempt")]

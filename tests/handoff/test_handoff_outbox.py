@@ -24,11 +24,16 @@ async def store(tmp_path: Path) -> AsyncIterator[BridgeStore]:
     opened.close()
 
 
-def pipeline(store: BridgeStore, root: Path, sinks: dict[str, RecordingSink],
-             **kwargs) -> Pipeline:
+def pipeline(store: BridgeStore, root: Path, sinks: dict[str, RecordingSink], **kwargs) -> Pipeline:
     config = make_config(root, sinks=list(sinks))
-    return Pipeline(config, no_secrets(), store, sinks=sinks,
-                    summarizer=Summarizer(model="m", api_key=None), **kwargs)
+    return Pipeline(
+        config,
+        no_secrets(),
+        store,
+        sinks=sinks,
+        summarizer=Summarizer(model="m", api_key=None),
+        **kwargs,
+    )
 
 
 async def wait_for(predicate, timeout: float = 10.0) -> None:
@@ -50,7 +55,8 @@ def test_retry_policy_doubles_with_jitter_up_to_the_cap() -> None:
 
 
 async def test_failing_sink_retries_with_backoff_and_cap_while_another_is_delivered(
-        store: BridgeStore, tmp_path: Path) -> None:
+    store: BridgeStore, tmp_path: Path
+) -> None:
     seed_call(store, "c1")
     good, bad = RecordingSink("good"), RecordingSink("bad", fail_forever=True)
     pipe = pipeline(store, tmp_path, {"bad": bad, "good": good})
@@ -90,8 +96,9 @@ async def test_transient_failure_then_delivered(store: BridgeStore, tmp_path: Pa
     assert row["attempts"] == 3 and row["receipt"] == "flaky:c2" and row["last_error"] is None
 
 
-async def test_hanging_sink_is_bounded_and_blocks_nobody(store: BridgeStore,
-                                                         tmp_path: Path) -> None:
+async def test_hanging_sink_is_bounded_and_blocks_nobody(
+    store: BridgeStore, tmp_path: Path
+) -> None:
     seed_call(store, "c3")
     good, stuck = RecordingSink("good"), RecordingSink("stuck", hang=True)
     pipe = pipeline(store, tmp_path, {"stuck": stuck, "good": good}, attempt_timeout_s=0.3)
@@ -106,8 +113,7 @@ async def test_hanging_sink_is_bounded_and_blocks_nobody(store: BridgeStore,
     assert row["attempts"] == 4 and "did not finish within 0.3 s" in row["last_error"]
 
 
-async def test_delivered_rows_are_never_delivered_again(store: BridgeStore,
-                                                        tmp_path: Path) -> None:
+async def test_delivered_rows_are_never_delivered_again(store: BridgeStore, tmp_path: Path) -> None:
     seed_call(store, "c4")
     sink = RecordingSink("once")
     pipe = pipeline(store, tmp_path, {"once": sink})
@@ -138,7 +144,8 @@ async def test_delivered_rows_are_never_delivered_again(store: BridgeStore,
 
 
 async def test_interrupted_delivery_goes_back_to_pending_with_its_receipt(
-        store: BridgeStore, tmp_path: Path) -> None:
+    store: BridgeStore, tmp_path: Path
+) -> None:
     seed_call(store, "c5")
     outbox = Outbox(store)
     outbox.enqueue("c5", {"call_id": "c5"}, ["a", "b"], summarized=False)
@@ -163,8 +170,10 @@ async def test_enqueue_is_one_transaction_and_idempotent(store: BridgeStore) -> 
     assert outbox.payload("c6") == {"call_id": "c6", "v": 1}
     assert [d["sink"] for d in outbox.deliveries("c6")] == ["a", "b"]
     with closing(sqlite3.connect(store.db.path)) as conn:
-        conn.execute("CREATE TRIGGER boom BEFORE INSERT ON handoff_outbox "
-                     "WHEN NEW.sink = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END")
+        conn.execute(
+            "CREATE TRIGGER boom BEFORE INSERT ON handoff_outbox "
+            "WHEN NEW.sink = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END"
+        )
         conn.commit()
     seed_call(store, "c7")
     with pytest.raises(sqlite3.IntegrityError):

@@ -45,15 +45,27 @@ async def receiver() -> AsyncIterator[tuple[str, list[dict]]]:
 async def test_call_ended_to_every_sink(tmp_path: Path, receiver) -> None:
     url, bodies = receiver
     async with FakeOpenAI(api_key=KEY) as openai_fake, FakeBotApi(token=TOKEN) as bot_api:
-        config = make_config(tmp_path, sinks=["file", "webhook", "telegram"],
-                             plugins={"webhook": {"url": url}})
-        config = config.model_copy(update={"telegram": config.telegram.model_copy(
-            update={"api_base_url": bot_api.root})})
-        secrets = Secrets(env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": openai_fake.base_url,
-                               "TELEGRAM_BOT_TOKEN": TOKEN}, dotenv={})
+        config = make_config(
+            tmp_path, sinks=["file", "webhook", "telegram"], plugins={"webhook": {"url": url}}
+        )
+        config = config.model_copy(
+            update={"telegram": config.telegram.model_copy(update={"api_base_url": bot_api.root})}
+        )
+        secrets = Secrets(
+            env={
+                "OPENAI_API_KEY": KEY,
+                "OPENAI_BASE_URL": openai_fake.base_url,
+                "TELEGRAM_BOT_TOKEN": TOKEN,
+            },
+            dotenv={},
+        )
         store = BridgeStore.open(tmp_path)
-        seed_call(store, "call-p", notes=["and the nightly job"],
-                  usage=[{"input_audio_s": 60.0, "output_audio_s": 60.0}])
+        seed_call(
+            store,
+            "call-p",
+            notes=["and the nightly job"],
+            usage=[{"input_audio_s": 60.0, "output_audio_s": 60.0}],
+        )
         pipe = Pipeline(config, secrets, store, plugins=plugin_host())
         assert isinstance(pipe, HandoffPipeline)  # the telegram daemon's seam
         await pipe.start()
@@ -91,16 +103,19 @@ async def test_call_ended_to_every_sink(tmp_path: Path, receiver) -> None:
 async def test_a_missing_sink_refuses_to_build(tmp_path: Path) -> None:
     store = BridgeStore.open(tmp_path)
     with pytest.raises(PluginError, match="no handoff sink named 'nowhere'"):
-        Pipeline(make_config(tmp_path, sinks=["file", "nowhere"]), Secrets(env={}, dotenv={}),
-                 store, plugins=plugin_host())
+        Pipeline(
+            make_config(tmp_path, sinks=["file", "nowhere"]),
+            Secrets(env={}, dotenv={}),
+            store,
+            plugins=plugin_host(),
+        )
     store.close()
 
 
 async def test_a_call_that_has_not_ended_is_not_handed_off(tmp_path: Path) -> None:
     store = BridgeStore.open(tmp_path)
     seed_call(store, "live", end=False)
-    pipe = Pipeline(make_config(tmp_path), Secrets(env={}, dotenv={}), store,
-                    plugins=plugin_host())
+    pipe = Pipeline(make_config(tmp_path), Secrets(env={}, dotenv={}), store, plugins=plugin_host())
     assert await pipe.finalize("live") is None
     assert await pipe.finalize("unknown") is None
     assert deliveries(store, "live") == [] and not (tmp_path / "calls" / "live").exists()

@@ -62,14 +62,24 @@ def test_old_bundles_go_whole_and_protected_ones_stay(store: BridgeStore, tmp_pa
 
     assert sorted(removed) == ["gateway-only", "old-done"]
     left = sorted(p.name for p in (tmp_path / "calls").iterdir())
-    assert left == ["gateway-active", "live", "new-done", "old-failed", "old-no-artifact",
-                    "old-pending"]
+    assert left == [
+        "gateway-active",
+        "live",
+        "new-done",
+        "old-failed",
+        "old-no-artifact",
+        "old-pending",
+    ]
     assert store.call("old-done") is None and store.call_events("old-done") == []
     assert deliveries(store, "old-done") == [] and not outbox.has_artifact("old-done")
     for kept in ("old-pending", "old-failed", "old-no-artifact", "live", "new-done"):
         assert store.call(kept) is not None, kept
     assert sorted(p.name for p in (tmp_path / "calls" / "old-failed").iterdir()) == [
-        "events.jsonl", "handoff.json", "handoff.md", "transcript.md"]
+        "events.jsonl",
+        "handoff.json",
+        "handoff.md",
+        "transcript.md",
+    ]
 
 
 def test_zero_keeps_everything_and_trash_is_emptied(store: BridgeStore, tmp_path: Path) -> None:
@@ -91,5 +101,10 @@ def test_half_written_files_from_a_crash_are_swept(tmp_path: Path) -> None:
     (directory / ".keep-me").write_text("not ours")
     assert sweep_partial_writes(tmp_path) == 3
     assert sorted(p.name for p in directory.iterdir()) == [
-        ".keep-me", "events.jsonl", "handoff.json", "handoff.md", "transcript.md"]
+        ".keep-me",
+        "events.jsonl",
+        "handoff.json",
+        "handoff.md",
+        "transcript.md",
+    ]
     assert sweep_partial_writes(tmp_path / "nowhere") == 0

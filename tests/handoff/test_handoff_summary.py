@@ -36,8 +36,12 @@ def artifact(tmp_path: Path) -> HandoffArtifact:
 
 
 def summarizer(fake: FakeOpenAI, **kwargs) -> Summarizer:
-    return Summarizer(model="gpt-summary-test", api_key=kwargs.pop("api_key", KEY),
-                      base_url=fake.base_url, **kwargs)
+    return Summarizer(
+        model="gpt-summary-test",
+        api_key=kwargs.pop("api_key", KEY),
+        base_url=fake.base_url,
+        **kwargs,
+    )
 
 
 async def test_structured_summary_is_parsed(fake: FakeOpenAI, artifact: HandoffArtifact) -> None:
@@ -52,15 +56,25 @@ async def test_structured_summary_is_parsed(fake: FakeOpenAI, artifact: HandoffA
     assert (fmt["type"], fmt["strict"]) == ("json_schema", True)
     assert fmt["schema"] == SUMMARY_SCHEMA
     assert "pin libfoo to 1.4" in body["input"] and "remember the nightly job" in body["input"]
-    jsonschema.validate({"summary": result.summary, "decisions": result.decisions,
-                         "action_items": result.action_items,
-                         "open_questions": result.open_questions}, SUMMARY_SCHEMA)
+    jsonschema.validate(
+        {
+            "summary": result.summary,
+            "decisions": result.decisions,
+            "action_items": result.action_items,
+            "open_questions": result.open_questions,
+        },
+        SUMMARY_SCHEMA,
+    )
     assert "## Action items for the agent\n\n- [ ] " in result.to_markdown()
 
 
 async def test_model_answer_is_used_verbatim(fake: FakeOpenAI, artifact: HandoffArtifact) -> None:
-    fake.responses_output = {"summary": "  Pinned libfoo.  ", "decisions": ["Ship Friday", " "],
-                             "action_items": ["Pin libfoo to 1.4"], "open_questions": []}
+    fake.responses_output = {
+        "summary": "  Pinned libfoo.  ",
+        "decisions": ["Ship Friday", " "],
+        "action_items": ["Pin libfoo to 1.4"],
+        "open_questions": [],
+    }
     result = await summarizer(fake).summarize(artifact)
     assert result.summary == "Pinned libfoo."
     assert result.decisions == ["Ship Friday"] and result.action_items == ["Pin libfoo to 1.4"]
@@ -77,30 +91,37 @@ def assert_unsummarized(result: HandoffArtifact, original: HandoffArtifact, reas
     assert "Not summarized automatically" in result.to_markdown()
 
 
-@pytest.mark.parametrize(("status", "reason"), [
-    (401, "rejected the API key (HTTP 401)"),
-    (429, "rate limit or quota (HTTP 429)"),
-    (500, "answered HTTP 500"),
-    (503, "answered HTTP 503"),
-])
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (401, "rejected the API key (HTTP 401)"),
+        (429, "rate limit or quota (HTTP 429)"),
+        (500, "answered HTTP 500"),
+        (503, "answered HTTP 503"),
+    ],
+)
 async def test_http_failures_give_an_unsummarized_artifact(
-        fake: FakeOpenAI, artifact: HandoffArtifact, status: int, reason: str) -> None:
+    fake: FakeOpenAI, artifact: HandoffArtifact, status: int, reason: str
+) -> None:
     fake.fail("responses", status, times=5, retry_after=0.01)
     result = await summarizer(fake, max_retries=1).summarize(artifact)
     assert_unsummarized(result, artifact, reason)
 
 
-async def test_timeout_gives_an_unsummarized_artifact(fake: FakeOpenAI,
-                                                      artifact: HandoffArtifact) -> None:
+async def test_timeout_gives_an_unsummarized_artifact(
+    fake: FakeOpenAI, artifact: HandoffArtifact
+) -> None:
     fake.fail("responses", delay=3.0, times=3)
     result = await summarizer(fake, timeout_s=0.5).summarize(artifact)
     assert_unsummarized(result, artifact, "no answer from OpenAI within 0.5 s")
 
 
-@pytest.mark.parametrize("output", ["not json at all", '{"summary": ""}',
-                                    '{"summary": "x", "decisions": "nope"}'])
-async def test_bad_json_gives_an_unsummarized_artifact(fake: FakeOpenAI, artifact: HandoffArtifact,
-                                                       output: str) -> None:
+@pytest.mark.parametrize(
+    "output", ["not json at all", '{"summary": ""}', '{"summary": "x", "decisions": "nope"}']
+)
+async def test_bad_json_gives_an_unsummarized_artifact(
+    fake: FakeOpenAI, artifact: HandoffArtifact, output: str
+) -> None:
     fake.responses_output = output
     result = await summarizer(fake).summarize(artifact)
     assert_unsummarized(result, artifact, "not the summary JSON asked for")
@@ -128,8 +149,9 @@ async def test_empty_call_is_not_sent(fake: FakeOpenAI, tmp_path: Path) -> None:
     assert fake.responses_requests == []
 
 
-async def test_from_config_honours_openai_base_url(fake: FakeOpenAI, artifact: HandoffArtifact,
-                                                   tmp_path: Path) -> None:
+async def test_from_config_honours_openai_base_url(
+    fake: FakeOpenAI, artifact: HandoffArtifact, tmp_path: Path
+) -> None:
     secrets = Secrets(env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": fake.base_url}, dotenv={})
     config = make_config(tmp_path)
     made = Summarizer.from_config(config, secrets)
@@ -140,7 +162,8 @@ async def test_from_config_honours_openai_base_url(fake: FakeOpenAI, artifact: H
 
 
 async def test_sdk_reads_openai_base_url_from_the_environment(
-        fake: FakeOpenAI, artifact: HandoffArtifact, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake: FakeOpenAI, artifact: HandoffArtifact, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
     result = await Summarizer(model="m", api_key=KEY).summarize(artifact)
     assert result.summarized is True

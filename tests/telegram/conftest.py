@@ -39,8 +39,9 @@ async def bridge_factory(tmp_path: Path) -> AsyncIterator[BridgeFactory]:
     """Start daemons on a loaded config; all are stopped after the test."""
     running: list[RunningBridge] = []
 
-    async def start(loaded: LoadedConfig, *, codex: StaticCodex | None = None,
-                    handoff: Any = None) -> RunningBridge:
+    async def start(
+        loaded: LoadedConfig, *, codex: StaticCodex | None = None, handoff: Any = None
+    ) -> RunningBridge:
         stop, ready = asyncio.Event(), asyncio.Event()
         holder: list[BridgeRuntime] = []
         handoff = handoff or RecordingHandoff()
@@ -50,8 +51,9 @@ async def bridge_factory(tmp_path: Path) -> AsyncIterator[BridgeFactory]:
             holder.append(rt)
             ready.set()
 
-        task = asyncio.create_task(serve_bridge(loaded, stop=stop, on_ready=on_ready,
-                                                handoff=handoff, codex=codex))
+        task = asyncio.create_task(
+            serve_bridge(loaded, stop=stop, on_ready=on_ready, handoff=handoff, codex=codex)
+        )
         waiter = asyncio.create_task(ready.wait())
         async with asyncio.timeout(10):
             await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -65,5 +67,3 @@ async def bridge_factory(tmp_path: Path) -> AsyncIterator[BridgeFactory]:
     yield start
     for bridge in running:
         await bridge.shutdown()
-
-

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from structlog.testing import capture_logs
-from tg_harness import CHAT, bridge_config, wait_text, web_app_url
+from tg_harness import CHAT, bridge_config, captured_events, wait_text, web_app_url
 
 from bridgehost.telegram.access import POLITE_LINE, Access, Sender, Verdict
 
@@ -53,7 +52,8 @@ async def test_strangers_learn_nothing(tmp_path, tg, gateway_factory, bridge_fac
 
 
 async def test_an_update_seen_again_after_a_restart_is_not_acted_on_twice(
-        tmp_path, tg, gateway_factory, bridge_factory):
+    tmp_path, tg, gateway_factory, bridge_factory
+):
     gw = await gateway_factory(connect_bridge=False)
     loaded = bridge_config(tmp_path, tg, gateway_raw=gw.loaded.raw)
     first = await bridge_factory(loaded)
@@ -64,12 +64,15 @@ async def test_an_update_seen_again_after_a_restart_is_not_acted_on_twice(
     # put the very same update (same update_id) back in the fake's queue.
     tg._updates.append(update)
     tg._notify()
-    with capture_logs() as logs:
+    with captured_events() as logs:
         second = await bridge_factory(loaded)
         tg.push_message(CHAT, "/help")
         await wait_text(tg, "/hangup")
-    assert {"event": "dropped an update handled before", "update_id": update["update_id"],
-            "log_level": "info"} in logs
+    assert {
+        "event": "dropped an update handled before",
+        "update_id": update["update_id"],
+        "log_level": "info",
+    } in logs
     notes = second.rt.store.db.query("SELECT text FROM call_notes")
     assert [row["text"] for row in notes] == ["remember the parser bug"]
     assert len([m for m in tg.sent_messages(CHAT) if "Noted" in m["text"]]) == 1

@@ -9,8 +9,17 @@ from bridgehost.bridge_state import BridgeStore
 from bridgehost.gateway.store import today
 
 
-async def _setup(tmp_path, tg, gateway_factory, bridge_factory, *, bind=True, owner=None,
-                 secret=None, **bridge_kwargs):
+async def _setup(
+    tmp_path,
+    tg,
+    gateway_factory,
+    bridge_factory,
+    *,
+    bind=True,
+    owner=None,
+    secret=None,
+    **bridge_kwargs,
+):
     gw = await gateway_factory(connect_bridge=False)
     if bind or owner:
         store = BridgeStore.open(gw.loaded.config.storage.root)
@@ -27,8 +36,9 @@ async def _setup(tmp_path, tg, gateway_factory, bridge_factory, *, bind=True, ow
     return gw, bridge
 
 
-async def test_call_when_ready_sends_a_fresh_mini_app_button(tmp_path, tg, gateway_factory,
-                                                             bridge_factory):
+async def test_call_when_ready_sends_a_fresh_mini_app_button(
+    tmp_path, tg, gateway_factory, bridge_factory
+):
     gw, _bridge = await _setup(tmp_path, tg, gateway_factory, bridge_factory)
     old_invite = (await gw.arm())["launch_url"]
     assert {c["command"] for c in tg.commands} >= {"call", "hangup", "status", "capabilities"}
@@ -46,8 +56,9 @@ async def test_call_when_ready_sends_a_fresh_mini_app_button(tmp_path, tg, gatew
     assert not [m for m in tg.sent_messages(CHAT) if "Arming" in m["text"]]
 
 
-async def test_call_arms_a_disarmed_surface_then_sends_the_button(tmp_path, tg, gateway_factory,
-                                                                  bridge_factory):
+async def test_call_arms_a_disarmed_surface_then_sends_the_button(
+    tmp_path, tg, gateway_factory, bridge_factory
+):
     gw, _bridge = await _setup(tmp_path, tg, gateway_factory, bridge_factory)
     assert not gw.gateway.surface.state.armed
 
@@ -72,13 +83,27 @@ async def test_gateway_down(tmp_path, tg, bridge_factory):
     assert web_app_url(message) is None
 
 
-async def test_wrong_control_secret(tmp_path, tg, gateway_factory, bridge_factory):
-    gw, bridge = await _setup(tmp_path, tg, gateway_factory, bridge_factory,
-                              secret="not-the-gateway-secret-0123456789")
+async def test_realtime_disabled(tmp_path, tg, bridge_factory):
+    bridge = await bridge_factory(bridge_config(tmp_path, tg, enabled=False))
+    assert bridge.rt.channel is None
+    assert bridge.rt.status_line().startswith("serving the bot; live calls disabled")
     tg.push_message(CHAT, "/call")
     message = await wait_text(tg, "Can't start a call yet")
-    assert "❌ Gateway: the gateway refused this bridge's REALTIME_CONTROL_SECRET" in \
-        message["text"]
+    assert "❌ Realtime calls: realtime.enabled is false" in message["text"]
+    assert "set enabled = true under [realtime]" in message["text"]
+    tg.push_message(CHAT, "/hangup")
+    await wait_text(tg, "Live calls are switched off")
+
+
+async def test_wrong_control_secret(tmp_path, tg, gateway_factory, bridge_factory):
+    gw, bridge = await _setup(
+        tmp_path, tg, gateway_factory, bridge_factory, secret="not-the-gateway-secret-0123456789"
+    )
+    tg.push_message(CHAT, "/call")
+    message = await wait_text(tg, "Can't start a call yet")
+    assert (
+        "❌ Gateway: the gateway refused this bridge's REALTIME_CONTROL_SECRET" in message["text"]
+    )
     assert "control channel" in message["text"]
     assert "401" in (bridge.rt.channel.last_error or "")
     assert not gw.gateway.hub.connected("bridge")
@@ -92,8 +117,7 @@ async def test_not_bound(tmp_path, tg, gateway_factory, bridge_factory):
     assert "❌ Bound Codex thread" in message["text"] and "bridgectl bind" in message["text"]
 
 
-async def test_desktop_owner_blocks_call_and_prepare(tmp_path, tg, gateway_factory,
-                                                     bridge_factory):
+async def test_desktop_owner_blocks_call_and_prepare(tmp_path, tg, gateway_factory, bridge_factory):
     gw, _bridge = await _setup(tmp_path, tg, gateway_factory, bridge_factory, owner="desktop")
     tg.push_message(CHAT, "/call")
     message = await wait_text(tg, "Can't start a call yet")
@@ -106,8 +130,9 @@ async def test_desktop_owner_blocks_call_and_prepare(tmp_path, tg, gateway_facto
     assert body["error"]["message"] == "The desktop owns the session. Run: bridgectl claim"
 
 
-async def test_budget_exhausted_is_checked_before_any_invite(tmp_path, tg, gateway_factory,
-                                                             bridge_factory):
+async def test_budget_exhausted_is_checked_before_any_invite(
+    tmp_path, tg, gateway_factory, bridge_factory
+):
     gw, _bridge = await _setup(tmp_path, tg, gateway_factory, bridge_factory)
     gw.gateway.store.charge("earlier-call", today(), 600_000)
     tg.push_message(CHAT, "/call")
@@ -125,8 +150,10 @@ async def test_intents_in_the_chat(tmp_path, tg, gateway_factory, bridge_factory
     assert not [m for m in tg.sent_messages(CHAT) if web_app_url(m)]
     tg.push_message(CHAT, "Can you call me?")
     await wait_button(tg)
-    assert bridge.rt.store.db.query_one(
-        "SELECT text FROM call_notes WHERE call_id IS NULL")["text"] == "this API call fails"
+    assert (
+        bridge.rt.store.db.query_one("SELECT text FROM call_notes WHERE call_id IS NULL")["text"]
+        == "this API call fails"
+    )
 
 
 async def test_informational_commands(tmp_path, tg, gateway_factory, bridge_factory):

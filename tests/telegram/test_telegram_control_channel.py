@@ -41,8 +41,9 @@ async def _ready_bridge(tmp_path, tg, gateway_factory, bridge_factory, **kwargs)
     return gw, loaded, bridge
 
 
-async def test_hangup_ends_a_live_call_and_hands_it_over(tmp_path, tg, gateway_factory,
-                                                        bridge_factory):
+async def test_hangup_ends_a_live_call_and_hands_it_over(
+    tmp_path, tg, gateway_factory, bridge_factory
+):
     gw, _loaded, bridge = await _ready_bridge(tmp_path, tg, gateway_factory, bridge_factory)
     tg.push_message(CHAT, "remember: the parser is slow")
     await wait_text(tg, "Noted for your next call")
@@ -65,17 +66,24 @@ async def test_hangup_ends_a_live_call_and_hands_it_over(tmp_path, tg, gateway_f
     await wait_text(tg, "Hanging up…")
     assert await bridge.handoff.wait(1) == [call_id]
     record = gw.gateway.store.get_call(call_id)
-    assert (record.status, record.end_reason, record.ended_by) == \
-        ("ended", "telegram_hangup", "telegram")
+    assert (record.status, record.end_reason, record.ended_by) == (
+        "ended",
+        "telegram_hangup",
+        "telegram",
+    )
     logged = CallLog(gw.gateway.paths.call_log(call_id)).read().events
     assert store.call_events(call_id) == logged
     assert store.call(call_id)["handoff_state"] == "handed"
+    tg.push_message(CHAT, "/call status")
+    status = await wait_text(tg, "Recent calls:")
+    assert f"• {call_id[:8]}" in status["text"] and "(telegram_hangup)" in status["text"]
+    assert "Current call: none" in status["text"]
     await ws.close()
 
 
-async def test_events_arrive_exactly_once_across_a_restart_mid_call(tmp_path, tg,
-                                                                   gateway_factory,
-                                                                   bridge_factory):
+async def test_events_arrive_exactly_once_across_a_restart_mid_call(
+    tmp_path, tg, gateway_factory, bridge_factory
+):
     gw, loaded, first = await _ready_bridge(tmp_path, tg, gateway_factory, bridge_factory)
     tg.push_message(CHAT, "/call")
     body = await bootstrap_from_button(gw, tg)
@@ -93,8 +101,10 @@ async def test_events_arrive_exactly_once_across_a_restart_mid_call(tmp_path, tg
     second = await bridge_factory(loaded)
     await second.wait_connected()
     await stored(second.rt.store, call_id, "assistant.transcript.final")
-    async with gw.http.post(f"{gw.base}/api/call/hangup", json={
-            "call_id": call_id, "client_token": body["client_token"]}) as resp:
+    async with gw.http.post(
+        f"{gw.base}/api/call/hangup",
+        json={"call_id": call_id, "client_token": body["client_token"]},
+    ) as resp:
         assert resp.status == 200
     assert await second.handoff.wait(1) == [call_id]
 
@@ -113,8 +123,9 @@ async def test_events_arrive_exactly_once_across_a_restart_mid_call(tmp_path, tg
     await ws.close()
 
 
-async def test_a_call_that_never_started_is_discarded_silently(tmp_path, tg, gateway_factory,
-                                                              bridge_factory):
+async def test_a_call_that_never_started_is_discarded_silently(
+    tmp_path, tg, gateway_factory, bridge_factory
+):
     gw, _loaded, bridge = await _ready_bridge(tmp_path, tg, gateway_factory, bridge_factory)
     tg.push_message(CHAT, "bring up the flaky test")
     await wait_text(tg, "Noted for your next call")
@@ -137,8 +148,9 @@ async def test_a_call_that_never_started_is_discarded_silently(tmp_path, tg, gat
     assert row["call_id"] is None, "the note waits for the next call again"
 
 
-async def test_refused_prepare_ends_the_call_without_a_recap(tmp_path, tg, gateway_factory,
-                                                            bridge_factory):
+async def test_refused_prepare_ends_the_call_without_a_recap(
+    tmp_path, tg, gateway_factory, bridge_factory
+):
     gw = await gateway_factory(connect_bridge=False)
     bridge = await bridge_factory(bridge_config(tmp_path, tg, gateway_raw=gw.loaded.raw))
     await bridge.wait_connected()
@@ -164,8 +176,9 @@ class _SlowPlugin:
         return [ContextPart("On-call rota", f"Alice, for call {call.call_id}", 40)]
 
 
-async def test_prepare_collects_codex_plugin_and_note_parts_within_its_budget(tmp_path, tg,
-                                                                             monkeypatch):
+async def test_prepare_collects_codex_plugin_and_note_parts_within_its_budget(
+    tmp_path, tg, monkeypatch
+):
     loaded = bridge_config(tmp_path, tg)
     host = PluginHost()
     host.register(_SlowPlugin(), "rota")
@@ -201,8 +214,9 @@ async def test_prepare_collects_codex_plugin_and_note_parts_within_its_budget(tm
         rt.store.close()
 
 
-async def test_status_follows_the_binding_that_bridgectl_changes(tmp_path, tg, gateway_factory,
-                                                                 bridge_factory):
+async def test_status_follows_the_binding_that_bridgectl_changes(
+    tmp_path, tg, gateway_factory, bridge_factory
+):
     gw, _loaded, _bridge = await _ready_bridge(tmp_path, tg, gateway_factory, bridge_factory)
     peer = gw.gateway.hub.peers["bridge"]
     assert peer.status["thread_id"] == "thread-abc" and peer.status["owner"] == "telegram"
@@ -212,8 +226,10 @@ async def test_status_follows_the_binding_that_bridgectl_changes(tmp_path, tg, g
     other.set_owner("desktop")
     other.close()
     async with asyncio.timeout(6):
-        while (peer.status.get("thread_id"), peer.status.get("owner")) != \
-                ("thread-next", "desktop"):
+        while (peer.status.get("thread_id"), peer.status.get("owner")) != (
+            "thread-next",
+            "desktop",
+        ):
             await asyncio.sleep(0.05)
 
 

@@ -44,15 +44,20 @@ class MemorySink:
 
 
 async def test_an_ended_call_reaches_the_sinks_through_the_real_pipeline(
-        tmp_path, tg, gateway_factory, bridge_factory):
+    tmp_path, tg, gateway_factory, bridge_factory
+):
     gw = await gateway_factory(connect_bridge=False)
     store = BridgeStore.open(gw.loaded.config.storage.root)
     store.bind("thread-abc")
     store.close()
     loaded = bridge_config(tmp_path, tg, gateway_raw=gw.loaded.raw)
     sink = MemorySink()
-    bridge = await bridge_factory(loaded, handoff=lambda store: Pipeline(
-        loaded.config, loaded.secrets, store, sinks={"memory": sink}))
+    bridge = await bridge_factory(
+        loaded,
+        handoff=lambda store: Pipeline(
+            loaded.config, loaded.secrets, store, sinks={"memory": sink}
+        ),
+    )
     await bridge.wait_connected()
 
     tg.push_message(CHAT, "/call")

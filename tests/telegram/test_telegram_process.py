@@ -17,10 +17,17 @@ BRIDGEHOST = str(Path(sys.executable).with_name("bridgehost"))
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM")}
-    return {**env, "TELEGRAM_BOT_TOKEN": BOT_TOKEN, "REALTIME_CONTROL_SECRET": CONTROL_SECRET,
-            **extra}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM")
+    }
+    return {
+        **env,
+        "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+        "REALTIME_CONTROL_SECRET": CONTROL_SECRET,
+        **extra,
+    }
 
 
 async def test_bridgehost_telegram_process(tmp_path, tg, gateway_factory):
@@ -33,14 +40,20 @@ async def test_bridgehost_telegram_process(tmp_path, tg, gateway_factory):
     log_path = tmp_path / "bridge-telegram.log"
     with log_path.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
-            BRIDGEHOST, "--config", str(loaded.path), "telegram",
+            BRIDGEHOST,
+            "--config",
+            str(loaded.path),
+            "telegram",
             env=_env(NOTIFY_SOCKET=recorder.address, WATCHDOG_USEC="1000000"),
-            stdout=log_file, stderr=log_file)
+            stdout=log_file,
+            stderr=log_file,
+        )
         try:
             ready = await recorder.wait_for_async("READY", "1", timeout=20)
             assert ready["STATUS"].startswith(("connected to gateway", "waiting for gateway"))
-            await recorder.wait_for_async("STATUS", "connected to gateway; thread thread-abc "
-                                          "bound", timeout=10)
+            await recorder.wait_for_async(
+                "STATUS", "connected to gateway; thread thread-abc bound", timeout=10
+            )
             await recorder.wait_for_async("WATCHDOG", "1", timeout=5)
             assert gw.gateway.hub.connected("bridge")
 
@@ -67,8 +80,14 @@ async def test_missing_secret_or_chat_exits_2_with_the_fix(tmp_path, tg):
     env = _env()
     del env["TELEGRAM_BOT_TOKEN"]
     proc = await asyncio.create_subprocess_exec(
-        BRIDGEHOST, "--config", str(loaded.path), "telegram", env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        BRIDGEHOST,
+        "--config",
+        str(loaded.path),
+        "telegram",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert b"TELEGRAM_BOT_TOKEN" in err and b"bridgectl telegram discover" in err

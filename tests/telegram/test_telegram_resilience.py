@@ -6,8 +6,7 @@ import asyncio
 import time
 
 import pytest
-from structlog.testing import capture_logs
-from tg_harness import CHAT, bridge_config, wait_button, wait_text
+from tg_harness import CHAT, bridge_config, captured_events, wait_button, wait_text
 
 from bridgehost.bridge_state import BridgeStore
 from bridgehost.telegram import views
@@ -25,8 +24,9 @@ async def _bridge(tmp_path, tg, gateway_factory, bridge_factory):
     return gw, loaded, bridge
 
 
-async def test_rate_limited_send_waits_retry_after_then_delivers(tmp_path, tg, gateway_factory,
-                                                                 bridge_factory):
+async def test_rate_limited_send_waits_retry_after_then_delivers(
+    tmp_path, tg, gateway_factory, bridge_factory
+):
     await _bridge(tmp_path, tg, gateway_factory, bridge_factory)
     tg.fail_rate_limit("sendMessage", retry_after=1)
     started = time.monotonic()
@@ -37,9 +37,9 @@ async def test_rate_limited_send_waits_retry_after_then_delivers(tmp_path, tg, g
     assert len(sends) == 2, "one refused with 429, one delivered"
 
 
-async def test_blocked_bot_and_broken_network_do_not_stop_the_daemon(tmp_path, tg,
-                                                                     gateway_factory,
-                                                                     bridge_factory):
+async def test_blocked_bot_and_broken_network_do_not_stop_the_daemon(
+    tmp_path, tg, gateway_factory, bridge_factory
+):
     _gw, _loaded, bridge = await _bridge(tmp_path, tg, gateway_factory, bridge_factory)
     tg.fail_blocked("sendMessage")
     tg.push_message(CHAT, "/help")
@@ -58,8 +58,7 @@ async def test_blocked_bot_and_broken_network_do_not_stop_the_daemon(tmp_path, t
     await wait_button(tg)
 
 
-async def test_telegram_down_at_start_is_waited_for(tmp_path, tg, gateway_factory,
-                                                    bridge_factory):
+async def test_telegram_down_at_start_is_waited_for(tmp_path, tg, gateway_factory, bridge_factory):
     gw = await gateway_factory(connect_bridge=False)
     tg.fail("getMe", code=502, times=2)
     bridge = await bridge_factory(bridge_config(tmp_path, tg, gateway_raw=gw.loaded.raw))
@@ -69,9 +68,9 @@ async def test_telegram_down_at_start_is_waited_for(tmp_path, tg, gateway_factor
     assert not bridge.task.done()
 
 
-async def test_a_call_request_that_waited_while_offline_is_not_acted_on(tmp_path, tg,
-                                                                        gateway_factory,
-                                                                        bridge_factory):
+async def test_a_call_request_that_waited_while_offline_is_not_acted_on(
+    tmp_path, tg, gateway_factory, bridge_factory
+):
     gw = await gateway_factory(connect_bridge=False)
     update = tg.push_message(CHAT, "/call")
     update["message"]["date"] = int(time.time()) - 3600
@@ -87,15 +86,16 @@ async def test_a_rejected_bot_token_stops_the_daemon_with_the_fix(tmp_path, tg, 
         await bridge_factory(bridge_config(tmp_path, tg))
 
 
-async def test_a_failing_handler_is_logged_and_the_daemon_goes_on(tmp_path, tg, gateway_factory,
-                                                                 bridge_factory, monkeypatch):
+async def test_a_failing_handler_is_logged_and_the_daemon_goes_on(
+    tmp_path, tg, gateway_factory, bridge_factory, monkeypatch
+):
     await _bridge(tmp_path, tg, gateway_factory, bridge_factory)
 
     async def broken(_rt):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(views, "snapshot", broken)
-    with capture_logs() as logs:
+    with captured_events() as logs:
         tg.push_message(CHAT, "/status")
         tg.push_message(CHAT, "/help")
         await wait_text(tg, "/hangup")

@@ -9,9 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import structlog
+from structlog.testing import capture_logs
 
 from bridgehost.config import LoadedConfig, load_config
 from bridgehost.providers import ContextPart
@@ -47,9 +52,15 @@ def dump_toml(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def bridge_config(tmp_path: Path, api: FakeBotApi, *, gateway_raw: dict[str, Any] | None = None,
-                  port: int | None = None, secret: str = CONTROL_SECRET,
-                  **realtime: Any) -> LoadedConfig:
+def bridge_config(
+    tmp_path: Path,
+    api: FakeBotApi,
+    *,
+    gateway_raw: dict[str, Any] | None = None,
+    port: int | None = None,
+    secret: str = CONTROL_SECRET,
+    **realtime: Any,
+) -> LoadedConfig:
     """The bridge's config: the gateway's (or a fresh one on ``port``), plus the fake Bot API."""
     if gateway_raw is None:
         path = write_config(tmp_path, port or free_port(), **realtime)
@@ -59,8 +70,9 @@ def bridge_config(tmp_path: Path, api: FakeBotApi, *, gateway_raw: dict[str, Any
     raw.setdefault("telegram", {}).update(api_base_url=api.root, poll_timeout_s=5)
     path = tmp_path / "bridge-telegram.toml"
     path.write_text(dump_toml(raw))
-    return load_config(path, env={"TELEGRAM_BOT_TOKEN": BOT_TOKEN,
-                                  "REALTIME_CONTROL_SECRET": secret})
+    return load_config(
+        path, env={"TELEGRAM_BOT_TOKEN": BOT_TOKEN, "REALTIME_CONTROL_SECRET": secret}
+    )
 
 
 @dataclass
@@ -88,8 +100,11 @@ class RecordingHandoff:
 class StaticCodex:
     """The Codex seam, answering fixed parts (optionally slowly)."""
 
-    parts: list[ContextPart] = field(default_factory=lambda: [
-        ContextPart("Recent turns of the bound Codex thread", "user: refactor the parser", 90)])
+    parts: list[ContextPart] = field(
+        default_factory=lambda: [
+            ContextPart("Recent turns of the bound Codex thread", "user: refactor the parser", 90)
+        ]
+    )
     delay_s: float = 0.0
     asked: list[str] = field(default_factory=list)
 
@@ -141,11 +156,13 @@ def web_app_url(message: dict[str, Any]) -> str | None:
     return None
 
 
-async def wait_text(api: FakeBotApi, needle: str, *, chat: int = CHAT,
-                    timeout: float = 10.0) -> dict[str, Any]:
+async def wait_text(
+    api: FakeBotApi, needle: str, *, chat: int = CHAT, timeout: float = 10.0
+) -> dict[str, Any]:
     """The first message to ``chat`` whose text contains ``needle`` (bounded)."""
     return await api.wait_for_message(
-        lambda m: m["chat"]["id"] == chat and needle in m["text"], timeout=timeout)
+        lambda m: m["chat"]["id"] == chat and needle in m["text"], timeout=timeout
+    )
 
 
 async def wait_button(api: FakeBotApi, timeout: float = 10.0) -> tuple[dict[str, Any], str]:
@@ -188,3 +205,15 @@ async def stored(store: Any, call_id: str, event_type: str, timeout: float = 5.0
     async with asyncio.timeout(timeout):
         while not any(e["type"] == event_type for e in store.call_events(call_id)):
             await asyncio.sleep(0.02)
+
+
+@contextlib.contextmanager
+def captured_events() -> Iterator[list[dict[str, Any]]]:
+    """Every structlog event at any level, whatever level an earlier test configured."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with capture_logs() as logs:
+            yield logs
+    finally:
+        structlog.configure(**saved)

@@ -40,8 +40,10 @@ def _config(tmp_path: Path, url: str) -> Path:
 
 async def test_delivers_artifact_with_idempotency_key_and_token(receiver, tmp_path):
     server, received, _ = receiver
-    loaded = load_config(_config(tmp_path, str(server.make_url("/hook"))),
-                         env={"WEBHOOK_TOKEN": "s3cret-token-value"})
+    loaded = load_config(
+        _config(tmp_path, str(server.make_url("/hook"))),
+        env={"WEBHOOK_TOKEN": "s3cret-token-value"},
+    )
     host = PluginHost.load(env={})
     problems = host.selection_problems(loaded.config)
     assert [p for p in problems if p.key.startswith(("handoff", "plugins"))] == []

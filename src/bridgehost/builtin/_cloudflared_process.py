@@ -178,8 +178,9 @@ class TunnelChild:
             asyncio.ensure_future(self.wait_exit()),
         }
         try:
-            await asyncio.wait(waiters, timeout=max(timeout, 0.0),
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                waiters, timeout=max(timeout, 0.0), return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             for waiter in waiters:
                 waiter.cancel()

@@ -102,8 +102,9 @@ class StartFailure(Exception):
     """Why a new child did not come up: ``reason`` (short), ``detail`` (its output or the probe),
     whether Cloudflare rate-limited us, and an optional specific ``fix``."""
 
-    def __init__(self, reason: str, detail: str, *, rate_limited: bool = False,
-                 fix: str | None = None) -> None:
+    def __init__(
+        self, reason: str, detail: str, *, rate_limited: bool = False, fix: str | None = None
+    ) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
@@ -130,36 +131,51 @@ async def bring_up(
     url = await child.wait_url(deadline - loop.time())
     code = child.proc.returncode
     if url is None and code is not None and child.rate_limited:
-        raise StartFailure("Cloudflare rate-limited new quick tunnels (HTTP 429, error 1015)",
-                           child.summary(), rate_limited=True)
+        raise StartFailure(
+            "Cloudflare rate-limited new quick tunnels (HTTP 429, error 1015)",
+            child.summary(),
+            rate_limited=True,
+        )
     if url is None and code is not None:
-        raise StartFailure(f"cloudflared exited with code {code} before printing a public URL",
-                           child.summary())
+        raise StartFailure(
+            f"cloudflared exited with code {code} before printing a public URL", child.summary()
+        )
     if url is None:
-        raise StartFailure(f"cloudflared printed no public URL within {wait_text}",
-                           child.summary())
+        raise StartFailure(f"cloudflared printed no public URL within {wait_text}", child.summary())
     progress(f"cloudflared issued {url}; waiting for its edge connection", url=url)
     ready, answer = await wait_until_ready(metrics, child, deadline)
     if not ready and not child.running:
-        raise StartFailure(f"cloudflared exited with code {child.proc.returncode} before "
-                           "connecting to Cloudflare", child.summary())
+        raise StartFailure(
+            f"cloudflared exited with code {child.proc.returncode} before connecting to Cloudflare",
+            child.summary(),
+        )
     if not ready:
-        raise StartFailure(f"cloudflared printed {url} but did not connect to Cloudflare within "
-                           f"{wait_text} (metrics /ready: {answer})", child.summary(),
-                           fix=connect_fix)
+        raise StartFailure(
+            f"cloudflared printed {url} but did not connect to Cloudflare within "
+            f"{wait_text} (metrics /ready: {answer})",
+            child.summary(),
+            fix=connect_fix,
+        )
     progress(f"connected; waiting for {url}/healthz to reach the gateway", url=url)
 
     def on_attempt(attempt: int, health: Health) -> None:
-        progress(f"{url} not reachable yet (attempt {attempt}): {health.detail}",
-                 url=url, attempt=attempt)
+        progress(
+            f"{url} not reachable yet (attempt {attempt}): {health.detail}",
+            url=url,
+            attempt=attempt,
+        )
 
-    health = await probe_until_up(probe, url, deadline=deadline, on_attempt=on_attempt,
-                                  alive=lambda: child.running)
+    health = await probe_until_up(
+        probe, url, deadline=deadline, on_attempt=on_attempt, alive=lambda: child.running
+    )
     if not child.running:
-        raise StartFailure(f"cloudflared exited with code {child.proc.returncode} while "
-                           f"{url} was being probed", child.summary())
+        raise StartFailure(
+            f"cloudflared exited with code {child.proc.returncode} while {url} was being probed",
+            child.summary(),
+        )
     if not health.ok:
-        raise StartFailure(f"{url} did not reach the gateway within {wait_text}",
-                           health.detail, fix=probe_fix)
+        raise StartFailure(
+            f"{url} did not reach the gateway within {wait_text}", health.detail, fix=probe_fix
+        )
     progress(f"public origin {url} reaches the gateway", url=url, pid=child.pid)
     return url, health

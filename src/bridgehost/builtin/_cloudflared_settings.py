@@ -13,10 +13,13 @@ from bridgehost.providers import ProviderStartError
 
 NAME = "managed-quick-cloudflared"
 """The tunnel mode's name, as ``realtime.tunnel_mode`` selects it."""
-INSTALL_URL = "https://developers.cloudflare.com/cloudflare-one/connections/connect-networks/downloads/"
+INSTALL_URL = (
+    "https://developers.cloudflare.com/cloudflare-one/connections/connect-networks/downloads/"
+)
 STATIC_FIX = 'set realtime.tunnel_mode = "static-public-url" with realtime.public_url'
-CONNECT_FIX = (f'UDP 7844 may be blocked: set protocol = "http2" under [plugins.{NAME}], '
-               f"or {STATIC_FIX}")
+CONNECT_FIX = (
+    f'UDP 7844 may be blocked: set protocol = "http2" under [plugins.{NAME}], or {STATIC_FIX}'
+)
 
 ProgressCallback = Callable[[str], None]
 """Hears one sentence per step of a start or restart ("waiting for … to answer")."""
@@ -30,14 +33,17 @@ class CloudflaredSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     protocol: Literal["auto", "quic", "http2"] = Field(
-        "auto", description="cloudflared --protocol; http2 helps where UDP 7844 is blocked")
+        "auto", description="cloudflared --protocol; http2 helps where UDP 7844 is blocked"
+    )
     max_restarts: int = Field(3, ge=0, description="automatic restarts allowed per window")
     restart_window_s: float = Field(600, gt=0, description="the restart budget's window")
     cooldown_s: float = Field(60, ge=0, description="pause after a failed start")
     rate_limit_cooldown_s: float = Field(
-        600, ge=0, description="pause after Cloudflare rate-limited quick tunnels (429/1015)")
+        600, ge=0, description="pause after Cloudflare rate-limited quick tunnels (429/1015)"
+    )
     probe_interval_s: float = Field(
-        30, gt=0, description="health() re-probes the public origin at most this often")
+        30, gt=0, description="health() re-probes the public origin at most this often"
+    )
     stop_timeout_s: float = Field(5, gt=0, description="SIGTERM grace before SIGKILL")
 
 

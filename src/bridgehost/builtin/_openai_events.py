@@ -36,7 +36,7 @@ def _text(value: object, limit: int) -> str:
     if not isinstance(value, str):
         return ""
     value = value.strip()
-    return value if len(value) <= limit else value[:limit - 1] + "…"
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def _count(value: object) -> int:
@@ -50,9 +50,11 @@ def _mapping(value: object) -> Mapping[str, Any]:
 
 
 def _error(code: object, message: object, fallback_code: str, fallback: str) -> Event:
-    return {"type": "call.error",
-            "code": _text(code, MAX_CODE) or fallback_code,
-            "message": _text(message, MAX_MESSAGE) or fallback}
+    return {
+        "type": "call.error",
+        "code": _text(code, MAX_CODE) or fallback_code,
+        "message": _text(message, MAX_MESSAGE) or fallback,
+    }
 
 
 def _user_transcript(event: Mapping[str, Any]) -> list[Event]:
@@ -63,9 +65,15 @@ def _user_transcript(event: Mapping[str, Any]) -> list[Event]:
 def _transcription_failed(event: Mapping[str, Any]) -> list[Event]:
     error = _mapping(event.get("error"))
     message = _text(error.get("message"), MAX_MESSAGE - 60)
-    return [_error("transcription_failed",
-                   "OpenAI could not transcribe what the caller said"
-                   + (f": {message}" if message else ""), "transcription_failed", "")]
+    return [
+        _error(
+            "transcription_failed",
+            "OpenAI could not transcribe what the caller said"
+            + (f": {message}" if message else ""),
+            "transcription_failed",
+            "",
+        )
+    ]
 
 
 def _assistant_transcript(event: Mapping[str, Any]) -> list[Event]:
@@ -76,6 +84,7 @@ def _assistant_transcript(event: Mapping[str, Any]) -> list[Event]:
 def _vad(state: str) -> Callable[[Mapping[str, Any]], list[Event]]:
     def convert(event: Mapping[str, Any]) -> list[Event]:
         return [{"type": "vad", "state": state}]
+
     return convert
 
 
@@ -90,8 +99,7 @@ def usage_event(usage: Mapping[str, Any]) -> Event | None:
         "input_tokens": _count(usage.get("input_tokens")),
         "output_tokens": _count(usage.get("output_tokens")),
         "input_audio_s": round(new_audio_in * INPUT_AUDIO_S_PER_TOKEN, 3),
-        "output_audio_s": round(_count(outputs.get("audio_tokens")) * OUTPUT_AUDIO_S_PER_TOKEN,
-                                3),
+        "output_audio_s": round(_count(outputs.get("audio_tokens")) * OUTPUT_AUDIO_S_PER_TOKEN, 3),
     }
     return event if event["input_tokens"] or event["output_tokens"] else None
 
@@ -105,8 +113,14 @@ def _response_done(event: Mapping[str, Any]) -> list[Event]:
         out.append({"type": "response.interrupted"})
     elif status == "failed":
         error = _mapping(details.get("error"))
-        out.append(_error(error.get("code"), error.get("message"), "response_failed",
-                          "OpenAI could not produce the assistant's answer"))
+        out.append(
+            _error(
+                error.get("code"),
+                error.get("message"),
+                "response_failed",
+                "OpenAI could not produce the assistant's answer",
+            )
+        )
     usage = usage_event(_mapping(response.get("usage")))
     if usage is not None:
         out.append(usage)
@@ -115,8 +129,14 @@ def _response_done(event: Mapping[str, Any]) -> list[Event]:
 
 def _upstream_error(event: Mapping[str, Any]) -> list[Event]:
     error = _mapping(event.get("error"))
-    return [_error(error.get("code") or error.get("type"), error.get("message"),
-                   "openai_error", "OpenAI reported an error in the call")]
+    return [
+        _error(
+            error.get("code") or error.get("type"),
+            error.get("message"),
+            "openai_error",
+            "OpenAI reported an error in the call",
+        )
+    ]
 
 
 _HANDLERS: dict[str, Callable[[Mapping[str, Any]], list[Event]]] = {

@@ -40,10 +40,16 @@ def call_id_from_location(location: str | None) -> str | None:
 class OpenAICallSession:
     """One gateway call's session on OpenAI (implements ``providers.BackendSession``)."""
 
-    def __init__(self, client: AsyncOpenAI, setup: SessionSetup, events: SessionEvents,
-                 settings: OpenAISettings, config: dict[str, Any],
-                 log: FilteringBoundLogger,
-                 on_closed: Callable[[OpenAICallSession], None] | None = None) -> None:
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        setup: SessionSetup,
+        events: SessionEvents,
+        settings: OpenAISettings,
+        config: dict[str, Any],
+        log: FilteringBoundLogger,
+        on_closed: Callable[[OpenAICallSession], None] | None = None,
+    ) -> None:
         self.client = client
         self.setup = setup
         self.events = events
@@ -73,14 +79,21 @@ class OpenAICallSession:
             if self._closing:
                 raise ProviderStartError("this call has already ended: start a new call")
             if self.openai_call_id is not None:
-                raise ProviderStartError("this call is already connected: hang up and start a "
-                                         "new call")
+                raise ProviderStartError(
+                    "this call is already connected: hang up and start a new call"
+                )
             call_id, answer = await self._create_call(sdp)
             self.openai_call_id, self.upstream_ended = call_id, False
             self.log.info("openai.call_created", openai_call_id=call_id)
-            sideband = Sideband(self.client, call_id, on_event=self._on_event,
-                                on_lost=self._on_lost, timeout_s=self.settings.request_timeout_s,
-                                reconnects=self.settings.sideband_reconnects, log=self.log)
+            sideband = Sideband(
+                self.client,
+                call_id,
+                on_event=self._on_event,
+                on_lost=self._on_lost,
+                timeout_s=self.settings.request_timeout_s,
+                reconnects=self.settings.sideband_reconnects,
+                log=self.log,
+            )
             try:
                 if self._closing:
                     raise ProviderStartError("this call ended while it was being set up")
@@ -101,12 +114,17 @@ class OpenAICallSession:
         try:
             async with asyncio.timeout(timeout_s * (self.settings.max_retries + 1) + 5.0):
                 raw = await self.client.realtime.calls.with_raw_response.create(
-                    sdp=sdp, session=self.config,  # type: ignore[arg-type]
-                    timeout=timeout_s)
+                    sdp=sdp,
+                    session=self.config,  # type: ignore[arg-type]
+                    timeout=timeout_s,
+                )
         except (openai.OpenAIError, TimeoutError) as exc:
             error = api_error(exc, timeout_s=timeout_s, base_url=self.client.base_url)
-            self.log.warning("openai.call_create_failed", error=str(error),
-                             status=getattr(exc, "status_code", None))
+            self.log.warning(
+                "openai.call_create_failed",
+                error=str(error),
+                status=getattr(exc, "status_code", None),
+            )
             raise error from exc
         call_id = call_id_from_location(raw.headers.get("location"))
         answer = raw.text
@@ -115,9 +133,10 @@ class OpenAICallSession:
                 self.openai_call_id, self.upstream_ended = call_id, False
                 await self._abandon(gone=False)
             raise ProviderStartError(
-                "OpenAI answered the offer without " + ("a call id" if call_id is None else
-                                                        "an SDP answer")
-                + ": check OPENAI_BASE_URL points at the OpenAI API")
+                "OpenAI answered the offer without "
+                + ("a call id" if call_id is None else "an SDP answer")
+                + ": check OPENAI_BASE_URL points at the OpenAI API"
+            )
         return call_id, answer
 
     async def send_audio(self, chunk: bytes) -> None:
@@ -136,7 +155,8 @@ class OpenAICallSession:
             return
         self.log.info("openai.call_ended_upstream", reason=reason)
         self._ended_task = asyncio.get_running_loop().create_task(
-            self.events.ended(reason), name=f"openai-ended-{self.setup.call_id}")
+            self.events.ended(reason), name=f"openai-ended-{self.setup.call_id}"
+        )
 
     # -- ending --------------------------------------------------------------------------------
 
@@ -145,7 +165,8 @@ class OpenAICallSession:
         self._closing = True
         if self._close_task is None:
             self._close_task = asyncio.get_running_loop().create_task(
-                self._close(reason), name=f"openai-close-{self.setup.call_id}")
+                self._close(reason), name=f"openai-close-{self.setup.call_id}"
+            )
         await asyncio.shield(self._close_task)
 
     async def _close(self, reason: str) -> None:
@@ -155,8 +176,12 @@ class OpenAICallSession:
         await self._hangup(budget * 0.5)
         if self.sideband is not None:
             await self.sideband.close(max(0.1, deadline - loop.time() - 0.2))
-        self.log.info("openai.call_closed", reason=reason, openai_call_id=self.openai_call_id,
-                      events=self.sideband.received if self.sideband else 0)
+        self.log.info(
+            "openai.call_closed",
+            reason=reason,
+            openai_call_id=self.openai_call_id,
+            events=self.sideband.received if self.sideband else 0,
+        )
         if self._on_closed is not None:
             self._on_closed(self)
 
@@ -178,8 +203,9 @@ class OpenAICallSession:
         except openai.NotFoundError:
             pass  # already over upstream
         except (openai.OpenAIError, TimeoutError) as exc:
-            error = api_error(exc, timeout_s=budget_s, base_url=self.client.base_url,
-                              during="hanging up the call")
+            error = api_error(
+                exc, timeout_s=budget_s, base_url=self.client.base_url, during="hanging up the call"
+            )
             self.log.warning("openai.hangup_failed", openai_call_id=call_id, error=str(error))
             return
         self.upstream_ended = True

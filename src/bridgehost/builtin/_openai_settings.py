@@ -16,8 +16,10 @@ from bridgehost.config import RealtimeConfig
 
 NAME = "openai"
 """The backend's name, as ``realtime.backend`` selects it."""
-KEY_FIX = ("set OPENAI_API_KEY in the environment, in .env next to bridge.config.toml, or as a "
-           "systemd credential (LoadCredential=OPENAI_API_KEY:…), then restart bridge-gateway")
+KEY_FIX = (
+    "set OPENAI_API_KEY in the environment, in .env next to bridge.config.toml, or as a "
+    "systemd credential (LoadCredential=OPENAI_API_KEY:…), then restart bridge-gateway"
+)
 
 
 class OpenAISettings(BaseModel):
@@ -30,45 +32,71 @@ class OpenAISettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     turn_detection: Literal["server_vad", "semantic_vad"] = Field(
-        "server_vad", description="how OpenAI decides the caller has finished a turn: "
-        "server_vad (silence) or semantic_vad (meaning)")
+        "server_vad",
+        description="how OpenAI decides the caller has finished a turn: "
+        "server_vad (silence) or semantic_vad (meaning)",
+    )
     eagerness: Literal["low", "medium", "high", "auto"] = Field(
-        "auto", description="semantic_vad only: how quickly the model answers")
-    vad_threshold: float = Field(0.5, ge=0.0, le=1.0,
-                                 description="server_vad only: speech activation threshold")
-    prefix_padding_ms: int = Field(300, ge=0, le=2000,
-                                   description="server_vad only: audio kept before speech, ms")
+        "auto", description="semantic_vad only: how quickly the model answers"
+    )
+    vad_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="server_vad only: speech activation threshold"
+    )
+    prefix_padding_ms: int = Field(
+        300, ge=0, le=2000, description="server_vad only: audio kept before speech, ms"
+    )
     silence_duration_ms: int = Field(
-        500, ge=100, le=5000, description="server_vad only: silence that ends a turn, ms")
+        500, ge=100, le=5000, description="server_vad only: silence that ends a turn, ms"
+    )
     noise_reduction: Literal["near_field", "far_field", "off"] = Field(
-        "near_field", description="input noise reduction: near_field suits a phone held close")
+        "near_field", description="input noise reduction: near_field suits a phone held close"
+    )
     transcription_language: str | None = Field(
-        None, min_length=2, max_length=8,
-        description="ISO-639-1 language of the caller (improves transcripts); empty: detect")
+        None,
+        min_length=2,
+        max_length=8,
+        description="ISO-639-1 language of the caller (improves transcripts); empty: detect",
+    )
     request_timeout_s: float = Field(
-        15.0, gt=0, le=120, description="timeout of each HTTP request and sideband handshake")
+        15.0, gt=0, le=120, description="timeout of each HTTP request and sideband handshake"
+    )
     max_retries: int = Field(
-        1, ge=0, le=5, description="SDK retries of a failed request (429, 5xx, network)")
+        1, ge=0, le=5, description="SDK retries of a failed request (429, 5xx, network)"
+    )
     close_timeout_s: float = Field(
-        3.0, gt=0, le=4.5, description="hang-up plus final events, bounded below the gateway's "
-        "5 s backend-close limit")
+        3.0,
+        gt=0,
+        le=4.5,
+        description="hang-up plus final events, bounded below the gateway's "
+        "5 s backend-close limit",
+    )
     sideband_reconnects: int = Field(
-        2, ge=0, le=5, description="attempts to re-attach a sideband that dropped abnormally")
+        2, ge=0, le=5, description="attempts to re-attach a sideband that dropped abnormally"
+    )
 
 
 def turn_detection(settings: OpenAISettings) -> dict[str, Any]:
     """The ``audio.input.turn_detection`` object for the settings."""
     if settings.turn_detection == "semantic_vad":
-        return {"type": "semantic_vad", "eagerness": settings.eagerness,
-                "create_response": True, "interrupt_response": True}
-    return {"type": "server_vad", "threshold": settings.vad_threshold,
-            "prefix_padding_ms": settings.prefix_padding_ms,
-            "silence_duration_ms": settings.silence_duration_ms,
-            "create_response": True, "interrupt_response": True}
+        return {
+            "type": "semantic_vad",
+            "eagerness": settings.eagerness,
+            "create_response": True,
+            "interrupt_response": True,
+        }
+    return {
+        "type": "server_vad",
+        "threshold": settings.vad_threshold,
+        "prefix_padding_ms": settings.prefix_padding_ms,
+        "silence_duration_ms": settings.silence_duration_ms,
+        "create_response": True,
+        "interrupt_response": True,
+    }
 
 
-def session_config(realtime: RealtimeConfig, settings: OpenAISettings,
-                   instructions: str) -> dict[str, Any]:
+def session_config(
+    realtime: RealtimeConfig, settings: OpenAISettings, instructions: str
+) -> dict[str, Any]:
     """The GA realtime session object for one call (``session`` of ``calls.create``).
 
     Input transcription is always on: it is the only source of the caller's side of the
@@ -78,8 +106,10 @@ def session_config(realtime: RealtimeConfig, settings: OpenAISettings,
     transcription: dict[str, Any] = {"model": realtime.transcription_model}
     if settings.transcription_language:
         transcription["language"] = settings.transcription_language
-    audio_input: dict[str, Any] = {"transcription": transcription,
-                                   "turn_detection": turn_detection(settings)}
+    audio_input: dict[str, Any] = {
+        "transcription": transcription,
+        "turn_detection": turn_detection(settings),
+    }
     if settings.noise_reduction != "off":
         audio_input["noise_reduction"] = {"type": settings.noise_reduction}
     config: dict[str, Any] = {

@@ -44,8 +44,17 @@ class CallGone(ProviderStartError):
 class Sideband:
     """One call's sideband: connect, read in the background, close; see the module docstring."""
 
-    def __init__(self, client: AsyncOpenAI, call_id: str, *, on_event: OnEvent, on_lost: OnLost,
-                 timeout_s: float, reconnects: int, log: FilteringBoundLogger) -> None:
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        call_id: str,
+        *,
+        on_event: OnEvent,
+        on_lost: OnLost,
+        timeout_s: float,
+        reconnects: int,
+        log: FilteringBoundLogger,
+    ) -> None:
         self.client = client
         self.call_id = call_id
         self.on_event = on_event
@@ -68,8 +77,12 @@ class Sideband:
         """Open the WebSocket (bounded); raise :class:`ProviderStartError` with a fix."""
         manager = self.client.realtime.connect(
             call_id=self.call_id,
-            websocket_connection_options={"open_timeout": self.timeout_s,
-                                          "close_timeout": 1.0, "ping_interval": 20.0})
+            websocket_connection_options={
+                "open_timeout": self.timeout_s,
+                "close_timeout": 1.0,
+                "ping_interval": 20.0,
+            },
+        )
         try:
             async with asyncio.timeout(self.timeout_s + 1.0):
                 self._conn = await manager.enter()
@@ -82,7 +95,8 @@ class Sideband:
     def start(self) -> None:
         """Start reading events in the background (after a successful :meth:`connect`)."""
         self._task = asyncio.get_running_loop().create_task(
-            self._run(), name=f"openai-sideband-{self.call_id}")
+            self._run(), name=f"openai-sideband-{self.call_id}"
+        )
 
     async def send(self, event: dict[str, Any]) -> None:
         """Send one client event to the call (``session.update``, ``response.create``…)."""
@@ -132,15 +146,20 @@ class Sideband:
                 self.on_lost(CALL_ENDED)
                 return
             except ProviderStartError as exc:
-                self.log.warning("openai.sideband_reconnect_failed", openai_call_id=self.call_id,
-                                 attempt=attempts, error=str(exc))
+                self.log.warning(
+                    "openai.sideband_reconnect_failed",
+                    openai_call_id=self.call_id,
+                    attempt=attempts,
+                    error=str(exc),
+                )
                 continue
             if self._closing and self._conn is not None:
                 with contextlib.suppress(Exception):
                     await self._conn.close()
                 return
-            self.log.info("openai.sideband_reattached", openai_call_id=self.call_id,
-                          attempt=attempts)
+            self.log.info(
+                "openai.sideband_reattached", openai_call_id=self.call_id, attempt=attempts
+            )
 
     async def _pump(self) -> int | None:
         """Read until the socket closes; return the close code (None when unknown)."""
@@ -165,8 +184,11 @@ class Sideband:
             try:
                 await self.on_event(event)
             except Exception:  # one bad event must not stop the transcript
-                self.log.exception("openai.sideband_event_failed", openai_call_id=self.call_id,
-                                   event_type=str(event.get("type"))[:64])
+                self.log.exception(
+                    "openai.sideband_event_failed",
+                    openai_call_id=self.call_id,
+                    event_type=str(event.get("type"))[:64],
+                )
 
 
 __all__ = ["CALL_ENDED", "SIDEBAND_LOST", "CallGone", "Sideband"]

@@ -49,8 +49,15 @@ from bridgehost.builtin._cloudflared_settings import (
 from bridgehost.providers import Health, ProviderContext, ProviderStartError, TunnelMode
 from bridgehost.systemd import child_environment
 
-__all__ = ["NAME", "CloudflaredSettings", "ManagedQuickCloudflared", "ProbeFn",
-           "ProgressCallback", "UrlChangeCallback", "bridgehost_register_tunnel_modes"]
+__all__ = [
+    "NAME",
+    "CloudflaredSettings",
+    "ManagedQuickCloudflared",
+    "ProbeFn",
+    "ProgressCallback",
+    "UrlChangeCallback",
+    "bridgehost_register_tunnel_modes",
+]
 
 
 class ManagedQuickCloudflared:
@@ -81,8 +88,9 @@ class ManagedQuickCloudflared:
     ) -> None:
         realtime = context.config.realtime
         settings = context.settings
-        self.settings = settings if isinstance(settings, CloudflaredSettings) else (
-            CloudflaredSettings())
+        self.settings = (
+            settings if isinstance(settings, CloudflaredSettings) else (CloudflaredSettings())
+        )
         self.tunnel_bin: str = realtime.tunnel_bin
         self.target = tunnel_target(realtime.gateway_host, realtime.gateway_port)
         self.startup_timeout_s = realtime.startup_timeout_ms / 1000
@@ -90,10 +98,14 @@ class ManagedQuickCloudflared:
         self.on_progress = on_progress
         self.on_url_change = on_url_change
         self._log = context.log.bind(tunnel_mode=NAME)
-        self._cooldown = CooldownTracker(clock, normal_s=self.settings.cooldown_s,
-                                         rate_limit_s=self.settings.rate_limit_cooldown_s)
-        self._restarts = RestartBudget(clock, limit=self.settings.max_restarts,
-                                       window_s=self.settings.restart_window_s)
+        self._cooldown = CooldownTracker(
+            clock,
+            normal_s=self.settings.cooldown_s,
+            rate_limit_s=self.settings.rate_limit_cooldown_s,
+        )
+        self._restarts = RestartBudget(
+            clock, limit=self.settings.max_restarts, window_s=self.settings.restart_window_s
+        )
         self._lock = asyncio.Lock()
         self._child: TunnelChild | None = None
         self._public_url: str | None = None
@@ -127,8 +139,9 @@ class ManagedQuickCloudflared:
             if self._public_url is not None and self.pid is not None:
                 return
             if (cooldown := self._cooldown.active()) is not None:
-                raise ProviderStartError(self._cooldown.message(cooldown), fix=(
-                    f"wait until then, or {STATIC_FIX}"))
+                raise ProviderStartError(
+                    self._cooldown.message(cooldown), fix=(f"wait until then, or {STATIC_FIX}")
+                )
             await self._launch(resolve_binary(self.tunnel_bin))
             self._down = None
 
@@ -158,15 +171,26 @@ class ManagedQuickCloudflared:
             return self._last
         if self.pid is None or self._public_url is None:
             if (cooldown := self._cooldown.active()) is not None:
-                return Health(ok=False, detail=self._cooldown.message(cooldown),
-                              fix=f"wait, or {STATIC_FIX}", checked_at=_now())
+                return Health(
+                    ok=False,
+                    detail=self._cooldown.message(cooldown),
+                    fix=f"wait, or {STATIC_FIX}",
+                    checked_at=_now(),
+                )
             detail = self._down or "the managed quick tunnel is not running"
             last_at = self._last.checked_at if self._last else None
-            return Health(ok=False, detail=detail, checked_at=last_at or _now(),
-                          fix="arm the call surface (bridgectl call arm) to start a new tunnel")
+            return Health(
+                ok=False,
+                detail=detail,
+                checked_at=last_at or _now(),
+                fix="arm the call surface (bridgectl call arm) to start a new tunnel",
+            )
         last = self._last
-        stale = last is None or last.checked_at is None or (
-            _now() - last.checked_at >= timedelta(seconds=self.settings.probe_interval_s))
+        stale = (
+            last is None
+            or last.checked_at is None
+            or (_now() - last.checked_at >= timedelta(seconds=self.settings.probe_interval_s))
+        )
         if stale and (self._refresher is None or self._refresher.done()):
             self._refresher = asyncio.create_task(self._refresh(self._public_url))
         return last or Health(ok=False, detail=f"probing {self._public_url}", checked_at=_now())
@@ -184,14 +208,20 @@ class ManagedQuickCloudflared:
         try:
             child = await TunnelChild.spawn(argv, env=child_environment(), log=self._log)
         except OSError as exc:
-            raise ProviderStartError(f"could not run cloudflared at {binary}: {exc}",
-                                     fix=f"reinstall cloudflared ({INSTALL_URL})") from exc
+            raise ProviderStartError(
+                f"could not run cloudflared at {binary}: {exc}",
+                fix=f"reinstall cloudflared ({INSTALL_URL})",
+            ) from exc
         self._child = child
         try:
             url, self._last = await bring_up(
-                child, metrics=metrics, deadline=deadline, probe=self.probe,
+                child,
+                metrics=metrics,
+                deadline=deadline,
+                probe=self.probe,
                 wait_text=f"{self.startup_timeout_s:g} s (realtime.startup_timeout_ms)",
-                progress=self._progress, connect_fix=CONNECT_FIX,
+                progress=self._progress,
+                connect_fix=CONNECT_FIX,
                 probe_fix=f"check that the gateway answers on {self.target}/healthz; a new "
                 "hostname can take a while to resolve, so try again in a minute",
             )
@@ -214,11 +244,18 @@ class ManagedQuickCloudflared:
         limited = failure.rate_limited
         cooldown = self._cooldown.begin(failure.reason, failure.detail, rate_limited=limited)
         length = self._cooldown.remaining_s(cooldown)
-        self._log.warning("tunnel.start_failed", reason=failure.reason, detail=failure.detail,
-                          rate_limited=limited, cooldown_s=length)
+        self._log.warning(
+            "tunnel.start_failed",
+            reason=failure.reason,
+            detail=failure.detail,
+            rate_limited=limited,
+            cooldown_s=length,
+        )
         fix = failure.fix or (
-            f"wait {length:.0f} s and arm again, or {STATIC_FIX}" if limited
-            else f"see the cloudflared output in the message, arm again later, or {STATIC_FIX}")
+            f"wait {length:.0f} s and arm again, or {STATIC_FIX}"
+            if limited
+            else f"see the cloudflared output in the message, arm again later, or {STATIC_FIX}"
+        )
         raise ProviderStartError(f"{failure}. Not retrying for {length:.0f} s", fix=fix) from None
 
     # -- running -------------------------------------------------------------------------
@@ -253,8 +290,10 @@ class ManagedQuickCloudflared:
                     return self._give_up(f"{reason}; {self._cooldown.message(cooldown)}")
                 if not self._restarts.take():
                     return self._give_up(f"{reason}; gave up after {self._restarts.describe()}")
-                self._progress(f"restarting cloudflared ({self._restarts.used} of "
-                               f"{self._restarts.describe()}) after: {reason}")
+                self._progress(
+                    f"restarting cloudflared ({self._restarts.used} of "
+                    f"{self._restarts.describe()}) after: {reason}"
+                )
                 try:
                     url = await self._launch(resolve_binary(self.tunnel_bin))
                 except ProviderStartError as exc:
@@ -267,9 +306,12 @@ class ManagedQuickCloudflared:
 
     def _give_up(self, reason: str) -> tuple[None, str]:
         self._down = reason
-        self._last = Health(ok=False, detail=reason, checked_at=_now(),
-                            fix="arm the call surface again (bridgectl call arm) later, or "
-                            + STATIC_FIX)
+        self._last = Health(
+            ok=False,
+            detail=reason,
+            checked_at=_now(),
+            fix="arm the call surface again (bridgectl call arm) later, or " + STATIC_FIX,
+        )
         self._log.error("tunnel.gave_up", reason=reason)
         return None, reason
 

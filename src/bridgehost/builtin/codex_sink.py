@@ -44,11 +44,15 @@ class CodexSinkSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     turn_wait_s: float = Field(
-        60.0, gt=0, le=600,
-        description='"turn" mode: how long to wait for the agent to answer the handoff')
+        60.0,
+        gt=0,
+        le=600,
+        description='"turn" mode: how long to wait for the agent to answer the handoff',
+    )
     app_server_args: list[str] = Field(
         default_factory=list,
-        description="extra arguments for a private `codex app-server` (e.g. -c overrides)")
+        description="extra arguments for a private `codex app-server` (e.g. -c overrides)",
+    )
 
 
 def _binary_found(binary: str) -> bool:
@@ -64,16 +68,17 @@ class CodexSink:
         self.codex = context.config.codex
         self.mode = context.config.handoff.codex_mode
         settings = context.settings
-        self.settings = (settings if isinstance(settings, CodexSinkSettings)
-                         else CodexSinkSettings())
+        self.settings = settings if isinstance(settings, CodexSinkSettings) else CodexSinkSettings()
         self._lock = asyncio.Lock()  # one writer per thread: never two app-servers of ours
 
     def _problem(self) -> tuple[str, str] | None:
         if not _binary_found(self.codex.binary):
             return f"codex binary {self.codex.binary!r} not found", INSTALL_HINT
         if not Path(self.codex.home).is_dir():
-            return (f"Codex home {self.codex.home} does not exist",
-                    "run `codex login` once (it creates it) or set [codex] home")
+            return (
+                f"Codex home {self.codex.home} does not exist",
+                "run `codex login` once (it creates it) or set [codex] home",
+            )
         return None
 
     async def start(self) -> None:
@@ -88,8 +93,11 @@ class CodexSink:
         """Healthy when the binary and the home are there."""
         if problem := self._problem():
             return Health(ok=False, detail=problem[0], fix=problem[1])
-        return Health(ok=True, detail=f"appending handoffs ({self.mode}) through "
-                                      f"{self.codex.binary} with CODEX_HOME={self.codex.home}")
+        return Health(
+            ok=True,
+            detail=f"appending handoffs ({self.mode}) through "
+            f"{self.codex.binary} with CODEX_HOME={self.codex.home}",
+        )
 
     def _text(self, artifact: Mapping[str, Any]) -> str:
         call_id = str(artifact["call_id"])
@@ -107,12 +115,18 @@ class CodexSink:
             raise CodexError(f"no Codex thread is bound for call {call_id}: {BIND_HINT}")
         await self.start()
         async with self._lock:
-            client = await open_app_server(self.codex, thread_id=str(thread_id),
-                                           args=self.settings.app_server_args)
+            client = await open_app_server(
+                self.codex, thread_id=str(thread_id), args=self.settings.app_server_args
+            )
             try:
-                receipt = await append_handoff(client, str(thread_id), text=self._text(artifact),
-                                               mode=self.mode, call_id=call_id,
-                                               wait_s=self.settings.turn_wait_s)
+                receipt = await append_handoff(
+                    client,
+                    str(thread_id),
+                    text=self._text(artifact),
+                    mode=self.mode,
+                    call_id=call_id,
+                    wait_s=self.settings.turn_wait_s,
+                )
             finally:
                 await client.close()
         parts = ["codex", receipt.thread_id, receipt.mode, receipt.status]
@@ -137,7 +151,7 @@ def bridgehost_register_handoff_sinks() -> list[HandoffSink]:
         HandoffSink(
             name="codex",
             description="append the Markdown handoff to the bound Codex thread through "
-                        "codex app-server (a visible turn, or injected context)",
+            "codex app-server (a visible turn, or injected context)",
             factory=CodexSink,
             settings_model=CodexSinkSettings,
         )

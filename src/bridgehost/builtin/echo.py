@@ -87,8 +87,12 @@ class EchoBackend:
 
     async def open_session(self, setup: SessionSetup, events: SessionEvents) -> EchoSession:
         """Start echoing for one call, and say why there will be no transcript."""
-        await events.event({"type": "transcript.unavailable",
-                            "reason": "the echo backend plays audio back and does not transcribe"})
+        await events.event(
+            {
+                "type": "transcript.unavailable",
+                "reason": "the echo backend plays audio back and does not transcribe",
+            }
+        )
         return EchoSession(events, self.delay_s)
 
 

@@ -66,8 +66,11 @@ class FileSink:
         """Healthy when the calls directory is writable."""
         if os.access(self.calls_dir, os.W_OK):
             return Health(ok=True, detail=f"writing handoffs under {self.calls_dir}")
-        return Health(ok=False, detail=f"{self.calls_dir} is not writable",
-                      fix="check storage.root and its permissions")
+        return Health(
+            ok=False,
+            detail=f"{self.calls_dir} is not writable",
+            fix="check storage.root and its permissions",
+        )
 
     async def deliver(self, artifact: Mapping[str, Any]) -> str:
         """Write ``handoff.json`` and ``handoff.md``; return the Markdown path."""

@@ -40,8 +40,13 @@ from bridgehost.providers import (
     SessionSetup,
 )
 
-__all__ = ["NAME", "OpenAICallSession", "OpenAIRealtimeBackend", "OpenAISettings",
-           "bridgehost_register_realtime_backends"]
+__all__ = [
+    "NAME",
+    "OpenAICallSession",
+    "OpenAIRealtimeBackend",
+    "OpenAISettings",
+    "bridgehost_register_realtime_backends",
+]
 
 
 class OpenAIRealtimeBackend:
@@ -68,30 +73,38 @@ class OpenAIRealtimeBackend:
     def _key(self) -> str:
         secret = self.secrets.openai_api_key
         if secret is None:
-            raise ProviderStartError("No OpenAI API key is configured",
-                                     fix=f"{KEY_FIX[0].upper()}{KEY_FIX[1:]}.")
+            raise ProviderStartError(
+                "No OpenAI API key is configured", fix=f"{KEY_FIX[0].upper()}{KEY_FIX[1:]}."
+            )
         return secret.get_secret_value()
 
     def client(self) -> AsyncOpenAI:
         """The SDK client (built on first use; the SDK reads ``OPENAI_BASE_URL`` itself)."""
         if self._client is None:
-            self._client = AsyncOpenAI(api_key=self._key(),
-                                       timeout=self.settings.request_timeout_s,
-                                       max_retries=self.settings.max_retries)
+            self._client = AsyncOpenAI(
+                api_key=self._key(),
+                timeout=self.settings.request_timeout_s,
+                max_retries=self.settings.max_retries,
+            )
         return self._client
 
     async def start(self) -> None:
         """Check that a key is configured and build the client; no request is made."""
         client = self.client()
-        self.log.info("openai.backend_ready", model=self.realtime.model,
-                      voice=self.realtime.voice, api_host=urlsplit(str(client.base_url)).netloc)
+        self.log.info(
+            "openai.backend_ready",
+            model=self.realtime.model,
+            voice=self.realtime.voice,
+            api_host=urlsplit(str(client.base_url)).netloc,
+        )
 
     async def stop(self) -> None:
         """Hang up any call still open and close the HTTP client; safe twice."""
         sessions = list(self._sessions)
         if sessions:
-            await asyncio.gather(*(s.close("gateway_stop") for s in sessions),
-                                 return_exceptions=True)
+            await asyncio.gather(
+                *(s.close("gateway_stop") for s in sessions), return_exceptions=True
+            )
         self._sessions.clear()
         if self._client is not None:
             client, self._client = self._client, None
@@ -102,20 +115,24 @@ class OpenAIRealtimeBackend:
         """Whether a key is configured (OpenAI is not called: health checks run often)."""
         source = self.secrets.source("OPENAI_API_KEY")
         if source is None:
-            return Health(ok=False, detail="OpenAI realtime: no OPENAI_API_KEY is configured",
-                          fix=KEY_FIX)
-        return Health(ok=True, detail=f"OpenAI realtime: key from {source}; model "
-                      f"{self.realtime.model}, voice {self.realtime.voice}")
+            return Health(
+                ok=False, detail="OpenAI realtime: no OPENAI_API_KEY is configured", fix=KEY_FIX
+            )
+        return Health(
+            ok=True,
+            detail=f"OpenAI realtime: key from {source}; model "
+            f"{self.realtime.model}, voice {self.realtime.voice}",
+        )
 
     # -- calls ---------------------------------------------------------------------------------
 
-    async def open_session(self, setup: SessionSetup,
-                           events: SessionEvents) -> OpenAICallSession:
+    async def open_session(self, setup: SessionSetup, events: SessionEvents) -> OpenAICallSession:
         """Prepare a call: build its session config; the upstream call starts with the offer."""
         client = self.client()
         config = session_config(self.realtime, self.settings, setup.instructions)
-        session = OpenAICallSession(client, setup, events, self.settings, config, self.log,
-                                    on_closed=self._sessions.discard)
+        session = OpenAICallSession(
+            client, setup, events, self.settings, config, self.log, on_closed=self._sessions.discard
+        )
         self._sessions.add(session)
         return session
 

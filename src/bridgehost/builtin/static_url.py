@@ -41,8 +41,11 @@ class StaticPublicUrl:
     async def health(self) -> Health:
         """Probe ``{public_url}/healthz`` through the public origin."""
         if not self._configured:
-            return Health(ok=False, detail="realtime.public_url is not set",
-                          fix='set realtime.public_url = "https://your.host"')
+            return Health(
+                ok=False,
+                detail="realtime.public_url is not set",
+                fix='set realtime.public_url = "https://your.host"',
+            )
         return await probe_public_origin(self._configured)
 
 

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
-
-from telegram import Bot
+from typing import TYPE_CHECKING, Any
 
 from bridgehost import hookimpl
 from bridgehost.handoff._markdown import describe_end, format_duration
 from bridgehost.handoff.outbox import current_delivery
 from bridgehost.providers import HandoffSink, Health, ProviderContext, ProviderStartError
+
+if TYPE_CHECKING:
+    from telegram import Bot
 
 RECAP_WAIT_S = 15.0
 """How long the recap waits for the other sinks' first attempt, to say where the handoff went."""
@@ -42,14 +43,20 @@ def _where(delivery: Mapping[str, Any]) -> str:
 
 def recap_text(artifact: Mapping[str, Any], others: list[dict[str, Any]] | None = None) -> str:
     """The recap message for an artifact (plain text, at most 4000 characters)."""
-    lines = [f"📞 Call ended after {format_duration(artifact.get('duration_s'))}",
-             f"Reason: {describe_end(artifact.get('end_reason'))}", ""]
+    lines = [
+        f"📞 Call ended after {format_duration(artifact.get('duration_s'))}",
+        f"Reason: {describe_end(artifact.get('end_reason'))}",
+        "",
+    ]
     lines.append(str(artifact.get("summary") or "(no summary)"))
     if not artifact.get("summarized"):
         lines.append(f"(Not summarized automatically: {artifact.get('summary_error')})")
     counts = []
-    for key, label in (("decisions", "decision"), ("action_items", "action item"),
-                       ("open_questions", "open question")):
+    for key, label in (
+        ("decisions", "decision"),
+        ("action_items", "action item"),
+        ("open_questions", "open question"),
+    ):
         count = len(artifact.get(key) or [])
         counts.append(f"{count} {label}{'' if count == 1 else 's'}")
     lines += ["", " · ".join(counts)]
@@ -81,9 +88,12 @@ class TelegramRecapSink:
     async def start(self) -> None:
         """Check the token and chat id and open the Bot API client."""
         if problem := self._problem():
-            raise ProviderStartError(f"telegram sink: {problem}",
-                                     fix="set it (see `bridgectl config check`)")
+            raise ProviderStartError(
+                f"telegram sink: {problem}", fix="set it (see `bridgectl config check`)"
+            )
         if self._bot is None:
+            from telegram import Bot  # python-telegram-bot, loaded when the sink is used
+
             assert self._token is not None
             self._bot = Bot(self._token, base_url=self.base_url)
             await self._bot.initialize()
@@ -108,8 +118,11 @@ class TelegramRecapSink:
         deadline = loop.time() + self.recap_wait_s
         while True:
             others = delivery.other_deliveries()
-            waiting = [d for d in others if d["status"] == "delivering"
-                       or (d["status"] == "pending" and not d["attempts"])]
+            waiting = [
+                d
+                for d in others
+                if d["status"] == "delivering" or (d["status"] == "pending" and not d["attempts"])
+            ]
             if not waiting or loop.time() >= deadline:
                 return others
             await asyncio.sleep(0.2)
@@ -143,7 +156,7 @@ def bridgehost_register_handoff_sinks() -> list[HandoffSink]:
         HandoffSink(
             name="telegram",
             description="post a recap of each call (duration, reason, summary, where the "
-                        "handoff went) to the authorized Telegram chat",
+            "handoff went) to the authorized Telegram chat",
             factory=TelegramRecapSink,
         )
     ]

@@ -37,8 +37,14 @@ class CodexError(RuntimeError):
     :param detail: the server's own error text, if any.
     """
 
-    def __init__(self, message: str, *, method: str | None = None, code: int | None = None,
-                 detail: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        code: int | None = None,
+        detail: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.method = method
         self.code = code
@@ -58,16 +64,19 @@ def binary_missing(binary: str) -> CodexError:
     return CodexError(f"codex binary {binary!r} not found: {INSTALL_HINT}")
 
 
-def thread_not_found(thread_id: str, home: Path | str | None,
-                     detail: str | None = None, method: str | None = None) -> CodexThreadNotFound:
+def thread_not_found(
+    thread_id: str, home: Path | str | None, detail: str | None = None, method: str | None = None
+) -> CodexThreadNotFound:
     """The error for an unknown thread id."""
     where = f" in CODEX_HOME {home}" if home else ""
-    return CodexThreadNotFound(f"Codex thread {thread_id} was not found{where}: {BIND_HINT}",
-                               method=method, detail=detail)
+    return CodexThreadNotFound(
+        f"Codex thread {thread_id} was not found{where}: {BIND_HINT}", method=method, detail=detail
+    )
 
 
-def rpc_error(method: str, error: Mapping[str, Any], params: Mapping[str, Any] | None,
-              home: Path | str | None) -> CodexError:
+def rpc_error(
+    method: str, error: Mapping[str, Any], params: Mapping[str, Any] | None, home: Path | str | None
+) -> CodexError:
     """Turn a JSON-RPC ``error`` object into the matching :class:`CodexError`."""
     text = str(error.get("message") or error)
     code = error.get("code") if isinstance(error.get("code"), int) else None
@@ -81,19 +90,29 @@ def rpc_error(method: str, error: Mapping[str, Any], params: Mapping[str, Any] |
             f"Codex thread {thread_id or '?'} is open in another Codex process, which holds its "
             "writer lock, and no control socket of that process was reachable: finish or close "
             "the thread there (or run that Codex with its shared app-server), then retry",
-            method=method, code=code, detail=text)
+            method=method,
+            code=code,
+            detail=text,
+        )
     if code == -32001:
-        return CodexError(f"codex app-server is overloaded ({text}): retry later",
-                          method=method, code=code, detail=text)
-    return CodexError(f"codex app-server refused {method}: {text}", method=method, code=code,
-                      detail=text)
+        return CodexError(
+            f"codex app-server is overloaded ({text}): retry later",
+            method=method,
+            code=code,
+            detail=text,
+        )
+    return CodexError(
+        f"codex app-server refused {method}: {text}", method=method, code=code, detail=text
+    )
 
 
 def startup_problem(stderr_tail: str, home: Path | str | None) -> str | None:
     """A fix for a well-known start-up failure found in the app-server's stderr, if any."""
     if "CODEX_HOME" in stderr_tail and "does not exist" in stderr_tail:
-        return (f"Codex home {home} does not exist: run `codex login` once (it creates it) "
-                "or set [codex] home")
+        return (
+            f"Codex home {home} does not exist: run `codex login` once (it creates it) "
+            "or set [codex] home"
+        )
     if re.search(r"error loading config|failed to (?:load|parse) config", stderr_tail, re.I):
         return "Codex could not read its config.toml: fix it (see the error above) and retry"
     return None
@@ -108,8 +127,9 @@ def _status_of(info: Any) -> int | None:
     return None
 
 
-def describe_turn_error(error: Mapping[str, Any] | None, *, home: Path | str | None,
-                        login_problem: str | None = None) -> str:
+def describe_turn_error(
+    error: Mapping[str, Any] | None, *, home: Path | str | None, login_problem: str | None = None
+) -> str:
     """One sentence with a fix for a failed (or endlessly retrying) turn's ``error`` object."""
     error = error or {}
     message = str(error.get("message") or "unknown error")
@@ -117,14 +137,18 @@ def describe_turn_error(error: Mapping[str, Any] | None, *, home: Path | str | N
     status = _status_of(info)
     details = str(error.get("additionalDetails") or "")
     if status in (401, 403) or info == "unauthorized":
-        return (f"Codex's model provider refused the credentials ({message}): run `codex login` "
-                f"with CODEX_HOME={home}, or fix the provider's API key")
+        return (
+            f"Codex's model provider refused the credentials ({message}): run `codex login` "
+            f"with CODEX_HOME={home}, or fix the provider's API key"
+        )
     if login_problem:
         return login_problem
     unreachable = ("responseStreamDisconnected" in str(info) and status is None) or re.search(
-        r"connection failed|waiting for network|error sending request", f"{message} {details}",
-        re.I)
+        r"connection failed|waiting for network|error sending request", f"{message} {details}", re.I
+    )
     if unreachable:
-        return (f"Codex could not reach its model provider ({details or message}): check the "
-                "network and the provider's base_url in Codex's config.toml")
+        return (
+            f"Codex could not reach its model provider ({details or message}): check the "
+            "network and the provider's base_url in Codex's config.toml"
+        )
     return f"the Codex turn failed: {message}"

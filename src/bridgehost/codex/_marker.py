@@ -30,8 +30,10 @@ _CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 def check_call_id(call_id: str) -> str:
     """``call_id`` if it can go into a marker line; ValueError otherwise."""
     if not isinstance(call_id, str) or not _CALL_ID.fullmatch(call_id):
-        raise ValueError(f"call id {call_id!r} is not usable in a handoff marker: use 1-128 "
-                         "letters, digits, '.', '_', ':' or '-'")
+        raise ValueError(
+            f"call id {call_id!r} is not usable in a handoff marker: use 1-128 "
+            "letters, digits, '.', '_', ':' or '-'"
+        )
     return call_id
 
 
@@ -56,7 +58,7 @@ def marker_of(text: str) -> str | None:
     """The call id in a text's marker line, if its first line is one."""
     first = text.split("\n", 1)[0].strip()
     if first.startswith(MARKER_PREFIX):
-        call_id = first[len(MARKER_PREFIX):].strip()
+        call_id = first[len(MARKER_PREFIX) :].strip()
         return call_id if _CALL_ID.fullmatch(call_id) else None
     return None
 
@@ -77,8 +79,9 @@ def _is_marked_user_message(payload: Any, line: str) -> bool:
     return False
 
 
-def rollout_has_marker(path: str | os.PathLike[str] | None, call_id: str,
-                       tail_bytes: int = ROLLOUT_TAIL_BYTES) -> bool:
+def rollout_has_marker(
+    path: str | os.PathLike[str] | None, call_id: str, tail_bytes: int = ROLLOUT_TAIL_BYTES
+) -> bool:
     """Whether the rollout at ``path`` holds a user message that starts with the marker."""
     if not path:
         return False
@@ -98,7 +101,10 @@ def rollout_has_marker(path: str | os.PathLike[str] | None, call_id: str,
             record = json.loads(raw)
         except ValueError:  # the first, partial line of a tail
             continue
-        if (isinstance(record, dict) and record.get("type") == "response_item"
-                and _is_marked_user_message(record.get("payload"), line)):
+        if (
+            isinstance(record, dict)
+            and record.get("type") == "response_item"
+            and _is_marked_user_message(record.get("payload"), line)
+        ):
             return True
     return False

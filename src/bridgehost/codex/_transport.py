@@ -84,15 +84,28 @@ class StdioTransport:
         self._stderr_task = asyncio.create_task(self._drain_stderr())
 
     @classmethod
-    async def start(cls, binary: str, args: Sequence[str], *, env: Mapping[str, str],
-                    cwd: str | os.PathLike[str] | None = None) -> StdioTransport:
+    async def start(
+        cls,
+        binary: str,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> StdioTransport:
         """Spawn ``binary`` with ``args`` in a session of its own."""
         exe = resolve_binary(binary)
         try:
             proc = await asyncio.create_subprocess_exec(
-                exe, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env=dict(env), cwd=cwd,
-                start_new_session=True, limit=LINE_LIMIT)
+                exe,
+                *args,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=dict(env),
+                cwd=cwd,
+                start_new_session=True,
+                limit=LINE_LIMIT,
+            )
         except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
             raise binary_missing(binary) from exc
         return cls(proc, [exe, *args])
@@ -195,12 +208,21 @@ class SocketTransport:
         try:
             target = os.path.realpath(path)
             ws = await asyncio.wait_for(
-                unix_connect(target, uri="ws://localhost/", max_size=LINE_LIMIT,
-                             ping_interval=None, open_timeout=timeout, compression=None),
-                timeout)
+                unix_connect(
+                    target,
+                    uri="ws://localhost/",
+                    max_size=LINE_LIMIT,
+                    ping_interval=None,
+                    open_timeout=timeout,
+                    compression=None,
+                ),
+                timeout,
+            )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-            raise CodexError(f"the Codex control socket {path} did not accept a connection "
-                             f"({exc.__class__.__name__}: {exc})") from exc
+            raise CodexError(
+                f"the Codex control socket {path} did not accept a connection "
+                f"({exc.__class__.__name__}: {exc})"
+            ) from exc
         return cls(ws, path)
 
     async def send(self, text: str) -> None:

@@ -30,11 +30,23 @@ from bridgehost.codex._transport import SocketTransport, StdioTransport, Transpo
 log = structlog.get_logger("bridgehost.codex")
 
 CLIENT_NAME = "bridgehost"
-_NOT_FOR_CODEX = ("TELEGRAM_BOT_TOKEN", "REALTIME_CONTROL_SECRET", "NOTIFY_SOCKET",
-                  "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
+_NOT_FOR_CODEX = (
+    "TELEGRAM_BOT_TOKEN",
+    "REALTIME_CONTROL_SECRET",
+    "NOTIFY_SOCKET",
+    "WATCHDOG_PID",
+    "WATCHDOG_USEC",
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "LISTEN_FDNAMES",
+)
 """Our own secrets and systemd's per-service variables stay out of the child's environment."""
-_QUIET = ("item/agentMessage/delta", "item/reasoning/textDelta",
-          "item/reasoning/summaryTextDelta", "item/commandExecution/outputDelta")
+_QUIET = (
+    "item/agentMessage/delta",
+    "item/reasoning/textDelta",
+    "item/reasoning/summaryTextDelta",
+    "item/commandExecution/outputDelta",
+)
 
 
 def control_socket_path(home: Path | str) -> Path:
@@ -45,8 +57,9 @@ def control_socket_path(home: Path | str) -> Path:
 class AppServerClient:
     """One connection to ``codex app-server``; build it with :meth:`spawn` or :meth:`connect`."""
 
-    def __init__(self, transport: Transport, *, home: Path | str, timeout: float,
-                 close_grace_s: float = 3.0) -> None:
+    def __init__(
+        self, transport: Transport, *, home: Path | str, timeout: float, close_grace_s: float = 3.0
+    ) -> None:
         self._transport = transport
         self.close_grace_s = close_grace_s
         self.codex_home = Path(home)
@@ -72,10 +85,17 @@ class AppServerClient:
         return self._transport.pid
 
     @classmethod
-    async def spawn(cls, binary: str = "codex", home: Path | str | None = None, *,
-                    args: Sequence[str] = (), env: Mapping[str, str] | None = None,
-                    cwd: str | os.PathLike[str] | None = None, timeout: float = 30.0,
-                    close_grace_s: float = 3.0) -> Self:
+    async def spawn(
+        cls,
+        binary: str = "codex",
+        home: Path | str | None = None,
+        *,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        timeout: float = 30.0,
+        close_grace_s: float = 3.0,
+    ) -> Self:
         """Start ``binary app-server [args]`` with ``CODEX_HOME=home`` and initialize it.
 
         The child inherits our environment (plus ``env``) except our own secrets and systemd's
@@ -85,31 +105,44 @@ class AppServerClient:
         """
         home = Path(home or os.environ.get("CODEX_HOME") or "~/.codex").expanduser()
         if not home.is_dir():
-            raise CodexError(f"Codex home {home} does not exist: run `codex login` once "
-                             "(it creates it) or set [codex] home")
+            raise CodexError(
+                f"Codex home {home} does not exist: run `codex login` once "
+                "(it creates it) or set [codex] home"
+            )
         inherited = {k: v for k, v in os.environ.items() if k not in _NOT_FOR_CODEX}
         full_env = {**inherited, **(env or {}), "CODEX_HOME": str(home)}
-        transport = await StdioTransport.start(binary, ["app-server", *args], env=full_env,
-                                               cwd=cwd)
+        transport = await StdioTransport.start(binary, ["app-server", *args], env=full_env, cwd=cwd)
         return await cls._ready(transport, home, timeout, close_grace_s)
 
     @classmethod
-    async def connect(cls, socket_path: Path | str, *, home: Path | str,
-                      timeout: float = 30.0) -> Self:
+    async def connect(
+        cls, socket_path: Path | str, *, home: Path | str, timeout: float = 30.0
+    ) -> Self:
         """Connect to a running server's control socket and initialize the connection."""
         transport = await SocketTransport.connect(Path(socket_path), timeout)
         return await cls._ready(transport, home, timeout)
 
     @classmethod
-    async def _ready(cls, transport: Transport, home: Path, timeout: float,
-                     close_grace_s: float = 3.0) -> Self:
+    async def _ready(
+        cls, transport: Transport, home: Path, timeout: float, close_grace_s: float = 3.0
+    ) -> Self:
         client = cls(transport, home=home, timeout=timeout, close_grace_s=close_grace_s)
         try:
-            client.server_info = await client.request("initialize", {
-                "clientInfo": {"name": CLIENT_NAME, "title": "bridgehost", "version": _version()},
-                "capabilities": {"experimentalApi": False, "requestAttestation": False,
-                                 "optOutNotificationMethods": list(_QUIET)},
-            })
+            client.server_info = await client.request(
+                "initialize",
+                {
+                    "clientInfo": {
+                        "name": CLIENT_NAME,
+                        "title": "bridgehost",
+                        "version": _version(),
+                    },
+                    "capabilities": {
+                        "experimentalApi": False,
+                        "requestAttestation": False,
+                        "optOutNotificationMethods": list(_QUIET),
+                    },
+                },
+            )
             await client.notify("initialized")
         except BaseException:
             await client.close()
@@ -117,8 +150,9 @@ class AppServerClient:
         log.debug("codex.connected", transport=transport.kind, pid=transport.pid)
         return client
 
-    async def request(self, method: str, params: Mapping[str, Any] | None = None, *,
-                      timeout: float | None = None) -> Any:
+    async def request(
+        self, method: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Any:
         """Send a request and return its ``result``; CodexError on error or timeout."""
         if self.closed_reason is not None:
             raise CodexError(self.closed_reason, method=method)
@@ -134,7 +168,9 @@ class AppServerClient:
             raise CodexError(
                 f"codex app-server did not answer {method} within {limit:g} s: check that "
                 "`codex app-server` runs for this CODEX_HOME, or raise [codex] "
-                "app_server_timeout_s", method=method) from None
+                "app_server_timeout_s",
+                method=method,
+            ) from None
         finally:
             self._pending.pop(rid, None)
         if "error" in response:
@@ -149,8 +185,9 @@ class AppServerClient:
             msg["params"] = dict(params)
         await self._send(msg)
 
-    def subscribe(self, methods: Iterable[str] | None = None, *,
-                  maxsize: int = 1000) -> Subscription:
+    def subscribe(
+        self, methods: Iterable[str] | None = None, *, maxsize: int = 1000
+    ) -> Subscription:
         """Receive notifications (all, or only ``methods``) from now on."""
         sub = Subscription(self, frozenset(methods) if methods is not None else None, maxsize)
         if self.closed_reason is not None:
@@ -210,8 +247,10 @@ class AppServerClient:
         elif method in ("execCommandApproval", "applyPatchApproval"):
             reply = {"id": msg["id"], "result": {"decision": "abort"}}
         else:
-            reply = {"id": msg["id"], "error": {"code": -32601,
-                                                "message": f"bridgehost does not handle {method}"}}
+            reply = {
+                "id": msg["id"],
+                "error": {"code": -32601, "message": f"bridgehost does not handle {method}"},
+            }
         log.info("codex.server_request_declined", method=method)
         with contextlib.suppress(CodexError, OSError):
             await self._send(reply)
@@ -275,15 +314,22 @@ async def login_problem(client: AppServerClient) -> str | None:
     """A sentence with the fix when Codex needs an OpenAI login it does not have, else None."""
     account = await client.request("account/read", {})
     if account.get("requiresOpenaiAuth") and not account.get("account"):
-        return (f"Codex is not logged in (CODEX_HOME={client.codex_home}): run `codex login`, "
-                "or configure a model provider with its own API key")
+        return (
+            f"Codex is not logged in (CODEX_HOME={client.codex_home}): run `codex login`, "
+            "or configure a model provider with its own API key"
+        )
     return None
 
 
-async def open_app_server(config: Any, *, thread_id: str | None = None,
-                          args: Sequence[str] = (), env: Mapping[str, str] | None = None,
-                          cwd: str | os.PathLike[str] | None = None,
-                          prefer_socket: bool = True) -> AppServerClient:
+async def open_app_server(
+    config: Any,
+    *,
+    thread_id: str | None = None,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    prefer_socket: bool = True,
+) -> AppServerClient:
     """Connect as ``config`` (a :class:`bridgehost.config.CodexConfig`) says.
 
     Uses the control socket under ``[codex] home`` when a server answers there and either no
@@ -304,5 +350,6 @@ async def open_app_server(config: Any, *, thread_id: str | None = None,
             except CodexError as exc:
                 log.info("codex.socket_unusable", path=str(sock), error=str(exc))
             await client.close()
-    return await AppServerClient.spawn(config.binary, home, args=args, env=env, cwd=cwd,
-                                       timeout=timeout)
+    return await AppServerClient.spawn(
+        config.binary, home, args=args, env=env, cwd=cwd, timeout=timeout
+    )

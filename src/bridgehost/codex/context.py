@@ -31,8 +31,9 @@ def _clean(turn: Turn) -> str:
     return f"(voice call handoff) {text}" if text != turn.text else text
 
 
-async def call_context_parts(client: AppServerClient, thread_id: str, *, limit: int = 10,
-                             trim_chars: int = TRIM_CHARS) -> list[ContextPart]:
+async def call_context_parts(
+    client: AppServerClient, thread_id: str, *, limit: int = 10, trim_chars: int = TRIM_CHARS
+) -> list[ContextPart]:
     """The session summary and the last ``limit`` turns of ``thread_id`` as context parts.
 
     :raises CodexThreadNotFound: the thread does not exist.
@@ -41,12 +42,17 @@ async def call_context_parts(client: AppServerClient, thread_id: str, *, limit: 
     turns = await recent_turns(client, thread_id, limit=limit)
     last_user = next((t for t in reversed(turns) if t.role == "user"), None)
     last_assistant = next((t for t in reversed(turns) if t.role == "assistant"), None)
-    lines = [f"Bound Codex thread {thread.id} ({trim(thread.title, 80)}), "
-             f"working directory {thread.cwd or 'unknown'}."]
-    lines.append("Latest user focus: " + (
-        trim(_clean(last_user), trim_chars) if last_user else "none yet."))
-    lines.append("Latest assistant response: " + (
-        trim(_clean(last_assistant), trim_chars) if last_assistant else "none yet."))
+    lines = [
+        f"Bound Codex thread {thread.id} ({trim(thread.title, 80)}), "
+        f"working directory {thread.cwd or 'unknown'}."
+    ]
+    lines.append(
+        "Latest user focus: " + (trim(_clean(last_user), trim_chars) if last_user else "none yet.")
+    )
+    lines.append(
+        "Latest assistant response: "
+        + (trim(_clean(last_assistant), trim_chars) if last_assistant else "none yet.")
+    )
     parts = [ContextPart(title=SUMMARY_TITLE, text="\n".join(lines), priority=80)]
     if turns:
         body = "\n".join(f"{t.role}: {trim(_clean(t), trim_chars)}" for t in turns)

@@ -74,12 +74,16 @@ class AppendReceipt:
 
 
 _TURN_STATUS: dict[str, ReceiptStatus] = {
-    "completed": "completed", "inProgress": "started", "failed": "failed",
-    "interrupted": "failed"}
+    "completed": "completed",
+    "inProgress": "started",
+    "failed": "failed",
+    "interrupted": "failed",
+}
 
 
-async def _attachment(client: AppServerClient, thread_id: str,
-                      call_id: str) -> dict[str, Any] | None:
+async def _attachment(
+    client: AppServerClient, thread_id: str, call_id: str
+) -> dict[str, Any] | None:
     key, cursor = identity_key(call_id), None
     for _ in range(10):
         params: dict[str, Any] = {"threadId": thread_id, "limit": 100}
@@ -95,32 +99,43 @@ async def _attachment(client: AppServerClient, thread_id: str,
     return None
 
 
-async def _marked_turn(client: AppServerClient, thread_id: str,
-                       call_id: str) -> dict[str, Any] | None:
+async def _marked_turn(
+    client: AppServerClient, thread_id: str, call_id: str
+) -> dict[str, Any] | None:
     key, line = identity_key(call_id), marker_line(call_id)
     turns = iter_turns(client, thread_id, page_size=20, max_turns=SCAN_TURNS)
     async with aclosing(turns):
         async for turn in turns:
             for item in turn.get("items") or []:
                 if item.get("type") == "userMessage" and (
-                        item.get("clientId") == key or item_text(item).split("\n", 1)[0] == line):
+                    item.get("clientId") == key or item_text(item).split("\n", 1)[0] == line
+                ):
                     return turn
     return None
 
 
-def _turn_receipt(client: AppServerClient, thread_id: str, call_id: str,
-                  turn: dict[str, Any], *, duplicate: bool) -> AppendReceipt:
+def _turn_receipt(
+    client: AppServerClient, thread_id: str, call_id: str, turn: dict[str, Any], *, duplicate: bool
+) -> AppendReceipt:
     status = _TURN_STATUS.get(str(turn.get("status")), "started")
     error = None
     if status == "failed":
         error = describe_turn_error(turn.get("error"), home=client.codex_home)
-    return AppendReceipt(call_id=call_id, thread_id=thread_id, mode="turn", status=status,
-                         turn_id=turn.get("id"), duplicate=duplicate, error=error,
-                         transport=client.transport)
+    return AppendReceipt(
+        call_id=call_id,
+        thread_id=thread_id,
+        mode="turn",
+        status=status,
+        turn_id=turn.get("id"),
+        duplicate=duplicate,
+        error=error,
+        transport=client.transport,
+    )
 
 
-async def find_handoff(client: AppServerClient, thread_id: str,
-                       call_id: str) -> AppendReceipt | None:
+async def find_handoff(
+    client: AppServerClient, thread_id: str, call_id: str
+) -> AppendReceipt | None:
     """The receipt of an earlier append of ``call_id`` to the thread, or None.
 
     Raises :class:`CodexThreadNotFound` when the thread does not exist.
@@ -130,30 +145,58 @@ async def find_handoff(client: AppServerClient, thread_id: str,
     found = await _attachment(client, thread_id, call_id)
     payload = found.get("payload") if found and isinstance(found.get("payload"), dict) else {}
     if found and payload.get("mode") == "inject":
-        return AppendReceipt(call_id=call_id, thread_id=thread_id, mode="inject",
-                             status="injected", duplicate=True, transport=client.transport)
+        return AppendReceipt(
+            call_id=call_id,
+            thread_id=thread_id,
+            mode="inject",
+            status="injected",
+            duplicate=True,
+            transport=client.transport,
+        )
     turn = await _marked_turn(client, thread_id, call_id)
     if turn is not None:
         return _turn_receipt(client, thread_id, call_id, turn, duplicate=True)
     if found:
-        return AppendReceipt(call_id=call_id, thread_id=thread_id, mode="turn", status="started",
-                             turn_id=payload.get("turnId"), duplicate=True,
-                             transport=client.transport)
+        return AppendReceipt(
+            call_id=call_id,
+            thread_id=thread_id,
+            mode="turn",
+            status="started",
+            turn_id=payload.get("turnId"),
+            duplicate=True,
+            transport=client.transport,
+        )
     if await asyncio.to_thread(rollout_has_marker, thread.get("path"), call_id):
-        return AppendReceipt(call_id=call_id, thread_id=thread_id, mode="inject",
-                             status="injected", duplicate=True, transport=client.transport)
+        return AppendReceipt(
+            call_id=call_id,
+            thread_id=thread_id,
+            mode="inject",
+            status="injected",
+            duplicate=True,
+            transport=client.transport,
+        )
     return None
 
 
-async def _record(client: AppServerClient, thread_id: str, call_id: str, mode: HandoffMode,
-                  turn_id: str | None) -> None:
+async def _record(
+    client: AppServerClient, thread_id: str, call_id: str, mode: HandoffMode, turn_id: str | None
+) -> None:
     """Remember the append as a thread attachment (best effort: the marker remains)."""
     try:
-        await client.request("thread/attachment/add", {
-            "threadId": thread_id, "attachmentType": ATTACHMENT_TYPE,
-            "identityKey": identity_key(call_id),
-            "payload": {"callId": call_id, "mode": mode, "turnId": turn_id,
-                        "appendedAt": int(time.time())}})
+        await client.request(
+            "thread/attachment/add",
+            {
+                "threadId": thread_id,
+                "attachmentType": ATTACHMENT_TYPE,
+                "identityKey": identity_key(call_id),
+                "payload": {
+                    "callId": call_id,
+                    "mode": mode,
+                    "turnId": turn_id,
+                    "appendedAt": int(time.time()),
+                },
+            },
+        )
     except CodexError as exc:
         log.warning("codex.handoff_record_failed", call_id=call_id, error=str(exc))
 
@@ -165,12 +208,18 @@ async def _failure_text(client: AppServerClient, error: dict[str, Any] | None) -
     return describe_turn_error(error, home=client.codex_home, login_problem=problem)
 
 
-async def _run_turn(client: AppServerClient, thread_id: str, body: str, call_id: str,
-                    wait_s: float) -> AppendReceipt:
+async def _run_turn(
+    client: AppServerClient, thread_id: str, body: str, call_id: str, wait_s: float
+) -> AppendReceipt:
     with client.subscribe({"turn/completed", "error"}) as sub:
-        started = await client.request("turn/start", {
-            "threadId": thread_id, "clientUserMessageId": identity_key(call_id),
-            "input": [{"type": "text", "text": body, "text_elements": []}]})
+        started = await client.request(
+            "turn/start",
+            {
+                "threadId": thread_id,
+                "clientUserMessageId": identity_key(call_id),
+                "input": [{"type": "text", "text": body, "text_elements": []}],
+            },
+        )
         turn_id = str(started["turn"]["id"])
         await _record(client, thread_id, call_id, "turn", turn_id)
         loop = asyncio.get_running_loop()
@@ -182,27 +231,45 @@ async def _run_turn(client: AppServerClient, thread_id: str, body: str, call_id:
             except TimeoutError:
                 break
             except CodexError as exc:  # the connection ended while we waited
-                return AppendReceipt(call_id=call_id, thread_id=thread_id, mode="turn",
-                                     status="started", turn_id=turn_id, error=str(exc),
-                                     transport=client.transport)
+                return AppendReceipt(
+                    call_id=call_id,
+                    thread_id=thread_id,
+                    mode="turn",
+                    status="started",
+                    turn_id=turn_id,
+                    error=str(exc),
+                    transport=client.transport,
+                )
             params = note.get("params") or {}
             if note.get("method") == "error" and params.get("turnId") == turn_id:
                 retrying = params.get("error")
             elif (params.get("turn") or {}).get("id") == turn_id:
-                receipt = _turn_receipt(client, thread_id, call_id, params["turn"],
-                                        duplicate=False)
+                receipt = _turn_receipt(client, thread_id, call_id, params["turn"], duplicate=False)
                 if receipt.status == "failed":
                     text = await _failure_text(client, params["turn"].get("error"))
                     receipt = replace(receipt, error=text)
                 return receipt
     error = await _failure_text(client, retrying) if retrying else None
-    return AppendReceipt(call_id=call_id, thread_id=thread_id, mode="turn", status="started",
-                         turn_id=turn_id, error=error, transport=client.transport)
+    return AppendReceipt(
+        call_id=call_id,
+        thread_id=thread_id,
+        mode="turn",
+        status="started",
+        turn_id=turn_id,
+        error=error,
+        transport=client.transport,
+    )
 
 
-async def append_handoff(client: AppServerClient, thread_id: str, *, text: str,
-                         mode: HandoffMode, call_id: str,
-                         wait_s: float | None = None) -> AppendReceipt:
+async def append_handoff(
+    client: AppServerClient,
+    thread_id: str,
+    *,
+    text: str,
+    mode: HandoffMode,
+    call_id: str,
+    wait_s: float | None = None,
+) -> AppendReceipt:
     """Append the handoff ``text`` of call ``call_id`` to thread ``thread_id``, once.
 
     :param mode: ``turn`` (visible turn, the agent answers) or ``inject`` (context only).
@@ -216,21 +283,44 @@ async def append_handoff(client: AppServerClient, thread_id: str, *, text: str,
         raise ValueError(f"handoff mode {mode!r} is not valid: use 'turn' or 'inject'")
     existing = await find_handoff(client, thread_id, call_id)
     if existing is not None:
-        log.info("codex.handoff_duplicate", call_id=call_id, thread_id=thread_id,
-                 status=existing.status)
+        log.info(
+            "codex.handoff_duplicate", call_id=call_id, thread_id=thread_id, status=existing.status
+        )
         return existing
     body = with_marker(text, call_id)
     await client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True})
     if mode == "inject":
-        await client.request("thread/inject_items", {"threadId": thread_id, "items": [
-            {"type": "message", "role": "user",
-             "content": [{"type": "input_text", "text": body}]}]})
+        await client.request(
+            "thread/inject_items",
+            {
+                "threadId": thread_id,
+                "items": [
+                    {
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": body}],
+                    }
+                ],
+            },
+        )
         await _record(client, thread_id, call_id, "inject", None)
-        receipt = AppendReceipt(call_id=call_id, thread_id=thread_id, mode="inject",
-                                status="injected", transport=client.transport)
+        receipt = AppendReceipt(
+            call_id=call_id,
+            thread_id=thread_id,
+            mode="inject",
+            status="injected",
+            transport=client.transport,
+        )
     else:
         wait = client.timeout if wait_s is None else wait_s
         receipt = await _run_turn(client, thread_id, body, call_id, wait)
-    log.info("codex.handoff_appended", call_id=call_id, thread_id=thread_id, mode=mode,
-             status=receipt.status, turn_id=receipt.turn_id, transport=receipt.transport)
+    log.info(
+        "codex.handoff_appended",
+        call_id=call_id,
+        thread_id=thread_id,
+        mode=mode,
+        status=receipt.status,
+        turn_id=receipt.turn_id,
+        transport=receipt.transport,
+    )
     return receipt

@@ -83,17 +83,21 @@ def summarize_thread(thread: dict[str, Any]) -> ThreadSummary:
     """A :class:`ThreadSummary` from an app-server ``Thread`` object."""
     status = thread.get("status")
     return ThreadSummary(
-        id=str(thread["id"]), title=thread_title(thread),
-        preview=str(thread.get("preview") or ""), cwd=str(thread.get("cwd") or ""),
+        id=str(thread["id"]),
+        title=thread_title(thread),
+        preview=str(thread.get("preview") or ""),
+        cwd=str(thread.get("cwd") or ""),
         updated_at=_utc(thread.get("updatedAt") or thread.get("createdAt")) or datetime.now(UTC),
         name=thread.get("name") or None,
-        status=str(status.get("type")) if isinstance(status, dict) else "notLoaded")
+        status=str(status.get("type")) if isinstance(status, dict) else "notLoaded",
+    )
 
 
 async def list_threads(client: AppServerClient, limit: int = 20) -> list[ThreadSummary]:
     """The most recently updated threads, newest first (archived ones left out)."""
-    page = await client.request("thread/list", {"limit": max(1, limit), "sortKey": "updated_at",
-                                                "sortDirection": "desc"})
+    page = await client.request(
+        "thread/list", {"limit": max(1, limit), "sortKey": "updated_at", "sortDirection": "desc"}
+    )
     return [summarize_thread(t) for t in (page.get("data") or [])][:limit]
 
 
@@ -114,8 +118,11 @@ def item_text(item: dict[str, Any]) -> str:
     if item.get("type") == "agentMessage":
         return str(item.get("text") or "").strip()
     if item.get("type") == "userMessage":
-        parts = [str(p.get("text") or "") for p in item.get("content") or []
-                 if isinstance(p, dict) and p.get("type") == "text"]
+        parts = [
+            str(p.get("text") or "")
+            for p in item.get("content") or []
+            if isinstance(p, dict) and p.get("type") == "text"
+        ]
         return "\n".join(parts).strip()
     return ""
 
@@ -133,22 +140,35 @@ def _messages(turn: dict[str, Any]) -> list[Turn]:
         if not text or text.startswith("<turn_aborted>"):
             continue
         stamp = item.get("completedAtMs") or item.get("startedAtMs")
-        when = _utc(stamp / 1000) if isinstance(stamp, int | float) else _utc(
-            turn.get("completedAt") or turn.get("startedAt"))
-        out.append(Turn(role="user" if kind == "userMessage" else "assistant", text=text,
-                        timestamp=when, turn_id=str(turn.get("id") or "")))
+        when = (
+            _utc(stamp / 1000)
+            if isinstance(stamp, int | float)
+            else _utc(turn.get("completedAt") or turn.get("startedAt"))
+        )
+        out.append(
+            Turn(
+                role="user" if kind == "userMessage" else "assistant",
+                text=text,
+                timestamp=when,
+                turn_id=str(turn.get("id") or ""),
+            )
+        )
     return out
 
 
-async def iter_turns(client: AppServerClient, thread_id: str, *, page_size: int = 20,
-                     max_turns: int = 200) -> AsyncIterator[dict[str, Any]]:
+async def iter_turns(
+    client: AppServerClient, thread_id: str, *, page_size: int = 20, max_turns: int = 200
+) -> AsyncIterator[dict[str, Any]]:
     """A thread's turns with full items, newest first, at most ``max_turns``."""
     seen = 0
     cursor = None
     for _ in range(_MAX_PAGES):
-        params: dict[str, Any] = {"threadId": thread_id, "itemsView": "full",
-                                  "sortDirection": "desc",
-                                  "limit": max(1, min(page_size, max_turns - seen))}
+        params: dict[str, Any] = {
+            "threadId": thread_id,
+            "itemsView": "full",
+            "sortDirection": "desc",
+            "limit": max(1, min(page_size, max_turns - seen)),
+        }
         if cursor:
             params["cursor"] = cursor
         page = await client.request("thread/turns/list", params)

@@ -35,8 +35,9 @@ _KIND = {
 }
 
 
-LEGACY_KEYS = frozenset({"codex.app_server_port", "bridge", "branding", "presentation",
-                         "providers"})
+LEGACY_KEYS = frozenset(
+    {"codex.app_server_port", "bridge", "branding", "presentation", "providers"}
+)
 """Keys of the original TypeScript bridge's file that bridgehost does not read."""
 
 
@@ -129,20 +130,27 @@ def _unknown_key(loc: Loc, value: Any) -> ConfigProblem:
         kind = "section" if isinstance(value, dict) else "key"
         shown = f"[{name}]" if kind == "section" and not prefix else dotted(loc)
         return ConfigProblem(
-            dotted(loc), f"{shown} is a {kind} of the original bridge that bridgehost does not use",
+            dotted(loc),
+            f"{shown} is a {kind} of the original bridge that bridgehost does not use",
             "remove it",
         )
     match = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     if not prefix:
         what = f"unknown section [{name}]" if isinstance(value, dict) else f"unknown key {name}"
         suggestion = f"[{match[0]}]" if match else None
-        fix = (f"rename it to [{match[0]}]" if match else
-               "remove it; the sections are " + ", ".join(f"[{k}]" for k in known))
+        fix = (
+            f"rename it to [{match[0]}]"
+            if match
+            else "remove it; the sections are " + ", ".join(f"[{k}]" for k in known)
+        )
     else:
         what = f"unknown key {prefix}.{name}"
         suggestion = f"{prefix}.{match[0]}" if match else None
-        fix = (f"rename it to {match[0]}" if match else
-               f"remove it; [{prefix}] accepts: " + ", ".join(known))
+        fix = (
+            f"rename it to {match[0]}"
+            if match
+            else f"remove it; [{prefix}] accepts: " + ", ".join(known)
+        )
     message = f"{what}; did you mean {suggestion}?" if suggestion else what
     return ConfigProblem(dotted(loc), message, fix)
 
@@ -216,10 +224,13 @@ def translate(errors: Sequence[ErrorDetails]) -> list[Found]:
         if err["type"] == "value_error" and isinstance(error, CrossFieldError):
             for issue in error.issues:
                 keys = frozenset(dotted((*loc, key)) for key in issue.keys)
-                found.append(Found(
-                    ConfigProblem(dotted((*loc, issue.keys[0])), issue.message, issue.fix),
-                    keys, None,
-                ))
+                found.append(
+                    Found(
+                        ConfigProblem(dotted((*loc, issue.keys[0])), issue.message, issue.fix),
+                        keys,
+                        None,
+                    )
+                )
             continue
         if err["type"] == "extra_forbidden":
             problem = _unknown_key(loc, err.get("input"))

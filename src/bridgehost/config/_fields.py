@@ -36,7 +36,9 @@ def setting(
     if isinstance(default, list):
         items = list(default)
         return Field(
-            default_factory=lambda: list(items), description=text, json_schema_extra=extra,
+            default_factory=lambda: list(items),
+            description=text,
+            json_schema_extra=extra,
             **kwargs,
         )
     return Field(default, description=text, json_schema_extra=extra, **kwargs)

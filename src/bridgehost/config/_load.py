@@ -56,11 +56,14 @@ def _existing_file(path: Path, origin: str) -> Path:
         return path
     reason = "is a directory" if path.is_dir() else "does not exist"
     raise ConfigError(
-        [ConfigProblem(
-            origin, f"{path} {reason}",
-            "check the path, or leave it out to search ./bridge.config.toml and "
-            f"{SYSTEM_CONFIG_PATH}",
-        )],
+        [
+            ConfigProblem(
+                origin,
+                f"{path} {reason}",
+                "check the path, or leave it out to search ./bridge.config.toml and "
+                f"{SYSTEM_CONFIG_PATH}",
+            )
+        ],
         path,
         summary=f"config file not found: {path} ({origin})",
     )
@@ -96,15 +99,27 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except OSError as exc:
         raise ConfigError(
-            [ConfigProblem(str(path), f"cannot read the file: {exc.strerror or exc}",
-                           "check that it exists and that this user may read it")],
-            path, summary=f"{path} cannot be read:",
+            [
+                ConfigProblem(
+                    str(path),
+                    f"cannot read the file: {exc.strerror or exc}",
+                    "check that it exists and that this user may read it",
+                )
+            ],
+            path,
+            summary=f"{path} cannot be read:",
         ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(
-            [ConfigProblem(str(path), f"is not UTF-8 text ({exc.reason} at byte {exc.start})",
-                           "save the file as UTF-8")],
-            path, summary=f"{path} is not valid TOML:",
+            [
+                ConfigProblem(
+                    str(path),
+                    f"is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                    "save the file as UTF-8",
+                )
+            ],
+            path,
+            summary=f"{path} is not valid TOML:",
         ) from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
@@ -118,7 +133,8 @@ def read_toml(path: Path) -> dict[str, Any]:
             key, fix = f"{path}:end", "fix the TOML syntax at the end of the file"
         raise ConfigError(
             [ConfigProblem(key, f"TOML syntax error: {message}", fix)],
-            path, summary=f"{path} is not valid TOML:",
+            path,
+            summary=f"{path} is not valid TOML:",
         ) from None
 
 

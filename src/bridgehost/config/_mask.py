@@ -18,7 +18,8 @@ def _mask_tables(node: Any) -> Any:
     """Mask values of secret-looking keys in free-form plugin tables."""
     if isinstance(node, dict):
         return {
-            key: MASK if _SENSITIVE.search(str(key)) and value not in (None, "")
+            key: MASK
+            if _SENSITIVE.search(str(key)) and value not in (None, "")
             else _mask_tables(value)
             for key, value in node.items()
         }

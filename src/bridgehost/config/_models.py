@@ -59,16 +59,24 @@ class TelegramConfig(BaseModel):
     model_config = _STRICT
 
     authorized_chat_id: int | None = setting(
-        None, "The only chat the bot serves; also the Telegram user a launch token is bound to. "
-        "Find it with `bridgectl telegram discover`", strict=True,
+        None,
+        "The only chat the bot serves; also the Telegram user a launch token is bound to. "
+        "Find it with `bridgectl telegram discover`",
+        strict=True,
         default_text="unset (required by the telegram service)",
     )
     api_base_url: str = setting(
-        "https://api.telegram.org", "Bot API server root; methods go to "
-        "{api_base_url}/bot{token}/{method}; trailing slash stripped", unit="URL",
+        "https://api.telegram.org",
+        "Bot API server root; methods go to "
+        "{api_base_url}/bot{token}/{method}; trailing slash stripped",
+        unit="URL",
     )
     poll_timeout_s: int = setting(
-        30, "Long-polling timeout of getUpdates", unit="s", strict=True, ge=0,
+        30,
+        "Long-polling timeout of getUpdates",
+        unit="s",
+        strict=True,
+        ge=0,
     )
 
     @field_validator("authorized_chat_id", mode="before")
@@ -93,11 +101,15 @@ class TelegramConfig(BaseModel):
         if parts is None:
             raise FieldProblem(f"{value!r} {reason}", 'use e.g. "https://api.telegram.org"')
         if parts.scheme.lower() not in ("http", "https"):
-            raise FieldProblem(f"{value!r} must be an http:// or https:// URL",
-                               'use e.g. "https://api.telegram.org"')
+            raise FieldProblem(
+                f"{value!r} must be an http:// or https:// URL",
+                'use e.g. "https://api.telegram.org"',
+            )
         if parts.query or parts.fragment or parts.username or parts.password:
-            raise FieldProblem(f"{value!r} must not carry credentials, a query or a fragment",
-                               "give only the server root, e.g. \"https://api.telegram.org\"")
+            raise FieldProblem(
+                f"{value!r} must not carry credentials, a query or a fragment",
+                'give only the server root, e.g. "https://api.telegram.org"',
+            )
         return value
 
 
@@ -106,17 +118,25 @@ class CodexConfig(BaseModel):
 
     model_config = _STRICT
 
-    binary: str = setting("codex", "The codex executable (name on PATH or absolute path)",
-                          unit="path")
+    binary: str = setting(
+        "codex", "The codex executable (name on PATH or absolute path)", unit="path"
+    )
     home: Path = setting(
-        None, "Codex home directory (sessions, config)", unit="path",
+        None,
+        "Codex home directory (sessions, config)",
+        unit="path",
         default_text="$CODEX_HOME if set, else ~/.codex",
     )
     thread_id: str | None = setting(
-        None, "Codex thread that calls hand off to; unset means the thread bound at runtime",
+        None,
+        "Codex thread that calls hand off to; unset means the thread bound at runtime",
     )
     app_server_timeout_s: float = setting(
-        30.0, "Timeout of one `codex app-server` request", unit="s", strict=True, gt=0,
+        30.0,
+        "Timeout of one `codex app-server` request",
+        unit="s",
+        strict=True,
+        gt=0,
     )
 
     @model_validator(mode="before")
@@ -153,19 +173,32 @@ class PricesConfig(BaseModel):
     model_config = _STRICT
 
     audio_input_usd_per_minute: float = setting(
-        0.02, "Estimated price of one minute of the caller's audio", unit="USD/minute",
-        strict=True, ge=0,
+        0.02,
+        "Estimated price of one minute of the caller's audio",
+        unit="USD/minute",
+        strict=True,
+        ge=0,
     )
     audio_output_usd_per_minute: float = setting(
-        0.08, "Estimated price of one minute of the model's audio", unit="USD/minute",
-        strict=True, ge=0,
+        0.08,
+        "Estimated price of one minute of the model's audio",
+        unit="USD/minute",
+        strict=True,
+        ge=0,
     )
     text_input_usd_per_million_tokens: float = setting(
-        4.0, "Price of text input tokens (instructions, context)", unit="USD per 1M tokens",
-        strict=True, ge=0,
+        4.0,
+        "Price of text input tokens (instructions, context)",
+        unit="USD per 1M tokens",
+        strict=True,
+        ge=0,
     )
     text_output_usd_per_million_tokens: float = setting(
-        16.0, "Price of text output tokens", unit="USD per 1M tokens", strict=True, ge=0,
+        16.0,
+        "Price of text output tokens",
+        unit="USD per 1M tokens",
+        strict=True,
+        ge=0,
     )
 
 
@@ -175,24 +208,41 @@ class HandoffConfig(BaseModel):
     model_config = _STRICT
 
     sinks: list[str] = setting(
-        ["file", "codex", "telegram"], "Handoff sink providers; each gets every artifact",
+        ["file", "codex", "telegram"],
+        "Handoff sink providers; each gets every artifact",
     )
     codex_mode: Literal["turn", "inject"] = setting(
-        "turn", 'How the codex sink hands off: "turn" starts a turn in the bound thread, '
+        "turn",
+        'How the codex sink hands off: "turn" starts a turn in the bound thread, '
         '"inject" appends the artifact without starting one',
     )
     max_inline_transcript_chars: int = setting(
-        20000, "Transcripts longer than this are attached as a file path instead of inline",
-        unit="characters", strict=True, gt=0,
+        20000,
+        "Transcripts longer than this are attached as a file path instead of inline",
+        unit="characters",
+        strict=True,
+        gt=0,
     )
     retry_max_attempts: int = setting(
-        8, "Delivery attempts per sink before giving up", unit="count", strict=True, ge=1,
+        8,
+        "Delivery attempts per sink before giving up",
+        unit="count",
+        strict=True,
+        ge=1,
     )
     retry_base_s: float = setting(
-        2.0, "First retry delay; doubles per attempt", unit="s", strict=True, gt=0,
+        2.0,
+        "First retry delay; doubles per attempt",
+        unit="s",
+        strict=True,
+        gt=0,
     )
     retry_max_s: float = setting(
-        300.0, "Longest retry delay", unit="s", strict=True, gt=0,
+        300.0,
+        "Longest retry delay",
+        unit="s",
+        strict=True,
+        gt=0,
     )
     prices: PricesConfig = Field(
         default_factory=PricesConfig,
@@ -207,19 +257,24 @@ class HandoffConfig(BaseModel):
             raise FieldProblem("sink names must not be empty", "remove the empty entry")
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
-            raise FieldProblem(f"lists {', '.join(duplicates)} more than once",
-                               "name each sink once")
+            raise FieldProblem(
+                f"lists {', '.join(duplicates)} more than once", "name each sink once"
+            )
         return names
 
     @model_validator(mode="after")
     def _cross_field(self) -> HandoffConfig:
         if self.retry_base_s > self.retry_max_s:
-            raise CrossFieldError([Issue(
-                ("retry_base_s", "retry_max_s"),
-                f"handoff.retry_base_s ({self.retry_base_s:g}) must be at most "
-                f"handoff.retry_max_s ({self.retry_max_s:g})",
-                "lower handoff.retry_base_s or raise handoff.retry_max_s",
-            )])
+            raise CrossFieldError(
+                [
+                    Issue(
+                        ("retry_base_s", "retry_max_s"),
+                        f"handoff.retry_base_s ({self.retry_base_s:g}) must be at most "
+                        f"handoff.retry_max_s ({self.retry_max_s:g})",
+                        "lower handoff.retry_base_s or raise handoff.retry_max_s",
+                    )
+                ]
+            )
         return self
 
 
@@ -229,12 +284,17 @@ class StorageConfig(BaseModel):
     model_config = _STRICT
 
     root: Path = setting(
-        None, "State directory: SQLite databases, call logs, handoff files", unit="path",
+        None,
+        "State directory: SQLite databases, call logs, handoff files",
+        unit="path",
         default_text="$STATE_DIRECTORY (systemd StateDirectory=) if set, else ./.bridge-data",
     )
     retention_days: int = setting(
-        14, "Call files older than this are removed at start-up; 0 keeps everything",
-        unit="days", strict=True, ge=0,
+        14,
+        "Call files older than this are removed at start-up; 0 keeps everything",
+        unit="days",
+        strict=True,
+        ge=0,
     )
 
     @model_validator(mode="before")
@@ -257,7 +317,8 @@ class PluginsConfig(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     disabled: list[str] = setting(
-        [], "Plugins (distribution entry-point names) not to load, builtins included",
+        [],
+        "Plugins (distribution entry-point names) not to load, builtins included",
     )
 
     @field_validator("disabled", mode="after")
@@ -271,8 +332,11 @@ class PluginsConfig(BaseModel):
     @model_validator(mode="after")
     def _tables(self) -> PluginsConfig:
         issues = [
-            Issue((name,), f"plugins.{name} must be a table ([plugins.{name}]), "
-                  f"got {value!r}", f"move the settings under a [plugins.{name}] header")
+            Issue(
+                (name,),
+                f"plugins.{name} must be a table ([plugins.{name}]), got {value!r}",
+                f"move the settings under a [plugins.{name}] header",
+            )
             for name, value in (self.model_extra or {}).items()
             if not isinstance(value, Mapping)
         ]
@@ -307,20 +371,25 @@ class BridgeConfig(BaseModel):
     model_config = _STRICT
 
     realtime: RealtimeConfig = Field(
-        default_factory=RealtimeConfig, description="Live calls, the gateway and the backend.",
+        default_factory=RealtimeConfig,
+        description="Live calls, the gateway and the backend.",
     )
     telegram: TelegramConfig = Field(
-        default_factory=TelegramConfig, description="The bot's chat and Bot API server.",
+        default_factory=TelegramConfig,
+        description="The bot's chat and Bot API server.",
     )
     codex: CodexConfig = Field(default_factory=CodexConfig, description="Where Codex lives.")
     handoff: HandoffConfig = Field(
-        default_factory=HandoffConfig, description="Where finished calls are delivered.",
+        default_factory=HandoffConfig,
+        description="Where finished calls are delivered.",
     )
     storage: StorageConfig = Field(
-        default_factory=StorageConfig, description="State directory and retention.",
+        default_factory=StorageConfig,
+        description="State directory and retention.",
     )
     plugins: PluginsConfig = Field(
-        default_factory=PluginsConfig, description="Disabled plugins and provider settings.",
+        default_factory=PluginsConfig,
+        description="Disabled plugins and provider settings.",
     )
 
     @model_validator(mode="before")

@@ -19,8 +19,14 @@ STATIC_TUNNEL = "static-public-url"
 BRIDGE_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 _NON_BLANK = (
-    "bridge_id", "tunnel_bin", "gateway_host", "model", "transcription_model", "voice",
-    "summary_model", "backend",
+    "bridge_id",
+    "tunnel_bin",
+    "gateway_host",
+    "model",
+    "transcription_model",
+    "voice",
+    "summary_model",
+    "backend",
 )
 
 
@@ -50,126 +56,216 @@ class RealtimeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = setting(
-        False, "Master switch for live calls; when false every call path refuses and the bridge "
-        "never connects to the gateway", strict=True,
+        False,
+        "Master switch for live calls; when false every call path refuses and the bridge "
+        "never connects to the gateway",
+        strict=True,
     )
     bridge_id: str = setting(
-        "bridge", "Identity of this bridge on the control channel, in launch URLs, token binding "
+        "bridge",
+        "Identity of this bridge on the control channel, in launch URLs, token binding "
         "and rate-limit keys; 1-64 of A-Z a-z 0-9 _ . -",
     )
     public_url: str = setting(
-        "", "Public Mini App origin for static-public-url (https://host[:port], no path; plain "
+        "",
+        "Public Mini App origin for static-public-url (https://host[:port], no path; plain "
         "http only on loopback); trailing slash stripped. Empty selects the managed tunnel",
         unit="URL",
     )
     control_url: str = setting(
-        "", "Override for the bridge's control-channel URL (ws:// or wss://); empty means "
-        "ws://<gateway_host>:<gateway_port>/ws/bridge", unit="URL",
+        "",
+        "Override for the bridge's control-channel URL (ws:// or wss://); empty means "
+        "ws://<gateway_host>:<gateway_port>/ws/bridge",
+        unit="URL",
     )
     surface_mode: Literal["manual-arm"] = setting(
-        "manual-arm", "How the call surface is armed; only manual-arm exists",
+        "manual-arm",
+        "How the call surface is armed; only manual-arm exists",
     )
     tunnel_mode: str | None = setting(
-        None, "Tunnel provider that gives the gateway its public origin (a registered tunnel "
+        None,
+        "Tunnel provider that gives the gateway its public origin (a registered tunnel "
         "mode: managed-quick-cloudflared, static-public-url, or a plugin's)",
         default_text='derived: "static-public-url" if public_url is set, else '
         '"managed-quick-cloudflared"',
     )
     tunnel_bin: str = setting(
-        "cloudflared", "Executable for managed quick tunnels (name on PATH or absolute path)",
+        "cloudflared",
+        "Executable for managed quick tunnels (name on PATH or absolute path)",
         unit="path",
     )
     gateway_host: str = setting(
-        "127.0.0.1", "Gateway bind host; also the tunnel's target and the local health URL host",
+        "127.0.0.1",
+        "Gateway bind host; also the tunnel's target and the local health URL host",
     )
     gateway_port: int = setting(
-        8890, "Gateway bind port", unit="TCP port 1-65535", strict=True, ge=1, le=65535,
+        8890,
+        "Gateway bind port",
+        unit="TCP port 1-65535",
+        strict=True,
+        ge=1,
+        le=65535,
     )
     backend: str = setting(
-        "openai", "Realtime backend provider (a registered backend: openai, echo, or a plugin's)",
+        "openai",
+        "Realtime backend provider (a registered backend: openai, echo, or a plugin's)",
     )
     model: str = setting(
-        "gpt-realtime-2.1", "Realtime voice model for the backend session (gpt-realtime and its "
+        "gpt-realtime-2.1",
+        "Realtime voice model for the backend session (gpt-realtime and its "
         "dated snapshots have an announced shutdown on 2027-01-20)",
     )
     transcription_model: str = setting(
-        "gpt-transcribe", "Input-audio transcription model (the user's side of the transcript)",
+        "gpt-transcribe",
+        "Input-audio transcription model (the user's side of the transcript)",
     )
     voice: str = setting("marin", "Output voice of the realtime model")
     summary_model: str = setting(
-        "gpt-5.4-mini", "Responses-API model that writes the post-call summary",
+        "gpt-5.4-mini",
+        "Responses-API model that writes the post-call summary",
     )
     startup_timeout_ms: int = setting(
-        45000, "Time allowed from browser auth to call.started; basis for the prepare and "
-        "context-build waits", unit="ms", strict=True, gt=0,
+        45000,
+        "Time allowed from browser auth to call.started; basis for the prepare and "
+        "context-build waits",
+        unit="ms",
+        strict=True,
+        gt=0,
     )
     idle_warning_ms: int = setting(
-        120000, "Silence before the page warns that the call will end (less than "
-        "idle_timeout_ms)", unit="ms", strict=True, gt=0,
+        120000,
+        "Silence before the page warns that the call will end (less than idle_timeout_ms)",
+        unit="ms",
+        strict=True,
+        gt=0,
     )
     idle_timeout_ms: int = setting(
-        300000, "Silence before the call is hung up, measured from the same activity as the "
-        "warning (at most max_call_ms)", unit="ms", strict=True, gt=0,
+        300000,
+        "Silence before the call is hung up, measured from the same activity as the "
+        "warning (at most max_call_ms)",
+        unit="ms",
+        strict=True,
+        gt=0,
     )
     auto_disarm_idle_ms: int = setting(
-        300000, "The armed call surface disarms after this long without activity", unit="ms",
-        strict=True, gt=0,
+        300000,
+        "The armed call surface disarms after this long without activity",
+        unit="ms",
+        strict=True,
+        gt=0,
     )
     launch_token_ttl_ms: int = setting(
-        600000, "Lifetime of a launch token from when it is minted", unit="ms", strict=True, gt=0,
+        600000,
+        "Lifetime of a launch token from when it is minted",
+        unit="ms",
+        strict=True,
+        gt=0,
     )
     launch_window_ms: int = setting(
-        60000, "Time from bootstrap to the browser's media connection before the prepared call "
-        "is dropped (at least 5000)", unit="ms", strict=True, ge=5000,
+        60000,
+        "Time from bootstrap to the browser's media connection before the prepared call "
+        "is dropped (at least 5000)",
+        unit="ms",
+        strict=True,
+        ge=5000,
     )
     init_data_max_age_ms: int = setting(
-        300000, "Maximum age of Telegram Mini App init data (auth_date); future dates are "
-        "refused", unit="ms", strict=True, gt=0,
+        300000,
+        "Maximum age of Telegram Mini App init data (auth_date); future dates are refused",
+        unit="ms",
+        strict=True,
+        gt=0,
     )
     finalize_grace_ms: int = setting(
-        4000, "Wait for final transcript events after a call is ended before writing "
-        "call.ended", unit="ms", strict=True, gt=0,
+        4000,
+        "Wait for final transcript events after a call is ended before writing call.ended",
+        unit="ms",
+        strict=True,
+        gt=0,
+    )
+    reconnect_grace_ms: int = setting(
+        8000,
+        "How long a call survives a dropped Mini App call socket, waiting for it to "
+        "reconnect, before it ends with browser_disconnect",
+        unit="ms",
+        strict=True,
+        gt=0,
     )
     bootstrap_rate_limit_window_ms: int = setting(
-        600000, "Rolling window of the bootstrap and Mini App rate limits", unit="ms",
-        strict=True, gt=0,
+        600000,
+        "Rolling window of the bootstrap and Mini App rate limits",
+        unit="ms",
+        strict=True,
+        gt=0,
     )
     bootstrap_rate_limit_per_ip: int = setting(
-        5, "Call bootstraps allowed per client address per window (the address comes from "
-        "forwarded headers only behind a trusted proxy)", unit="count", strict=True, gt=0,
+        5,
+        "Call bootstraps allowed per client address per window (the address comes from "
+        "forwarded headers only behind a trusted proxy)",
+        unit="count",
+        strict=True,
+        gt=0,
     )
     bootstrap_rate_limit_per_bridge: int = setting(
-        10, "Call bootstraps allowed per bridge_id per window", unit="count", strict=True, gt=0,
+        10,
+        "Call bootstraps allowed per bridge_id per window",
+        unit="count",
+        strict=True,
+        gt=0,
     )
     bootstrap_rate_limit_per_user: int = setting(
-        3, "Call bootstraps allowed per Telegram user per window", unit="count", strict=True,
+        3,
+        "Call bootstraps allowed per Telegram user per window",
+        unit="count",
+        strict=True,
         gt=0,
     )
     miniapp_rate_limit_per_ip: int = setting(
-        15, "Mini App page loads allowed per client address per window", unit="count",
-        strict=True, gt=0,
+        15,
+        "Mini App page loads allowed per client address per window",
+        unit="count",
+        strict=True,
+        gt=0,
     )
     miniapp_rate_limit_per_token: int = setting(
-        20, "Mini App page loads allowed per launch token per window", unit="count",
-        strict=True, gt=0,
+        20,
+        "Mini App page loads allowed per launch token per window",
+        unit="count",
+        strict=True,
+        gt=0,
     )
     trusted_proxies: list[ProxyEntry] = setting(
-        [], "Peers (IP addresses or CIDR networks) whose CF-Connecting-IP / X-Forwarded-For "
+        [],
+        "Peers (IP addresses or CIDR networks) whose CF-Connecting-IP / X-Forwarded-For "
         "headers are believed; the managed tunnel is always trusted",
     )
     max_body_bytes: int = setting(
-        65536, "Largest HTTP request body the gateway accepts (413 beyond)", unit="bytes",
-        strict=True, gt=0,
+        65536,
+        "Largest HTTP request body the gateway accepts (413 beyond)",
+        unit="bytes",
+        strict=True,
+        gt=0,
     )
     max_ws_message_bytes: int = setting(
-        262144, "Largest WebSocket message the gateway accepts", unit="bytes", strict=True, gt=0,
+        262144,
+        "Largest WebSocket message the gateway accepts",
+        unit="bytes",
+        strict=True,
+        gt=0,
     )
     max_call_ms: int = setting(
-        600000, "Hard cap on one call's duration, enforced by the gateway", unit="ms",
-        strict=True, gt=0,
+        600000,
+        "Hard cap on one call's duration, enforced by the gateway",
+        unit="ms",
+        strict=True,
+        gt=0,
     )
     max_daily_call_ms: int = setting(
-        1800000, "Cap on total call time per local calendar day", unit="ms", strict=True, gt=0,
+        1800000,
+        "Cap on total call time per local calendar day",
+        unit="ms",
+        strict=True,
+        gt=0,
     )
 
     @field_validator(*_NON_BLANK, mode="after")
@@ -241,11 +337,13 @@ class RealtimeConfig(BaseModel):
         for low, high, relation, ok in chain:
             a, b = getattr(self, low), getattr(self, high)
             if not ok(a, b):
-                issues.append(Issue(
-                    (low, high),
-                    f"realtime.{low} ({a}) must be {relation} realtime.{high} ({b})",
-                    f"lower realtime.{low} or raise realtime.{high}",
-                ))
+                issues.append(
+                    Issue(
+                        (low, high),
+                        f"realtime.{low} ({a}) must be {relation} realtime.{high} ({b})",
+                        f"lower realtime.{low} or raise realtime.{high}",
+                    )
+                )
         return issues
 
     def _url_issues(self) -> list[Issue]:
@@ -253,33 +351,42 @@ class RealtimeConfig(BaseModel):
         mode, url = self.effective_tunnel_mode, self.public_url
         example = '"https://bridge.example.com"'
         if mode == STATIC_TUNNEL and not url:
-            issues.append(Issue(
-                ("public_url", "tunnel_mode"),
-                'realtime.tunnel_mode = "static-public-url" needs realtime.public_url',
-                f"set realtime.public_url to your public https origin, e.g. {example}, or remove "
-                "realtime.tunnel_mode to use the managed cloudflared tunnel",
-            ))
+            issues.append(
+                Issue(
+                    ("public_url", "tunnel_mode"),
+                    'realtime.tunnel_mode = "static-public-url" needs realtime.public_url',
+                    f"set realtime.public_url to your public https origin, e.g. {example}, "
+                    "or remove realtime.tunnel_mode to use the managed cloudflared tunnel",
+                )
+            )
         elif mode == MANAGED_TUNNEL and url:
-            issues.append(Issue(
-                ("public_url", "tunnel_mode"),
-                f"realtime.tunnel_mode = \"{MANAGED_TUNNEL}\" picks its own public origin, so "
-                f"realtime.public_url must be empty (got {url!r})",
-                'remove realtime.public_url, or set realtime.tunnel_mode = "static-public-url"',
-            ))
+            issues.append(
+                Issue(
+                    ("public_url", "tunnel_mode"),
+                    f'realtime.tunnel_mode = "{MANAGED_TUNNEL}" picks its own public origin, so '
+                    f"realtime.public_url must be empty (got {url!r})",
+                    'remove realtime.public_url, or set realtime.tunnel_mode = "static-public-url"',
+                )
+            )
         elif url and (reason := origin_problem(url)):
-            issues.append(Issue(
-                ("public_url",), f"realtime.public_url {url!r} {reason}",
-                f"use an origin such as {example} (http only for 127.0.0.1/::1/localhost)",
-            ))
+            issues.append(
+                Issue(
+                    ("public_url",),
+                    f"realtime.public_url {url!r} {reason}",
+                    f"use an origin such as {example} (http only for 127.0.0.1/::1/localhost)",
+                )
+            )
         if self.control_url:
             parts, reason = split_url(self.control_url)
             if parts is None or parts.scheme.lower() not in ("ws", "wss"):
-                issues.append(Issue(
-                    ("control_url",),
-                    f"realtime.control_url must be a ws:// or wss:// URL "
-                    f"(got {self.control_url!r}{'; it ' + reason if reason else ''})",
-                    "remove it to use ws://<gateway_host>:<gateway_port>/ws/bridge",
-                ))
+                issues.append(
+                    Issue(
+                        ("control_url",),
+                        f"realtime.control_url must be a ws:// or wss:// URL "
+                        f"(got {self.control_url!r}{'; it ' + reason if reason else ''})",
+                        "remove it to use ws://<gateway_host>:<gateway_port>/ws/bridge",
+                    )
+                )
         return issues
 
 

@@ -74,11 +74,13 @@ def requirements_problems(loaded: LoadedConfig, service: Service) -> list[Config
         _missing_secret(name, service, loaded) for name in needed if secrets.get(name) is None
     ]
     if needs_chat and config.telegram.authorized_chat_id is None:
-        problems.append(ConfigProblem(
-            "telegram.authorized_chat_id",
-            f"not set: the {service} service only serves the authorized chat",
-            "send any message to your bot, run `bridgectl telegram discover` to see the chat "
-            "id, then set telegram.authorized_chat_id = <id> in "
-            f"{loaded.path or 'bridge.config.toml'}",
-        ))
+        problems.append(
+            ConfigProblem(
+                "telegram.authorized_chat_id",
+                f"not set: the {service} service only serves the authorized chat",
+                "send any message to your bot, run `bridgectl telegram discover` to see the chat "
+                "id, then set telegram.authorized_chat_id = <id> in "
+                f"{loaded.path or 'bridge.config.toml'}",
+            )
+        )
     return problems

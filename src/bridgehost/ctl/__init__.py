@@ -50,6 +50,7 @@ def _register_commands() -> None:
         status_cmd,
         telegram_cmd,
         threads_cmd,
+        units_cmd,
     )
 
     main.add_command(plugins_cmd.plugins)
@@ -62,6 +63,8 @@ def _register_commands() -> None:
     main.add_command(owner_cmd.claim)
     main.add_command(owner_cmd.release)
     main.add_command(telegram_cmd.telegram)
+    main.add_command(units_cmd.install_units)
+    main.add_command(units_cmd.doctor)
 
 
 _register_commands()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bridgehost.ctl import _describe as describe
-from bridgehost.ctl._context import bridge_view, fetch_status, load, open_bridge_store
+from bridgehost.ctl._context import bridge_view, fetch_status, load, read_bridge_store
 from bridgehost.ctl._output import echo_pairs, emit_json, json_option, run
 
 if TYPE_CHECKING:
@@ -28,9 +28,13 @@ def _bridge_side(store: BridgeStore | None, call_id: str) -> dict[str, Any] | No
     row = store.call(call_id)
     if row is None:
         return None
-    return {"status": row.get("status"), "thread_id": row.get("thread_id"),
-            "events_received": row.get("last_seq"), "ended_at": row.get("ended_at"),
-            "end_reason": row.get("end_reason")}
+    return {
+        "status": row.get("status"),
+        "thread_id": row.get("thread_id"),
+        "events_received": row.get("last_seq"),
+        "ended_at": row.get("ended_at"),
+        "end_reason": row.get("end_reason"),
+    }
 
 
 def _deliveries_reader(store: BridgeStore | None) -> Callable[[str], list[Any]] | None:
@@ -54,8 +58,9 @@ def enrich(records: list[dict[str, Any]], store: BridgeStore | None) -> list[dic
     for record in records:
         item = {**record, "bridge": _bridge_side(store, str(record.get("call_id")))}
         if read is not None:
-            item["deliveries"] = [dict(d) if isinstance(d, Mapping) else d
-                                  for d in read(str(record.get("call_id")))]
+            item["deliveries"] = [
+                dict(d) if isinstance(d, Mapping) else d for d in read(str(record.get("call_id")))
+            ]
         result.append(item)
     return result
 
@@ -83,8 +88,10 @@ def _echo_recent(calls: list[dict[str, Any]]) -> None:
         if bridge is None:
             click.echo("      bridge: not received yet")
         else:
-            click.echo(f"      bridge: {bridge['status']}, {bridge['events_received']} events "
-                       f"received, thread {bridge.get('thread_id') or 'none'}")
+            click.echo(
+                f"      bridge: {bridge['status']}, {bridge['events_received']} events "
+                f"received, thread {bridge.get('thread_id') or 'none'}"
+            )
         if "deliveries" in item:
             rows = [_delivery_text(d) for d in item["deliveries"]] or ["none queued yet"]
             click.echo(f"      handoff: {rows[0]}")
@@ -96,8 +103,10 @@ def _echo_events(surface: Mapping[str, Any]) -> None:
     events = list(reversed(surface.get("recent_events") or []))[:3]
     click.echo("Surface events (newest first):" if events else "Surface events: none")
     for event in events:
-        click.echo(f"  {event.get('at')}  {event.get('action')} {event.get('outcome')} via "
-                   f"{event.get('source')}: {str(event.get('detail'))[:180]}")
+        click.echo(
+            f"  {event.get('at')}  {event.get('action')} {event.get('outcome')} via "
+            f"{event.get('source')}: {str(event.get('detail'))[:180]}"
+        )
 
 
 @click.command("status")
@@ -107,7 +116,7 @@ def call_status(ctx: click.Context, as_json: bool) -> None:
     """The call surface, the live call, and recent calls with their handoff deliveries."""
     loaded = load(ctx, as_json=as_json)
     data = run(fetch_status(loaded, as_json=as_json))
-    store = open_bridge_store(loaded, create=False, as_json=as_json)
+    store = read_bridge_store(loaded, as_json=as_json)
     try:
         calls = enrich(list(data.get("recent_calls") or []), store)
         view = bridge_view(loaded, data, store)
@@ -116,17 +125,29 @@ def call_status(ctx: click.Context, as_json: bool) -> None:
             store.close()
     surface = data.get("surface") or {}
     if as_json:
-        emit_json({"surface": surface, "tunnel": data.get("tunnel"), "call": data.get("call"),
-                   "recent_calls": calls, "budget": data.get("budget"), "bridge": view})
+        emit_json(
+            {
+                "surface": surface,
+                "tunnel": data.get("tunnel"),
+                "call": data.get("call"),
+                "recent_calls": calls,
+                "budget": data.get("budget"),
+                "bridge": view,
+            }
+        )
         return
-    pairs = [("Call surface", describe.surface_line(surface)),
-             ("Public origin", describe.tunnel_line(data.get("tunnel") or {}))]
+    pairs = [
+        ("Call surface", describe.surface_line(surface)),
+        ("Public origin", describe.tunnel_line(data.get("tunnel") or {})),
+    ]
     probe = describe.probe_line(surface)
     if probe:
         pairs.append(("Last probe", probe))
-    pairs += [("Current call", describe.call_line(data.get("call"))),
-              ("Bridge", describe.bridge_line(view)),
-              ("Budget", describe.budget_line(data.get("budget") or {}))]
+    pairs += [
+        ("Current call", describe.call_line(data.get("call"))),
+        ("Bridge", describe.bridge_line(view)),
+        ("Budget", describe.budget_line(data.get("budget") or {})),
+    ]
     echo_pairs(pairs)
     _echo_recent(calls)
     _echo_events(surface)

@@ -27,9 +27,15 @@ class CodexUnavailable(CtlError):
 
 def thread_json(thread: ThreadSummary) -> dict[str, Any]:
     """A thread for ``--json`` output."""
-    return {"id": thread.id, "title": thread.title, "name": thread.name,
-            "preview": thread.preview, "cwd": thread.cwd,
-            "updated_at": thread.updated_at.isoformat(), "status": thread.status}
+    return {
+        "id": thread.id,
+        "title": thread.title,
+        "name": thread.name,
+        "preview": thread.preview,
+        "cwd": thread.cwd,
+        "updated_at": thread.updated_at.isoformat(),
+        "status": thread.status,
+    }
 
 
 def _error(exc: Exception, *, as_json: bool) -> CtlError:
@@ -38,21 +44,24 @@ def _error(exc: Exception, *, as_json: bool) -> CtlError:
 
     text = str(exc)
     if INSTALL_HINT in text or ("Codex home" in text and "does not exist" in text):
-        return CodexUnavailable(text, exit_code=EXIT_USAGE, code="codex_missing",
-                                as_json=as_json)
+        return CodexUnavailable(text, exit_code=EXIT_USAGE, code="codex_missing", as_json=as_json)
     code = "thread_not_found" if isinstance(exc, CodexThreadNotFound) else "codex_error"
     return CtlError(text, exit_code=EXIT_NOT_READY, code=code, as_json=as_json)
 
 
-async def with_codex(loaded: LoadedConfig, use: Callable[[AppServerClient], Awaitable[T]], *,
-                     as_json: bool) -> T:
+async def with_codex(
+    loaded: LoadedConfig, use: Callable[[AppServerClient], Awaitable[T]], *, as_json: bool
+) -> T:
     """Open the app-server as ``[codex]`` says, run ``use(client)``, close it again."""
     try:
         from bridgehost.codex import CodexError, open_app_server
     except ImportError as exc:
-        raise CodexUnavailable(f"this bridgehost has no Codex client ({exc}); reinstall "
-                               "bridgehost", exit_code=EXIT_USAGE, code="codex_missing",
-                               as_json=as_json) from exc
+        raise CodexUnavailable(
+            f"this bridgehost has no Codex client ({exc}); reinstall bridgehost",
+            exit_code=EXIT_USAGE,
+            code="codex_missing",
+            as_json=as_json,
+        ) from exc
     try:
         client = await open_app_server(loaded.config.codex)
         async with client:
@@ -61,8 +70,7 @@ async def with_codex(loaded: LoadedConfig, use: Callable[[AppServerClient], Awai
         raise _error(exc, as_json=as_json) from exc
 
 
-async def list_threads(loaded: LoadedConfig, limit: int, *,
-                       as_json: bool) -> list[ThreadSummary]:
+async def list_threads(loaded: LoadedConfig, limit: int, *, as_json: bool) -> list[ThreadSummary]:
     """The most recently updated threads, newest first."""
     from bridgehost.codex import list_threads as codex_list
 
@@ -75,9 +83,12 @@ async def latest_thread(loaded: LoadedConfig, *, as_json: bool) -> ThreadSummary
 
     found = await with_codex(loaded, codex_latest, as_json=as_json)
     if found is None:
-        raise CtlError(f"Codex has no threads in {loaded.config.codex.home}; start one in "
-                       "Codex first, then run 'bridgectl bind --latest'", code="no_threads",
-                       as_json=as_json)
+        raise CtlError(
+            f"Codex has no threads in {loaded.config.codex.home}; start one in "
+            "Codex first, then run 'bridgectl bind --latest'",
+            code="no_threads",
+            as_json=as_json,
+        )
     return found
 
 
@@ -85,5 +96,4 @@ async def find_thread(loaded: LoadedConfig, thread_id: str, *, as_json: bool) ->
     """The thread with this id; :class:`CtlError` (exit 1) when Codex does not know it."""
     from bridgehost.codex import read_thread
 
-    return await with_codex(loaded, lambda client: read_thread(client, thread_id),
-                            as_json=as_json)
+    return await with_codex(loaded, lambda client: read_thread(client, thread_id), as_json=as_json)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bridgehost.ctl._output import EXIT_USAGE, CtlError, gateway_error
+from bridgehost.ctl._output import EXIT_USAGE, CtlError, gateway_error, note
 
 if TYPE_CHECKING:
     from bridgehost.bridge_state import BridgeStore
@@ -38,8 +38,12 @@ def load(ctx: click.Context, *, as_json: bool) -> LoadedConfig:
         where = str(exc.path) if exc.path else "bridge.config.toml"
         detail = str(first) if first else str(exc).splitlines()[0]
         more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
-        raise CtlError(f"{where}: {detail}{more}. Run 'bridgectl config check' to see every "
-                       "problem.", exit_code=EXIT_USAGE, code="config", as_json=as_json) from exc
+        raise CtlError(
+            f"{where}: {detail}{more}. Run 'bridgectl config check' to see every problem.",
+            exit_code=EXIT_USAGE,
+            code="config",
+            as_json=as_json,
+        ) from exc
 
 
 async def fetch_status(loaded: LoadedConfig, *, as_json: bool) -> dict[str, Any]:
@@ -53,8 +57,7 @@ async def fetch_status(loaded: LoadedConfig, *, as_json: bool) -> dict[str, Any]
         raise gateway_error(exc, as_json=as_json) from exc
 
 
-def open_bridge_store(loaded: LoadedConfig, *, create: bool,
-                      as_json: bool) -> BridgeStore | None:
+def open_bridge_store(loaded: LoadedConfig, *, create: bool, as_json: bool) -> BridgeStore | None:
     """The bridge's database; ``None`` when it does not exist yet and ``create`` is false."""
     from bridgehost.bridge_state import BridgeStore
     from bridgehost.state import StateError, default_paths
@@ -65,9 +68,23 @@ def open_bridge_store(loaded: LoadedConfig, *, create: bool,
     try:
         return BridgeStore.open(root)
     except StateError as exc:
-        raise CtlError(f"{exc}. bridgectl must run as a user that can write the bridge's state "
-                       f"({root}), e.g. with sudo -u or as the service user.",
-                       exit_code=EXIT_USAGE, code="state", as_json=as_json) from exc
+        raise CtlError(
+            f"{exc}. bridgectl must run as a user that can write the bridge's state "
+            f"({root}), e.g. with sudo -u or as the service user.",
+            exit_code=EXIT_USAGE,
+            code="state",
+            as_json=as_json,
+        ) from exc
+
+
+def read_bridge_store(loaded: LoadedConfig, *, as_json: bool) -> BridgeStore | None:
+    """The bridge's store for reading; None when absent or when this user cannot open it
+    (then a note says so, and callers fall back to what the gateway knows)."""
+    try:
+        return open_bridge_store(loaded, create=False, as_json=as_json)
+    except CtlError as exc:
+        note(f"{exc.message} Showing what the gateway knows instead.")
+        return None
 
 
 def _peer(loaded: LoadedConfig, status: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -78,8 +95,9 @@ def _peer(loaded: LoadedConfig, status: Mapping[str, Any] | None) -> Mapping[str
     return None
 
 
-def bridge_view(loaded: LoadedConfig, status: Mapping[str, Any] | None,
-                store: BridgeStore | None) -> dict[str, Any]:
+def bridge_view(
+    loaded: LoadedConfig, status: Mapping[str, Any] | None, store: BridgeStore | None
+) -> dict[str, Any]:
     """The bridge as readiness sees it: ``{connected, owner, thread_id, bound_at, source}``.
 
     ``connected`` comes from the gateway; owner and thread from ``bridge.db`` when it exists
@@ -89,8 +107,12 @@ def bridge_view(loaded: LoadedConfig, status: Mapping[str, Any] | None,
     peer = _peer(loaded, status)
     if store is not None:
         binding = store.binding()
-        owner, thread, bound_at, source = (binding.owner, binding.thread_id, binding.bound_at,
-                                           "bridge.db")
+        owner, thread, bound_at, source = (
+            binding.owner,
+            binding.thread_id,
+            binding.bound_at,
+            "bridge.db",
+        )
     else:
         announced = dict((peer or {}).get("status") or {})
         owner, thread = announced.get("owner"), announced.get("thread_id")
@@ -98,15 +120,21 @@ def bridge_view(loaded: LoadedConfig, status: Mapping[str, Any] | None,
         source = "gateway (as the bridge announced)" if peer else "unknown"
     if not thread and loaded.config.codex.thread_id:
         thread, source = loaded.config.codex.thread_id, f"{source}; [codex] thread_id"
-    return {"connected": peer is not None, "owner": owner, "thread_id": thread,
-            "bound_at": bound_at, "source": source,
-            "connected_at": (peer or {}).get("connected_at")}
+    return {
+        "connected": peer is not None,
+        "owner": owner,
+        "thread_id": thread,
+        "bound_at": bound_at,
+        "source": source,
+        "connected_at": (peer or {}).get("connected_at"),
+    }
 
 
-def read_bridge_view(loaded: LoadedConfig, status: Mapping[str, Any] | None, *,
-                     as_json: bool) -> dict[str, Any]:
-    """:func:`bridge_view` with the store opened (read only if it exists) and closed again."""
-    store = open_bridge_store(loaded, create=False, as_json=as_json)
+def read_bridge_view(
+    loaded: LoadedConfig, status: Mapping[str, Any] | None, *, as_json: bool
+) -> dict[str, Any]:
+    """:func:`bridge_view` with the store opened (if it exists) and closed again."""
+    store = read_bridge_store(loaded, as_json=as_json)
     try:
         return bridge_view(loaded, status, store)
     finally:

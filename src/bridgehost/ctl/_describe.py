@@ -24,8 +24,7 @@ def when(moment: Any) -> str:
         return str(moment) if moment else "never"
     delta = int((parsed - datetime.now(UTC)).total_seconds())
     span = abs(delta)
-    text = f"{span}s" if span < 120 else f"{span // 60} min" if span < 7200 else \
-        f"{span // 3600} h"
+    text = f"{span}s" if span < 120 else f"{span // 60} min" if span < 7200 else f"{span // 3600} h"
     return f"{moment} ({'in ' + text if delta >= 0 else text + ' ago'})"
 
 
@@ -82,10 +81,8 @@ def call_line(call: Mapping[str, Any] | None) -> str:
     parts = [f"{call.get('call_id')} {call.get('status')}"]
     if call.get("started_at"):
         parts.append(f"started {call['started_at']}")
-    parts.append(f"{seconds(call.get('connected_ms'))} of {seconds(call.get('max_call_ms'))} "
-                 "cap")
-    parts.append("browser connected" if call.get("browser_connected") else
-                 "browser not connected")
+    parts.append(f"{seconds(call.get('connected_ms'))} of {seconds(call.get('max_call_ms'))} cap")
+    parts.append("browser connected" if call.get("browser_connected") else "browser not connected")
     if call.get("ending_reason"):
         parts.append(f"ending: {call['ending_reason']}")
     return ", ".join(parts)
@@ -94,10 +91,12 @@ def call_line(call: Mapping[str, Any] | None) -> str:
 def budget_line(budget: Mapping[str, Any]) -> str:
     """Today's calls, time used and left, and the next call's cap."""
     count = int(budget.get("calls_today", 0))
-    line = (f"{count} call{'' if count == 1 else 's'} today, {seconds(budget.get('used_ms'))} "
-            f"used of {seconds(budget.get('daily_cap_ms'))}, "
-            f"{seconds(budget.get('remaining_ms'))} left; next call capped at "
-            f"{seconds(budget.get('next_call_cap_ms'))}")
+    line = (
+        f"{count} call{'' if count == 1 else 's'} today, {seconds(budget.get('used_ms'))} "
+        f"used of {seconds(budget.get('daily_cap_ms'))}, "
+        f"{seconds(budget.get('remaining_ms'))} left; next call capped at "
+        f"{seconds(budget.get('next_call_cap_ms'))}"
+    )
     if int(budget.get("next_call_cap_ms", 1)) <= 0:
         line += " — exhausted until midnight (realtime.max_daily_call_ms)"
     return line
@@ -132,6 +131,7 @@ def recent_call_line(record: Mapping[str, Any]) -> str:
     """One past or present call from the gateway's records."""
     text = f"{record.get('call_id')}  {record.get('status')}  created {record.get('created_at')}"
     if record.get("ended_at"):
-        text += (f", ended {record['ended_at']} ({record.get('end_reason')} by "
-                 f"{record.get('ended_by')})")
+        text += (
+            f", ended {record['ended_at']} ({record.get('end_reason')} by {record.get('ended_by')})"
+        )
     return text

@@ -38,8 +38,14 @@ class CtlError(click.ClickException):
     ``{"ok": false, "error": {"code", "message"}}`` so a script always gets one JSON object.
     """
 
-    def __init__(self, message: str, *, exit_code: int = EXIT_NOT_READY,
-                 code: str = "refused", as_json: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        exit_code: int = EXIT_NOT_READY,
+        code: str = "refused",
+        as_json: bool = False,
+    ) -> None:
         super().__init__(one_line(message))
         self.exit_code = exit_code
         self.code = code
@@ -54,8 +60,9 @@ class CtlError(click.ClickException):
 
 def json_option(function: F) -> F:
     """The ``--json`` flag every command has."""
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print one JSON object instead of text.")(function)
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON object instead of text."
+    )(function)
 
 
 def emit_json(payload: dict[str, Any]) -> None:
@@ -107,5 +114,4 @@ def gateway_error(exc: Exception, *, as_json: bool) -> CtlError:
     """A gateway client error as a command error with the matching exit code."""
     code = str(getattr(exc, "code", "error"))
     status = getattr(exc, "status", None)
-    return CtlError(str(exc), exit_code=gateway_exit_code(code, status), code=code,
-                    as_json=as_json)
+    return CtlError(str(exc), exit_code=gateway_exit_code(code, status), code=code, as_json=as_json)

@@ -37,14 +37,23 @@ def plugin_problems(loaded: LoadedConfig) -> list[ConfigProblem]:
     except ImportError as exc:
         if exc.name == "bridgehost.plugins":  # plugin host absent or without the check
             return []
-        return [ConfigProblem("plugins", f"cannot load the plugin host: {exc}",
-                              "reinstall bridgehost and the plugins it lists")]
+        return [
+            ConfigProblem(
+                "plugins",
+                f"cannot load the plugin host: {exc}",
+                "reinstall bridgehost and the plugins it lists",
+            )
+        ]
     try:
         return list(check_config_problems(loaded))
     except Exception as exc:  # a broken plugin must not hide the rest of the report
-        return [ConfigProblem("plugins", f"checking the selected providers failed: "
-                              f"{type(exc).__name__}: {exc}",
-                              "run `bridgectl plugins` to see which plugin fails")]
+        return [
+            ConfigProblem(
+                "plugins",
+                f"checking the selected providers failed: {type(exc).__name__}: {exc}",
+                "run `bridgectl plugins` to see which plugin fails",
+            )
+        ]
 
 
 @dataclass
@@ -111,12 +120,14 @@ def check(ctx: click.Context, as_json: bool, service: str) -> None:
     """
     report = collect_problems(_config_path(ctx), service)
     if as_json:
-        _emit_json({
-            "ok": not report.problems,
-            "path": report.path,
-            "service": service,
-            "problems": [problem.to_dict() for problem in report.problems],
-        })
+        _emit_json(
+            {
+                "ok": not report.problems,
+                "path": report.path,
+                "service": service,
+                "problems": [problem.to_dict() for problem in report.problems],
+            }
+        )
     elif report.problems:
         _echo_problems(report.path, report.problems, err=False, headline=report.headline)
     else:
@@ -137,8 +148,13 @@ def show(ctx: click.Context, as_json: bool) -> None:
     except ConfigError as exc:
         path = str(exc.path) if exc.path else None
         if as_json:
-            _emit_json({"ok": False, "path": path,
-                        "problems": [problem.to_dict() for problem in exc.problems]})
+            _emit_json(
+                {
+                    "ok": False,
+                    "path": path,
+                    "problems": [problem.to_dict() for problem in exc.problems],
+                }
+            )
         else:
             _echo_problems(path, exc.problems, err=True, headline=str(exc).splitlines()[0])
         ctx.exit(1)
@@ -149,6 +165,11 @@ def show(ctx: click.Context, as_json: bool) -> None:
         _emit_json({"path": path, "config": data})
         return
     source = path or "defaults (no config file found)"
-    click.echo(render_toml(data, header=f"Effective configuration from {source}.\n"
-                                        "Secrets are masked; derived values are filled in."),
-               nl=False)
+    click.echo(
+        render_toml(
+            data,
+            header=f"Effective configuration from {source}.\n"
+            "Secrets are masked; derived values are filled in.",
+        ),
+        nl=False,
+    )

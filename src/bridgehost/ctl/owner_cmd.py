@@ -28,8 +28,7 @@ def _set_owner(ctx: click.Context, owner: str, as_json: bool) -> None:
     if owner == "telegram":
         click.echo(f"Session owner: telegram ({change}). /call can start calls from Telegram.")
     else:
-        click.echo(f"Session owner: desktop ({change}). /call is refused until "
-                   "'bridgectl claim'.")
+        click.echo(f"Session owner: desktop ({change}). /call is refused until 'bridgectl claim'.")
 
 
 @click.command()

@@ -25,7 +25,9 @@ def _disabled_from_config(config_path: str | None) -> tuple[list[str], str | Non
 
 def _human_line(record: PluginRecord) -> list[str]:
     kind = "builtin" if record.builtin else (record.distribution or "inline")
-    lines = [f"{record.name} {record.version or ''}  [{record.status}]  ({kind})".replace("  [", " [")]
+    lines = [
+        f"{record.name} {record.version or ''}  [{record.status}]  ({kind})".replace("  [", " [")
+    ]
     if record.status is PluginStatus.FAILED:
         lines.append(f"    error: {record.error}")
     elif record.detail:

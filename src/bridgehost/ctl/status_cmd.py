@@ -31,12 +31,19 @@ async def _plugin_checks(loaded: LoadedConfig) -> list[Any]:
     try:
         return await plugin_checks(loaded.config)
     except Exception as exc:  # a broken plugin must not hide the built-in checks
-        return [CheckResult("Plugins", False, f"loading plugins failed: {exc}",
-                            "run 'bridgectl plugins' to see which plugin fails")]
+        return [
+            CheckResult(
+                "Plugins",
+                False,
+                f"loading plugins failed: {exc}",
+                "run 'bridgectl plugins' to see which plugin fails",
+            )
+        ]
 
 
-async def collect(loaded: LoadedConfig, *, as_json: bool
-                  ) -> tuple[Readiness, dict[str, Any] | None, CtlError | None, dict[str, Any]]:
+async def collect(
+    loaded: LoadedConfig, *, as_json: bool
+) -> tuple[Readiness, dict[str, Any] | None, CtlError | None, dict[str, Any]]:
     """Readiness, the gateway's status (or the error asking it) and the bridge's view."""
     from bridgehost.readiness import evaluate
 
@@ -47,9 +54,14 @@ async def collect(loaded: LoadedConfig, *, as_json: bool
     except CtlError as exc:
         error = exc
     view = read_bridge_view(loaded, status, as_json=as_json)
-    readiness = evaluate(loaded.config, loaded.secrets, gateway=status,
-                         gateway_error=error.message if error else None, bridge=view,
-                         extra=await _plugin_checks(loaded))
+    readiness = evaluate(
+        loaded.config,
+        loaded.secrets,
+        gateway=status,
+        gateway_error=error.message if error else None,
+        bridge=view,
+        extra=await _plugin_checks(loaded),
+    )
     return readiness, status, error, view
 
 
@@ -80,34 +92,52 @@ def status(ctx: click.Context, as_json: bool) -> None:
     loaded = load(ctx, as_json=as_json)
     readiness, data, error, view = run(collect(loaded, as_json=as_json))
     base = local_base_url(loaded.config)
-    gateway: dict[str, Any] = {"reachable": data is not None, "url": base}
-    if data is None:
-        gateway["error"] = error.message if error else None
+    unreachable = error is not None and error.exit_code == EXIT_UNREACHABLE
+    # reachable: true (answered), false (not answering), null (not asked: secret missing...)
+    gateway: dict[str, Any] = {
+        "reachable": True if data is not None else (False if unreachable else None),
+        "url": base,
+    }
+    if error is not None:
+        gateway["error"] = {"code": error.code, "message": error.message}
     else:
         gateway["backend"] = data.get("backend")
     if as_json:
-        emit_json({"gateway": gateway, "surface": (data or {}).get("surface"),
-                   "tunnel": (data or {}).get("tunnel"), "bridge": view,
-                   "call": (data or {}).get("call"), "budget": (data or {}).get("budget"),
-                   "ready": readiness.ready, "first_failure": _check_json(readiness)})
+        emit_json(
+            {
+                "gateway": gateway,
+                "surface": (data or {}).get("surface"),
+                "tunnel": (data or {}).get("tunnel"),
+                "bridge": view,
+                "call": (data or {}).get("call"),
+                "budget": (data or {}).get("budget"),
+                "ready": readiness.ready,
+                "first_failure": _check_json(readiness),
+            }
+        )
     else:
         pairs: list[tuple[str, str]] = []
-        if data is None and error is not None and error.exit_code != EXIT_UNREACHABLE:
+        if data is None and error is not None and not unreachable:
             pairs.append(("Gateway", f"{base} could not be asked ({error.code}; see below)"))
         elif data is None:
             pairs.append(("Gateway", f"not answering at {base}"))
         else:
             backend = data.get("backend") or {}
             pairs += [
-                ("Gateway", f"reachable at {base} (backend {backend.get('name')}, "
-                            f"{backend.get('transport')})"),
+                (
+                    "Gateway",
+                    f"reachable at {base} (backend {backend.get('name')}, "
+                    f"{backend.get('transport')})",
+                ),
                 ("Call surface", describe.surface_line(data.get("surface") or {})),
                 ("Public origin", describe.tunnel_line(data.get("tunnel") or {})),
                 ("Bridge", describe.bridge_line(view)),
                 ("Current call", describe.call_line(data.get("call"))),
             ]
-        pairs += [("Owner", describe.owner_line(view)),
-                  ("Bound thread", describe.thread_line(view))]
+        pairs += [
+            ("Owner", describe.owner_line(view)),
+            ("Bound thread", describe.thread_line(view)),
+        ]
         if data is not None:
             pairs.append(("Budget", describe.budget_line(data.get("budget") or {})))
         pairs.append(("Ready for /call", _readiness_line(readiness)))
@@ -136,8 +166,11 @@ def capabilities(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(readiness.to_json())
     else:
-        headline = ("Ready: /call will offer the Mini App." if failed is None else
-                    f"Not ready: {failed.name} — {failed.detail}")
+        headline = (
+            "Ready: /call will offer the Mini App."
+            if failed is None
+            else f"Not ready: {failed.name} — {failed.detail}"
+        )
         click.echo(headline)
         width = max(len(c.name) for c in [*readiness.checks, *readiness.informational]) + 1
         for check in readiness.checks:
@@ -148,5 +181,8 @@ def capabilities(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"  [info] {check.name + ':':<{width}} {check.detail}")
     if failed is not None:
         fix = f" Fix: {failed.fix}" if failed.fix else ""
-        raise CtlError(f"not ready: {failed.name}: {failed.detail.rstrip('.')}.{fix}",
-                       exit_code=EXIT_NOT_READY, code="not_ready")
+        raise CtlError(
+            f"not ready: {failed.name}: {failed.detail.rstrip('.')}.{fix}",
+            exit_code=EXIT_NOT_READY,
+            code="not_ready",
+        )

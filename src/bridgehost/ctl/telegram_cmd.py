@@ -61,8 +61,13 @@ def _found(message: Message) -> Found:
         name = " ".join(filter(None, [chat.first_name, chat.last_name])) or str(chat.id)
     else:
         name = chat.title or str(chat.id)
-    return Found(chat.id, chat.type, name, chat.username or (user.username if user else None),
-                 user.id if user else None)
+    return Found(
+        chat.id,
+        chat.type,
+        name,
+        chat.username or (user.username if user else None),
+        user.id if user else None,
+    )
 
 
 async def _poll(root: str, token: str, wait_s: int, *, as_json: bool) -> Found | None:
@@ -85,28 +90,44 @@ async def _poll(root: str, token: str, wait_s: int, *, as_json: bool) -> Found |
             deadline = time.monotonic() + wait_s
             offset: int | None = None
             while (remaining := deadline - time.monotonic()) > 0:
-                updates = await bot.get_updates(offset=offset, timeout=int(min(POLL_S,
-                                                                               remaining)))
+                updates = await bot.get_updates(offset=offset, timeout=int(min(POLL_S, remaining)))
                 for update in updates:
                     if _is_start(update.message):
                         return _found(update.message)  # type: ignore[arg-type]
                     offset = update.update_id + 1
     except InvalidToken as exc:
-        raise fail("Telegram rejected TELEGRAM_BOT_TOKEN (Unauthorized); copy the token from "
-                   "@BotFather again", EXIT_USAGE, "bad_token") from exc
+        raise fail(
+            "Telegram rejected TELEGRAM_BOT_TOKEN (Unauthorized); copy the token from "
+            "@BotFather again",
+            EXIT_USAGE,
+            "bad_token",
+        ) from exc
     except EndPointNotFound as exc:
-        raise fail(f"{root} does not look like a Bot API server ({exc.message}); check "
-                   "[telegram] api_base_url", EXIT_USAGE, "bad_api_base_url") from exc
+        raise fail(
+            f"{root} does not look like a Bot API server ({exc.message}); check "
+            "[telegram] api_base_url",
+            EXIT_USAGE,
+            "bad_api_base_url",
+        ) from exc
     except Conflict as exc:
-        raise fail(f"Telegram refused getUpdates ({exc.message}): another process is polling "
-                   "this bot, or a webhook is set; stop bridge-telegram (systemctl stop "
-                   "bridge-telegram) and run again", EXIT_NOT_READY, "conflict") from exc
+        raise fail(
+            f"Telegram refused getUpdates ({exc.message}): another process is polling "
+            "this bot, or a webhook is set; stop bridge-telegram (systemctl stop "
+            "bridge-telegram) and run again",
+            EXIT_NOT_READY,
+            "conflict",
+        ) from exc
     except BadRequest as exc:
-        raise fail(f"Telegram refused getUpdates: {exc.message}", EXIT_NOT_READY,
-                   "refused") from exc
+        raise fail(
+            f"Telegram refused getUpdates: {exc.message}", EXIT_NOT_READY, "refused"
+        ) from exc
     except NetworkError as exc:
-        raise fail(f"cannot reach the Bot API at {root} ({exc.message}); check the network "
-                   "and [telegram] api_base_url", EXIT_UNREACHABLE, "unreachable") from exc
+        raise fail(
+            f"cannot reach the Bot API at {root} ({exc.message}); check the network "
+            "and [telegram] api_base_url",
+            EXIT_UNREACHABLE,
+            "unreachable",
+        ) from exc
     except TelegramError as exc:
         raise fail(f"Telegram answered: {exc.message}", EXIT_NOT_READY, "refused") from exc
     return None
@@ -118,8 +139,14 @@ def telegram() -> None:
 
 
 @telegram.command("discover")
-@click.option("--timeout", "wait_s", type=click.IntRange(1, 600), default=60, show_default=True,
-              help="How long to wait for /start, in seconds.")
+@click.option(
+    "--timeout",
+    "wait_s",
+    type=click.IntRange(1, 600),
+    default=60,
+    show_default=True,
+    help="How long to wait for /start, in seconds.",
+)
 @json_option
 @click.pass_context
 def discover(ctx: click.Context, wait_s: int, as_json: bool) -> None:
@@ -131,21 +158,32 @@ def discover(ctx: click.Context, wait_s: int, as_json: bool) -> None:
     loaded = load(ctx, as_json=as_json)
     token = loaded.secrets.telegram_bot_token
     if token is None:
-        raise CtlError("TELEGRAM_BOT_TOKEN is not set; put TELEGRAM_BOT_TOKEN=<token from "
-                       "@BotFather> in .env beside bridge.config.toml (or export it) and run "
-                       "again", exit_code=EXIT_USAGE, code="no_token", as_json=as_json)
+        raise CtlError(
+            "TELEGRAM_BOT_TOKEN is not set; put TELEGRAM_BOT_TOKEN=<token from "
+            "@BotFather> in .env beside bridge.config.toml (or export it) and run "
+            "again",
+            exit_code=EXIT_USAGE,
+            code="no_token",
+            as_json=as_json,
+        )
     root = loaded.config.telegram.api_base_url
     found = run(_poll(root, token.get_secret_value(), wait_s, as_json=as_json))
     if found is None:
-        raise CtlError(f"nobody sent /start within {wait_s} s; open the bot's chat in Telegram, "
-                       "send /start, and run this again (--timeout to wait longer)",
-                       code="timeout", as_json=as_json)
+        raise CtlError(
+            f"nobody sent /start within {wait_s} s; open the bot's chat in Telegram, "
+            "send /start, and run this again (--timeout to wait longer)",
+            code="timeout",
+            as_json=as_json,
+        )
     where = str(loaded.path) if loaded.path else "bridge.config.toml"
     current = loaded.config.telegram.authorized_chat_id
     if as_json:
-        payload: dict[str, Any] = {**asdict(found), "config_line": found.config_line,
-                                   "config_path": where,
-                                   "already_configured": current == found.chat_id}
+        payload: dict[str, Any] = {
+            **asdict(found),
+            "config_line": found.config_line,
+            "config_path": where,
+            "already_configured": current == found.chat_id,
+        }
         emit_json(payload)
         return
     handle = f", @{found.username}" if found.username else ""

@@ -26,8 +26,13 @@ _THREAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
 @click.command()
-@click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True,
-              help="How many threads to list, newest first.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 200),
+    default=20,
+    show_default=True,
+    help="How many threads to list, newest first.",
+)
 @json_option
 @click.pass_context
 def threads(ctx: click.Context, limit: int, as_json: bool) -> None:
@@ -36,13 +41,18 @@ def threads(ctx: click.Context, limit: int, as_json: bool) -> None:
     found = run(_codex.list_threads(loaded, limit, as_json=as_json))
     bound = read_bridge_view(loaded, None, as_json=as_json).get("thread_id")
     if as_json:
-        emit_json({"bound_thread_id": bound,
-                   "threads": [{**_codex.thread_json(t), "bound": t.id == bound}
-                               for t in found]})
+        emit_json(
+            {
+                "bound_thread_id": bound,
+                "threads": [{**_codex.thread_json(t), "bound": t.id == bound} for t in found],
+            }
+        )
         return
     if not found:
-        click.echo(f"No Codex threads in {loaded.config.codex.home}. Start one in Codex, then "
-                   "run 'bridgectl bind --latest'.")
+        click.echo(
+            f"No Codex threads in {loaded.config.codex.home}. Start one in Codex, then "
+            "run 'bridgectl bind --latest'."
+        )
         return
     for item in found:
         mark = "*" if item.id == bound else " "
@@ -55,8 +65,9 @@ def threads(ctx: click.Context, limit: int, as_json: bool) -> None:
         click.echo(f"Bound to {bound} (not among the {len(found)} newest).")
 
 
-async def _resolve(loaded: LoadedConfig, thread_id: str | None, latest: bool, *,
-                   as_json: bool) -> tuple[ThreadSummary | None, str | None]:
+async def _resolve(
+    loaded: LoadedConfig, thread_id: str | None, latest: bool, *, as_json: bool
+) -> tuple[ThreadSummary | None, str | None]:
     """The thread to bind and, when it could not be checked, why."""
     if latest:
         return await _codex.latest_thread(loaded, as_json=as_json), None
@@ -79,11 +90,19 @@ def bind(ctx: click.Context, thread_id: str | None, latest: bool, as_json: bool)
     bound anyway with a warning. --latest needs Codex.
     """
     if (thread_id is None) == (not latest):
-        raise CtlError("give a THREAD_ID or --latest (one of them); 'bridgectl threads' lists "
-                       "the threads", exit_code=EXIT_USAGE, code="usage", as_json=as_json)
+        raise CtlError(
+            "give a THREAD_ID or --latest (one of them); 'bridgectl threads' lists the threads",
+            exit_code=EXIT_USAGE,
+            code="usage",
+            as_json=as_json,
+        )
     if thread_id is not None and not _THREAD_ID.fullmatch(thread_id):
-        raise CtlError(f"{thread_id!r} is not a Codex thread id; 'bridgectl threads' lists "
-                       "them", exit_code=EXIT_USAGE, code="usage", as_json=as_json)
+        raise CtlError(
+            f"{thread_id!r} is not a Codex thread id; 'bridgectl threads' lists them",
+            exit_code=EXIT_USAGE,
+            code="usage",
+            as_json=as_json,
+        )
     loaded = load(ctx, as_json=as_json)
     info, unverified = run(_resolve(loaded, thread_id, latest, as_json=as_json))
     chosen = info.id if info is not None else str(thread_id)
@@ -95,13 +114,19 @@ def bind(ctx: click.Context, thread_id: str | None, latest: bool, as_json: bool)
     finally:
         store.close()
     if as_json:
-        emit_json({**binding.to_json(), "previous_thread_id": before,
-                   "verified": info is not None,
-                   "thread": _codex.thread_json(info) if info is not None else None})
+        emit_json(
+            {
+                **binding.to_json(),
+                "previous_thread_id": before,
+                "verified": info is not None,
+                "thread": _codex.thread_json(info) if info is not None else None,
+            }
+        )
     else:
         label = f" ({info.title})" if info is not None else ""
-        click.echo(f"Bound calls to Codex thread {chosen}{label}. Handoffs from the next call "
-                   "go there.")
+        click.echo(
+            f"Bound calls to Codex thread {chosen}{label}. Handoffs from the next call go there."
+        )
         if before and before != chosen:
             click.echo(f"Previously bound: {before}.")
     if unverified:

@@ -58,16 +58,25 @@ PYTHON_DROPIN = "50-python-paths.conf"
 DEFAULT_LISTEN = "127.0.0.1:8890"
 HOME_ROOTS = (Path("/home"), Path("/root"), Path("/run/user"))
 CREDSTORE = (Path("/etc/credstore"), Path("/run/credstore"), Path("/usr/lib/credstore"))
-CREDSTORE_ENCRYPTED = (Path("/run/credstore.encrypted"), Path("/etc/credstore.encrypted"),
-                       Path("/usr/lib/credstore.encrypted"))
+CREDSTORE_ENCRYPTED = (
+    Path("/run/credstore.encrypted"),
+    Path("/etc/credstore.encrypted"),
+    Path("/usr/lib/credstore.encrypted"),
+)
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
-SYSTEM_SEARCH = (SYSTEM_UNIT_DIR, Path("/run/systemd/system"),
-                 Path("/usr/local/lib/systemd/system"), Path("/usr/lib/systemd/system"),
-                 Path("/lib/systemd/system"))
+SYSTEM_SEARCH = (
+    SYSTEM_UNIT_DIR,
+    Path("/run/systemd/system"),
+    Path("/usr/local/lib/systemd/system"),
+    Path("/usr/lib/systemd/system"),
+    Path("/lib/systemd/system"),
+)
 _PLACEHOLDER = re.compile(r"@[A-Z]+@")
-_HEADER = ("# Written by `bridgectl install-units` (bridgehost {version}) from its template.\n"
-           "# Reinstalling overwrites this file: put changes in a drop-in "
-           "(`systemctl edit {unit}`).\n")
+_HEADER = (
+    "# Written by `bridgectl install-units` (bridgehost {version}) from its template.\n"
+    "# Reinstalling overwrites this file: put changes in a drop-in "
+    "(`systemctl edit {unit}`).\n"
+)
 _HEADER_VERSION = re.compile(r"^# Written by `bridgectl install-units` \(bridgehost ([^)]+)\)")
 
 
@@ -120,13 +129,18 @@ def find_console_script(name: str = "bridgehost") -> Path:
 def listen_address(config_path: Path) -> tuple[str, str | None]:
     """``ListenStream=`` for the config's ``gateway_host:gateway_port``, and a note if defaulted."""
     if not config_path.is_file():
-        return DEFAULT_LISTEN, f"{config_path} does not exist yet: the socket listens on " \
-                               f"{DEFAULT_LISTEN}, the default gateway address"
+        return (
+            DEFAULT_LISTEN,
+            f"{config_path} does not exist yet: the socket listens on "
+            f"{DEFAULT_LISTEN}, the default gateway address",
+        )
     try:
         realtime = load_config(config_path).config.realtime
     except ConfigError as exc:
-        return DEFAULT_LISTEN, (f"{config_path} is not valid ({str(exc).splitlines()[0]}): the "
-                                f"socket listens on {DEFAULT_LISTEN}, the default")
+        return DEFAULT_LISTEN, (
+            f"{config_path} is not valid ({str(exc).splitlines()[0]}): the "
+            f"socket listens on {DEFAULT_LISTEN}, the default"
+        )
     return format_listen(realtime.gateway_host, realtime.gateway_port), None
 
 
@@ -157,9 +171,14 @@ def python_home_paths() -> list[Path]:
     /run/user, which ``ProtectHome=yes`` hides; the outermost of each, sorted."""
     import bridgehost
 
-    candidates = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix),
-                  Path(sys.base_exec_prefix), Path(os.path.realpath(sys.executable)).parent.parent,
-                  Path(bridgehost.__file__).resolve().parent.parent}
+    candidates = {
+        Path(sys.prefix),
+        Path(sys.base_prefix),
+        Path(sys.exec_prefix),
+        Path(sys.base_exec_prefix),
+        Path(os.path.realpath(sys.executable)).parent.parent,
+        Path(bridgehost.__file__).resolve().parent.parent,
+    }
     candidates |= {Path(entry) for entry in sys.path if entry and Path(entry).is_dir()}
     found = {path.absolute() for path in candidates if _under(path.absolute(), HOME_ROOTS)}
     outermost = [p for p in found if not any(o != p and o in p.parents for o in found)]
@@ -189,12 +208,13 @@ class UnitValues:
     user: str | None
     home: Path | None
 
-    def placeholders(self) -> dict[str, str]:
-        """``@NAME@`` → its text in a unit file."""
+    def placeholders(self, *, command_line: bool = False) -> dict[str, str]:
+        """``@NAME@`` → its text in a unit file; paths quoted as needed on command lines."""
         user = self.user or ""
+        path = _exec_path if command_line else (lambda p: _unit_value(str(p)))
         return {
-            "@BRIDGEHOST@": _exec_path(self.bridgehost),
-            "@CONFIG@": _exec_path(self.config),
+            "@BRIDGEHOST@": path(self.bridgehost),
+            "@CONFIG@": path(self.config),
             "@LISTEN@": self.listen,
             "@USER@": _unit_value(user),
             "@HOME@": _unit_value(str(self.home or f"/home/{user}")),
@@ -227,9 +247,13 @@ def render_unit(name: str, values: UnitValues, scope: Scope = "system") -> str:
 
     :raises ValueError: when a placeholder is left (a template bug).
     """
-    text = template_text(name)
-    for placeholder, value in values.placeholders().items():
-        text = text.replace(placeholder, value)
+    lines = []
+    for line in template_text(name).splitlines(keepends=True):
+        command_line = line.startswith(("ExecStart=", "#ExecStart="))
+        for placeholder, value in values.placeholders(command_line=command_line).items():
+            line = line.replace(placeholder, value)
+        lines.append(line)
+    text = "".join(lines)
     if scope == "user":
         text = _user_mode(text)
     left = sorted(set(_PLACEHOLDER.findall(text)))
@@ -290,11 +314,17 @@ class InstallPlan:
                 item["text"] = planned.text
             files.append(item)
         return {
-            "scope": self.scope, "unit_dir": str(self.unit_dir), "dry_run": dry_run,
-            "bridgehost": str(self.values.bridgehost), "config": str(self.values.config),
-            "listen": self.values.listen, "bridge_user": self.values.user,
-            "files": files, "removed": [str(p) for p in self.remove],
-            "notes": self.notes, "next": [asdict(step) for step in self.next_steps],
+            "scope": self.scope,
+            "unit_dir": str(self.unit_dir),
+            "dry_run": dry_run,
+            "bridgehost": str(self.values.bridgehost),
+            "config": str(self.values.config),
+            "listen": self.values.listen,
+            "bridge_user": self.values.user,
+            "files": files,
+            "removed": [str(p) for p in self.remove],
+            "notes": self.notes,
+            "next": [asdict(step) for step in self.next_steps],
         }
 
 
@@ -304,12 +334,18 @@ def _bridge_user(name: str | None, env: Mapping[str, str]) -> tuple[str, Path | 
     try:
         home: Path | None = Path(pwd.getpwnam(user).pw_dir)
     except KeyError:
-        return user, None, f"user {user!r} does not exist on this machine: create it, or pass " \
-                           "--bridge-user NAME (the account that owns the Codex home)"
+        return (
+            user,
+            None,
+            f"user {user!r} does not exist on this machine: create it, or pass "
+            "--bridge-user NAME (the account that owns the Codex home)",
+        )
     note = None
     if user == "root":
-        note = ("bridge-telegram will run as root, and so will Codex: pass --bridge-user NAME, "
-                "the account that owns the Codex home, unless that really is root")
+        note = (
+            "bridge-telegram will run as root, and so will Codex: pass --bridge-user NAME, "
+            "the account that owns the Codex home, unless that really is root"
+        )
     return user, home, note
 
 
@@ -318,16 +354,25 @@ def credential_commands(names: Iterable[str]) -> list[str]:
     commands = ["sudo install -d -m 0700 /etc/credstore"]
     for name in names:
         if name == "REALTIME_CONTROL_SECRET":  # nobody types this one: generate it
-            commands.append("python3 -c 'import secrets; print(secrets.token_urlsafe(32), "
-                            f"end=\"\")' | sudo install -m 0600 /dev/stdin /etc/credstore/{name}")
+            commands.append(
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32), "
+                f'end="")\' | sudo install -m 0600 /dev/stdin /etc/credstore/{name}'
+            )
         else:
-            commands.append(f'systemd-ask-password -n "{name}:" | sudo install -m 0600 '
-                            f"/dev/stdin /etc/credstore/{name}")
+            commands.append(
+                f'systemd-ask-password -n "{name}:" | sudo install -m 0600 '
+                f"/dev/stdin /etc/credstore/{name}"
+            )
     return commands
 
 
-def plan_install(scope: Scope, prefix: Path | None, config: Path | None, bridge_user: str | None,
-                 env: Mapping[str, str] | None = None) -> InstallPlan:
+def plan_install(
+    scope: Scope,
+    prefix: Path | None,
+    config: Path | None,
+    bridge_user: str | None,
+    env: Mapping[str, str] | None = None,
+) -> InstallPlan:
     """Work out every file ``install-units`` writes, with notes and the next commands."""
     env = os.environ if env is None else env
     target = (prefix or unit_dir(scope, env)).absolute()
@@ -339,16 +384,20 @@ def plan_install(scope: Scope, prefix: Path | None, config: Path | None, bridge_
         user, home, user_note = _bridge_user(bridge_user, env)
         notes += [user_note] if user_note else []
     values = UnitValues(find_console_script("bridgehost"), config_path, listen, user, home)
-    files = [PlannedFile(name, target / name, render_unit(name, values, scope))
-             for name in UNIT_NAMES]
+    files = [
+        PlannedFile(name, target / name, render_unit(name, values, scope)) for name in UNIT_NAMES
+    ]
     dropin = target / f"{GATEWAY}.d" / PYTHON_DROPIN
     plan = InstallPlan(scope, target, values, files, notes=notes)
     hidden = python_home_paths() if scope == "system" else []  # user units: read-only homes
     if hidden:
         files.append(PlannedFile(GATEWAY, dropin, render_python_dropin(hidden)))
-        notes.append("Python or bridgehost lives under a home directory ("
-                     + ", ".join(map(str, hidden)) + "); the gateway gets a drop-in that "
-                     "shows it despite ProtectHome=. Installing into /opt or /usr/local avoids it.")
+        notes.append(
+            "Python or bridgehost lives under a home directory ("
+            + ", ".join(map(str, hidden))
+            + "); the gateway gets a drop-in that "
+            "shows it despite ProtectHome=. Installing into /opt or /usr/local avoids it."
+        )
     elif dropin.is_file():
         plan.remove.append(dropin)
     plan.next_steps = _next_steps(plan)
@@ -369,24 +418,44 @@ def _next_steps(plan: InstallPlan) -> list[Step]:
     config = plan.values.config
     steps = []
     if not config.is_file():
-        steps.append(Step(f"Write the configuration to {config} (no secrets in it)",
-                          [f"{sudo}install -D -m 0644 bridge.config.toml {config}",
-                           f"bridgectl --config {config} config check --service none"]))
+        steps.append(
+            Step(
+                f"Write the configuration to {config} (no secrets in it)",
+                [
+                    f"{sudo}install -D -m 0644 bridge.config.toml {config}",
+                    f"bridgectl --config {config} config check --service none",
+                ],
+            )
+        )
     if system:
-        steps.append(Step("Add the secrets as credentials, one root-only file each "
-                          "(OPENAI_API_KEY only for the openai backend)",
-                          credential_commands(KNOWN_SECRETS)))
+        steps.append(
+            Step(
+                "Add the secrets as credentials, one root-only file each "
+                "(OPENAI_API_KEY only for the openai backend)",
+                credential_commands(KNOWN_SECRETS),
+            )
+        )
     else:
         dotenv = config.parent / ".env"
-        steps.append(Step(f"Put the secrets, NAME=value lines, in {dotenv}",
-                          [f"install -m 0600 /dev/null {dotenv}", f"editor {dotenv}"]))
+        steps.append(
+            Step(
+                f"Put the secrets, NAME=value lines, in {dotenv}",
+                [f"install -m 0600 /dev/null {dotenv}", f"editor {dotenv}"],
+            )
+        )
     steps += [
-        Step("Load the units, start them now and at boot",
-             [f"{ctl} daemon-reload", f"{ctl} enable --now bridge.target"]),
-        Step("Check the result", [f"{sudo}{_bridgectl()} doctor" + ("" if system else " --user"),
-                                  f"{ctl} status bridge-gateway",
-                                  f"journalctl{'' if system else ' --user'} -u bridge-gateway "
-                                  "-e"]),
+        Step(
+            "Load the units, start them now and at boot",
+            [f"{ctl} daemon-reload", f"{ctl} enable --now bridge.target"],
+        ),
+        Step(
+            "Check the result",
+            [
+                f"{sudo}{_bridgectl()} doctor" + ("" if system else " --user"),
+                f"{ctl} status bridge-gateway",
+                f"journalctl{'' if system else ' --user'} -u bridge-gateway -e",
+            ],
+        ),
     ]
     return steps
 
@@ -409,7 +478,8 @@ def write_plan(plan: InstallPlan) -> None:
         hint = "run it with sudo" if plan.scope == "system" else "check the directory"
         raise click.ClickException(
             f"cannot write {exc.filename}: permission denied; {hint}, or pass --user or "
-            "--prefix DIR") from None
+            "--prefix DIR"
+        ) from None
 
 
 def _print_plan(plan: InstallPlan, dry_run: bool) -> None:
@@ -422,8 +492,10 @@ def _print_plan(plan: InstallPlan, dry_run: bool) -> None:
         click.echo(f"  {planned.path}")
     for stale in plan.remove:
         click.echo(f"  {'would remove' if dry_run else 'removed'} {stale} (no longer needed)")
-    click.echo(f"\n  bridgehost   {plan.values.bridgehost}\n  config       {plan.values.config}"
-               f"\n  listen       {plan.values.listen}")
+    click.echo(
+        f"\n  bridgehost   {plan.values.bridgehost}\n  config       {plan.values.config}"
+        f"\n  listen       {plan.values.listen}"
+    )
     if plan.values.user is not None:
         click.echo(f"  bridge user  {plan.values.user}")
     if plan.notes:
@@ -438,10 +510,19 @@ def _print_plan(plan: InstallPlan, dry_run: bool) -> None:
 
 
 def _scope_option(func: Any) -> Any:
-    func = click.option("--system", "scope", flag_value="system", default=True,
-                        help="System units in /etc/systemd/system (the default).")(func)
-    return click.option("--user", "scope", flag_value="user",
-                        help="User units in ~/.config/systemd/user, for `systemctl --user`.")(func)
+    func = click.option(
+        "--system",
+        "scope",
+        flag_value="system",
+        default=True,
+        help="System units in /etc/systemd/system (the default).",
+    )(func)
+    return click.option(
+        "--user",
+        "scope",
+        flag_value="user",
+        help="User units in ~/.config/systemd/user, for `systemctl --user`.",
+    )(func)
 
 
 def _config_override(ctx: click.Context) -> Path | None:
@@ -451,17 +532,30 @@ def _config_override(ctx: click.Context) -> Path | None:
 
 @click.command("install-units")
 @_scope_option
-@click.option("--prefix", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write the units into DIR instead of the standard unit directory "
-                   "(packaging, tests).")
-@click.option("--bridge-user", default=None, metavar="NAME",
-              help="Account bridge-telegram runs as: the owner of the Codex home. "
-                   "Default: $SUDO_USER, else the current user.")
+@click.option(
+    "--prefix",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the units into DIR instead of the standard unit directory (packaging, tests).",
+)
+@click.option(
+    "--bridge-user",
+    default=None,
+    metavar="NAME",
+    help="Account bridge-telegram runs as: the owner of the Codex home. "
+    "Default: $SUDO_USER, else the current user.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the units instead of writing them.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-def install_units(ctx: click.Context, scope: Scope, prefix: Path | None, bridge_user: str | None,
-                  dry_run: bool, as_json: bool) -> None:
+def install_units(
+    ctx: click.Context,
+    scope: Scope,
+    prefix: Path | None,
+    bridge_user: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
     """Write bridge-gateway.{service,socket}, bridge-telegram.service and bridge.target.
 
     The units point at this installation's bridgehost executable and at the config file
@@ -530,8 +624,9 @@ class InstalledUnit:
         return values[-1] if values else None
 
 
-def search_dirs(scope: Scope, prefix: Path | None, env: Mapping[str, str] | None = None
-                ) -> list[Path]:
+def search_dirs(
+    scope: Scope, prefix: Path | None, env: Mapping[str, str] | None = None
+) -> list[Path]:
     """Unit directories ``doctor`` looks in, most important first."""
     env = os.environ if env is None else env
     if prefix is not None:
@@ -564,18 +659,19 @@ def _exec_argv(unit: InstalledUnit) -> list[str]:
     if not value:
         return []
     try:
-        return shlex.split(value.lstrip("-@:+!"))
+        argv = shlex.split(value.lstrip("-@:+!"))
     except ValueError:
-        return value.split()
+        argv = value.split()
+    return [arg.replace("%%", "%") for arg in argv]
 
 
 def _config_from_unit(unit: InstalledUnit | None) -> Path | None:
     argv = _exec_argv(unit) if unit else []
     for index, arg in enumerate(argv):
         if arg == "--config" and index + 1 < len(argv):
-            return Path(argv[index + 1].replace("%%", "%"))
+            return Path(argv[index + 1])
         if arg.startswith("--config="):
-            return Path(arg.split("=", 1)[1].replace("%%", "%"))
+            return Path(arg.split("=", 1)[1])
     return None
 
 
@@ -611,68 +707,128 @@ def _install_fix(scope: Scope, prefix: Path | None) -> str:
     return f"{sudo}{bridgectl} install-units{user}{where}, then {ctl} daemon-reload"
 
 
-def _check_unit(name: str, unit: InstalledUnit | None, dirs: list[Path], scope: Scope,
-                prefix: Path | None) -> list[Check]:
+def _check_unit(
+    name: str, unit: InstalledUnit | None, dirs: list[Path], scope: Scope, prefix: Path | None
+) -> list[Check]:
     fix = _install_fix(scope, prefix)
     if unit is None:
-        return [Check(f"unit {name}", "missing",
-                      "not found in " + ", ".join(map(str, dirs)), fix)]
+        return [Check(f"unit {name}", "missing", "not found in " + ", ".join(map(str, dirs)), fix)]
     left = sorted(set(_PLACEHOLDER.findall(unit.text)))
     if left:
-        return [Check(f"unit {name}", "missing",
-                      f"{unit.path} is the raw template (still has {', '.join(left)})", fix)]
+        return [
+            Check(
+                f"unit {name}",
+                "missing",
+                f"{unit.path} is the raw template (still has {', '.join(left)})",
+                fix,
+            )
+        ]
     checks = [Check(f"unit {name}", "ok", str(unit.path))]
     version = _HEADER_VERSION.search(unit.text)
     if version and version.group(1) != __version__:
-        checks.append(Check(f"unit {name} version", "warn",
-                            f"written by bridgehost {version.group(1)}, this is {__version__}",
-                            fix))
+        checks.append(
+            Check(
+                f"unit {name} version",
+                "warn",
+                f"written by bridgehost {version.group(1)}, this is {__version__}",
+                fix,
+            )
+        )
     argv = _exec_argv(unit)
     if argv and not (Path(argv[0]).is_file() and os.access(argv[0], os.X_OK)):
-        checks.append(Check(f"unit {name} executable", "missing",
-                            f"ExecStart= runs {argv[0]}, which does not exist (moved or upgraded "
-                            "into a new environment?)", fix))
+        checks.append(
+            Check(
+                f"unit {name} executable",
+                "missing",
+                f"ExecStart= runs {argv[0]}, which does not exist (moved or upgraded "
+                "into a new environment?)",
+                fix,
+            )
+        )
     user = unit.last("Service.User")
     if user and scope == "system":
         try:
             pwd.getpwnam(user)
         except KeyError:
-            checks.append(Check(f"unit {name} user", "missing", f"User={user} does not exist",
-                                "rerun install-units with --bridge-user NAME (the owner of the "
-                                "Codex home)"))
+            checks.append(
+                Check(
+                    f"unit {name} user",
+                    "missing",
+                    f"User={user} does not exist",
+                    "rerun install-units with --bridge-user NAME (the owner of the Codex home)",
+                )
+            )
     return checks
 
 
 def _config_checks(path: Path, scope: Scope, socket: InstalledUnit | None) -> list[Check]:
     if not path.is_file():
-        return [Check("config", "missing", f"{path} does not exist",
-                      f"write it (start from bridge.config.toml.example; no secrets in it), "
-                      f"then check it: bridgectl --config {path} config check")]
+        return [
+            Check(
+                "config",
+                "missing",
+                f"{path} does not exist",
+                f"write it (start from bridge.config.toml.example; no secrets in it), "
+                f"then check it: bridgectl --config {path} config check --service none",
+            )
+        ]
     checks = [Check("config", "ok", str(path))]
     if scope == "system" and not path.stat().st_mode & 0o004:
-        checks.append(Check("config readable", "missing",
-                            f"{path} is not world-readable, and the gateway runs as a dynamic "
-                            "user", f"sudo chmod 644 {path} (secrets belong in credentials, "
-                            "not in this file)"))
+        checks.append(
+            Check(
+                "config readable",
+                "missing",
+                f"{path} is not world-readable, and the gateway runs as a dynamic user",
+                f"sudo chmod 644 {path} (secrets belong in credentials, not in this file)",
+            )
+        )
     try:
         loaded = load_config(path, env={})
     except ConfigError as exc:
-        checks.append(Check("config valid", "missing", str(exc).splitlines()[0],
-                            f"bridgectl --config {path} config check"))
+        checks.append(
+            Check(
+                "config valid",
+                "missing",
+                str(exc).splitlines()[0],
+                f"bridgectl --config {path} config check --service none",
+            )
+        )
         return checks
     if scope == "system" and "root" in loaded.raw.get("storage", {}):
-        checks.append(Check("config storage.root", "warn",
-                            f"storage.root = {loaded.config.storage.root}: both services would "
-                            "share it and the gateway may not write there (ProtectSystem=strict)",
-                            "remove storage.root so each service uses its StateDirectory="))
+        checks.append(
+            Check(
+                "config storage.root",
+                "warn",
+                f"storage.root = {loaded.config.storage.root}: both services would "
+                "share it and the gateway may not write there (ProtectSystem=strict)",
+                "remove storage.root so each service uses its StateDirectory=",
+            )
+        )
     if socket is not None:
-        want = format_listen(loaded.config.realtime.gateway_host,
-                             loaded.config.realtime.gateway_port)
+        try:
+            want = format_listen(
+                loaded.config.realtime.gateway_host, loaded.config.realtime.gateway_port
+            )
+        except click.ClickException as exc:
+            return [
+                *checks,
+                Check(
+                    "socket address",
+                    "missing",
+                    exc.message,
+                    "set realtime.gateway_host to an IP address",
+                ),
+            ]
         have = socket.get("Socket.ListenStream")
         if have and want not in have:
-            checks.append(Check("socket address", "missing",
-                                f"{SOCKET} listens on {', '.join(have)} but the config says "
-                                f"{want}", "run bridgectl install-units again"))
+            checks.append(
+                Check(
+                    "socket address",
+                    "missing",
+                    f"{SOCKET} listens on {', '.join(have)} but the config says {want}",
+                    "run bridgectl install-units again",
+                )
+            )
     return checks
 
 
@@ -687,15 +843,19 @@ def needed_secrets(config_path: Path | None) -> dict[str, set[str]]:
     enabled = config.realtime.enabled
     backend = {"OPENAI_API_KEY"} if config.realtime.backend == "openai" else set()
     calls = {"REALTIME_CONTROL_SECRET", *backend} if enabled else set()
-    return {GATEWAY: {"TELEGRAM_BOT_TOKEN", *calls} if enabled else set(),
-            TELEGRAM: {"TELEGRAM_BOT_TOKEN", *calls}}
+    return {
+        GATEWAY: {"TELEGRAM_BOT_TOKEN", *calls} if enabled else set(),
+        TELEGRAM: {"TELEGRAM_BOT_TOKEN", *calls},
+    }
 
 
 def _credential_sources(unit: InstalledUnit) -> dict[str, tuple[bool, str]]:
     """ID → (encrypted, path-or-ID) from ``LoadCredential[Encrypted]=``."""
     sources: dict[str, tuple[bool, str]] = {}
-    for key, encrypted in (("Service.LoadCredential", False),
-                           ("Service.LoadCredentialEncrypted", True)):
+    for key, encrypted in (
+        ("Service.LoadCredential", False),
+        ("Service.LoadCredentialEncrypted", True),
+    ):
         for value in unit.get(key):
             ident, _, path = value.partition(":")
             sources[ident] = (encrypted, path or ident)
@@ -703,16 +863,23 @@ def _credential_sources(unit: InstalledUnit) -> dict[str, tuple[bool, str]]:
 
 
 def _env_file_names(unit: InstalledUnit) -> set[str]:
-    names = {v.split("=", 1)[0] for value in unit.get("Service.Environment")
-             for v in shlex.split(value) if "=" in v}
+    names = {
+        v.split("=", 1)[0]
+        for value in unit.get("Service.Environment")
+        for v in shlex.split(value)
+        if "=" in v
+    }
     for value in unit.get("Service.EnvironmentFile"):
         path = Path(value.lstrip("-"))
         try:
             text = path.read_text(encoding="utf-8")
         except OSError:
             continue
-        names |= {line.split("=", 1)[0].removeprefix("export ").strip()
-                  for line in text.splitlines() if "=" in line and not line.startswith("#")}
+        names |= {
+            line.split("=", 1)[0].removeprefix("export ").strip()
+            for line in text.splitlines()
+            if "=" in line and not line.startswith("#")
+        }
     return names
 
 
@@ -745,25 +912,41 @@ def _credential_checks(unit: InstalledUnit, needed: set[str]) -> list[Check]:
             if name in from_env:
                 checks.append(Check(label, "ok", "from Environment=/EnvironmentFile="))
             else:
-                checks.append(Check(label, "missing", f"{unit.name} loads no credential {name}",
-                                    f"systemctl edit {unit.name}: add LoadCredential={name}"))
+                checks.append(
+                    Check(
+                        label,
+                        "missing",
+                        f"{unit.name} loads no credential {name}",
+                        f"systemctl edit {unit.name}: add LoadCredential={name}",
+                    )
+                )
             continue
         encrypted, source = sources[name]
         found, looked, denied = _find_credential(encrypted, source)
         if found is not None:
             checks.append(Check(label, "ok", str(found)))
         elif denied:
-            checks.append(Check(label, "unknown", "cannot look into "
-                                + ", ".join(sorted({str(p.parent) for p in looked}))
-                                + f" as uid {os.getuid()}", "sudo bridgectl doctor"))
+            checks.append(
+                Check(
+                    label,
+                    "unknown",
+                    "cannot look into "
+                    + ", ".join(sorted({str(p.parent) for p in looked}))
+                    + f" as uid {os.getuid()}",
+                    "sudo bridgectl doctor",
+                )
+            )
         else:
-            fix = (f"sudo install -m 0600 /dev/stdin {looked[0]} < your-secret-file"
-                   if source.startswith("/") else "; ".join(credential_commands([name])))
+            fix = (
+                f"sudo install -m 0600 /dev/stdin {looked[0]} < your-secret-file"
+                if source.startswith("/")
+                else "; ".join(credential_commands([name]))
+            )
             if encrypted:
-                fix = (f"sudo systemd-creds encrypt --name={name} - "
-                       f"{CREDSTORE_ENCRYPTED[1] / name}")
-            checks.append(Check(label, "missing", "not in "
-                                + ", ".join(str(p.parent) for p in looked), fix))
+                fix = f"sudo systemd-creds encrypt --name={name} - {CREDSTORE_ENCRYPTED[1] / name}"
+            checks.append(
+                Check(label, "missing", "not in " + ", ".join(str(p.parent) for p in looked), fix)
+            )
     return checks
 
 
@@ -784,9 +967,14 @@ def _state_checks(unit: InstalledUnit, scope: Scope) -> list[Check]:
                 checks.append(Check(f"state {path}", "ok", f"{unit.name} keeps its state here"))
             else:
                 ctl = "sudo systemctl" if scope == "system" else "systemctl --user"
-                checks.append(Check(f"state {path}", "missing",
-                                    f"does not exist yet (StateDirectory={name} of {unit.name})",
-                                    f"{ctl} start {unit.name} creates it"))
+                checks.append(
+                    Check(
+                        f"state {path}",
+                        "missing",
+                        f"does not exist yet (StateDirectory={name} of {unit.name})",
+                        f"{ctl} start {unit.name} creates it",
+                    )
+                )
     return checks
 
 
@@ -798,10 +986,15 @@ def _python_checks(unit: InstalledUnit) -> list[Check]:
     missing = [p for p in hidden if str(p) not in bound]
     if not missing:
         return []
-    return [Check("gateway can see Python", "missing",
-                  f"ProtectHome=yes hides {', '.join(map(str, missing))} from {unit.name}",
-                  "run bridgectl install-units again (it writes the drop-in "
-                  f"{GATEWAY}.d/{PYTHON_DROPIN}), or install bridgehost outside /home and /root")]
+    return [
+        Check(
+            "gateway can see Python",
+            "missing",
+            f"ProtectHome=yes hides {', '.join(map(str, missing))} from {unit.name}",
+            "run bridgectl install-units again (it writes the drop-in "
+            f"{GATEWAY}.d/{PYTHON_DROPIN}), or install bridgehost outside /home and /root",
+        )
+    ]
 
 
 def _merge(checks: list[Check]) -> list[Check]:
@@ -811,8 +1004,10 @@ def _merge(checks: list[Check]) -> list[Check]:
         base, _, unit = check.name.partition(" (")
         key = (base, check.status, check.detail, check.fix)
         merged.setdefault(key, []).append(unit.rstrip(")"))
-    return [Check(f"{base} ({', '.join(units)})" if all(units) else base, status, detail, fix)
-            for (base, status, detail, fix), units in merged.items()]
+    return [
+        Check(f"{base} ({', '.join(units)})" if all(units) else base, status, detail, fix)
+        for (base, status, detail, fix), units in merged.items()
+    ]
 
 
 def run_doctor(scope: Scope, prefix: Path | None, config: Path | None) -> list[Check]:
@@ -822,8 +1017,12 @@ def run_doctor(scope: Scope, prefix: Path | None, config: Path | None) -> list[C
     checks: list[Check] = []
     for name in UNIT_NAMES:
         checks += _check_unit(name, units[name], dirs, scope, prefix)
-    config_path = config or _config_from_unit(units[GATEWAY]) \
-        or _config_from_unit(units[TELEGRAM]) or default_config_path(scope)
+    config_path = (
+        config
+        or _config_from_unit(units[GATEWAY])
+        or _config_from_unit(units[TELEGRAM])
+        or default_config_path(scope)
+    )
     checks += _config_checks(config_path.absolute(), scope, units[SOCKET])
     needed = needed_secrets(config_path if config_path.is_file() else None)
     services = [unit for name in SERVICES if (unit := units[name]) is not None]
@@ -842,8 +1041,12 @@ _LABELS = {"ok": "ok", "warn": "warning", "missing": "MISSING", "unknown": "unkn
 
 @click.command("doctor")
 @_scope_option
-@click.option("--prefix", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Look for the units only in DIR (as installed with install-units --prefix).")
+@click.option(
+    "--prefix",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Look for the units only in DIR (as installed with install-units --prefix).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def doctor(ctx: click.Context, scope: Scope, prefix: Path | None, as_json: bool) -> None:
@@ -855,8 +1058,12 @@ def doctor(ctx: click.Context, scope: Scope, prefix: Path | None, as_json: bool)
     checks = run_doctor(scope, prefix, _config_override(ctx))
     ok = all(check.ok for check in checks)
     if as_json:
-        click.echo(json.dumps({"ok": ok, "scope": scope,
-                               "checks": [check.to_json() for check in checks]}, indent=2))
+        click.echo(
+            json.dumps(
+                {"ok": ok, "scope": scope, "checks": [check.to_json() for check in checks]},
+                indent=2,
+            )
+        )
     else:
         width = max(len(check.name) for check in checks)
         for check in checks:
@@ -864,8 +1071,11 @@ def doctor(ctx: click.Context, scope: Scope, prefix: Path | None, as_json: bool)
             if check.fix and check.status != "ok":
                 click.echo(f"{'':8} {'':{width}}  fix: {check.fix}")
         missing = sum(not check.ok for check in checks)
-        click.echo("\nAll set." if ok else f"\n{missing} thing{'s' if missing > 1 else ''} "
-                   "missing; see the fixes above.")
+        click.echo(
+            "\nAll set."
+            if ok
+            else f"\n{missing} thing{'s' if missing > 1 else ''} missing; see the fixes above."
+        )
     if not ok:
         ctx.exit(1)
 

@@ -33,32 +33,39 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def demo_config(state_dir: Path, port: int,
-                extra_realtime: str = "") -> tuple[LoadedConfig, dict[str, str]]:
+def demo_config(
+    state_dir: Path, port: int, extra_realtime: str = ""
+) -> tuple[LoadedConfig, dict[str, str]]:
     """The embedded demo configuration and its generated secrets (``extra_realtime``: more
     ``[realtime]`` lines, e.g. for benchmarks)."""
-    env = {"TELEGRAM_BOT_TOKEN": f"{DEMO_USER}0000:demo-{secrets.token_hex(8)}",
-           "REALTIME_CONTROL_SECRET": secrets.token_urlsafe(24)}
+    env = {
+        "TELEGRAM_BOT_TOKEN": f"{DEMO_USER}0000:demo-{secrets.token_hex(8)}",
+        "REALTIME_CONTROL_SECRET": secrets.token_urlsafe(24),
+    }
     path = state_dir / "bridge.config.toml"
     path.write_text(
-        "[realtime]\nenabled = true\nbackend = \"echo\"\n"
-        f"tunnel_mode = \"static-public-url\"\npublic_url = \"http://127.0.0.1:{port}\"\n"
+        '[realtime]\nenabled = true\nbackend = "echo"\n'
+        f'tunnel_mode = "static-public-url"\npublic_url = "http://127.0.0.1:{port}"\n'
         f"gateway_port = {port}\n{extra_realtime}"
         f"[telegram]\nauthorized_chat_id = {DEMO_USER}\n"
-        f"[storage]\nroot = \"{state_dir / 'state'}\"\n"
-        "[handoff]\nsinks = [\"file\"]\n[plugins.echo]\ndelay_ms = 200\n")
+        f'[storage]\nroot = "{state_dir / "state"}"\n'
+        '[handoff]\nsinks = ["file"]\n[plugins.echo]\ndelay_ms = 200\n'
+    )
     return load_config(path, env=env), env
 
 
 def demo_init_data(bot_token: str) -> str:
     """Mini App init data for the demo user, signed as Telegram would sign it."""
     user = json.dumps({"id": DEMO_USER, "first_name": "Demo"}, separators=(",", ":"))
-    return sign_init_data({"user": user, "auth_date": str(int(time.time()))},
-                          bot_token=bot_token)
+    return sign_init_data({"user": user, "auth_date": str(int(time.time()))}, bot_token=bot_token)
 
 
-async def run_demo(*, serve_forever: bool = False, state_dir: Path | None = None,
-                   say: Callable[[str], None] = print) -> dict[str, object]:
+async def run_demo(
+    *,
+    serve_forever: bool = False,
+    state_dir: Path | None = None,
+    say: Callable[[str], None] = print,
+) -> dict[str, object]:
     """Run the demo; returns what happened (call id, echo count, handoff path)."""
     state_dir = state_dir or Path(tempfile.mkdtemp(prefix="bridgehost-demo-"))
     port = _free_port()
@@ -67,8 +74,7 @@ async def run_demo(*, serve_forever: bool = False, state_dir: Path | None = None
     gateway = build_gateway(loaded)
     stop, ready = asyncio.Event(), asyncio.Event()
     server = asyncio.create_task(serve(gateway, stop=stop, on_ready=lambda _a: ready.set()))
-    bridge = DemoBridge(loaded, f"ws://127.0.0.1:{port}/ws/bridge",
-                        env["REALTIME_CONTROL_SECRET"])
+    bridge = DemoBridge(loaded, f"ws://127.0.0.1:{port}/ws/bridge", env["REALTIME_CONTROL_SECRET"])
     try:
         async with asyncio.timeout(15):
             await ready.wait()
@@ -80,8 +86,12 @@ async def run_demo(*, serve_forever: bool = False, state_dir: Path | None = None
         token = armed["launch_url"].split("launch=")[1]
         say(f" 3. surface armed: {armed['launch_url']}")
         steps = iter(range(4, 20))
-        call = await place_call(base, token, demo_init_data(env["TELEGRAM_BOT_TOKEN"]),
-                                say=lambda text: say(f"{next(steps):2d}. {text}"))
+        call = await place_call(
+            base,
+            token,
+            demo_init_data(env["TELEGRAM_BOT_TOKEN"]),
+            say=lambda text: say(f"{next(steps):2d}. {text}"),
+        )
         async with asyncio.timeout(10):
             call_id = await bridge.ended.get()
         ended = bridge.store.call(call_id) or {}
@@ -90,9 +100,13 @@ async def run_demo(*, serve_forever: bool = False, state_dir: Path | None = None
         if serve_forever:
             async with GatewayApi(loaded.config, loaded.secrets) as api:
                 armed = await api.arm()
-            say("\nOpen this in a browser on this machine to talk to the echo backend "
-                "(Ctrl-C stops):\n  " + armed["launch_url"] + "#tgWebAppData="
-                + _quote(demo_init_data(env["TELEGRAM_BOT_TOKEN"])))
+            say(
+                "\nOpen this in a browser on this machine to talk to the echo backend "
+                "(Ctrl-C stops):\n  "
+                + armed["launch_url"]
+                + "#tgWebAppData="
+                + _quote(demo_init_data(env["TELEGRAM_BOT_TOKEN"]))
+            )
             await asyncio.Event().wait()
         return {**call, "handoff": bridge.handoffs[call_id], "state_dir": str(state_dir)}
     finally:

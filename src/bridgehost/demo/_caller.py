@@ -18,26 +18,38 @@ FRAME_SAMPLES = 480  # 20 ms
 def tone_frame(index: int, frequency: float = 440.0) -> bytes:
     """20 ms of a sine tone as PCM16 mono at 24 kHz."""
     start = index * FRAME_SAMPLES
-    samples = (int(8000 * math.sin(2 * math.pi * frequency * (start + n) / SAMPLE_RATE))
-               for n in range(FRAME_SAMPLES))
+    samples = (
+        int(8000 * math.sin(2 * math.pi * frequency * (start + n) / SAMPLE_RATE))
+        for n in range(FRAME_SAMPLES)
+    )
     return struct.pack(f"<{FRAME_SAMPLES}h", *samples)
 
 
-async def place_call(base: str, launch_token: str, init_data: str, *, frames: int = 25,
-                     say: Callable[[str], None] = print) -> dict[str, Any]:
+async def place_call(
+    base: str,
+    launch_token: str,
+    init_data: str,
+    *,
+    frames: int = 25,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Bootstrap, authenticate, start, stream a tone, collect the echo, hang up."""
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{base}/miniapp", params={"launch": launch_token}) as resp:
             csp = resp.headers.get("Content-Security-Policy", "")
             say(f"Mini App page served: HTTP {resp.status}, CSP with a nonce: {'nonce-' in csp}")
-        async with http.post(f"{base}/api/call/bootstrap",
-                             json={"launch_token": launch_token, "init_data": init_data}) as resp:
+        async with http.post(
+            f"{base}/api/call/bootstrap",
+            json={"launch_token": launch_token, "init_data": init_data},
+        ) as resp:
             body = await resp.json()
         if resp.status != 200:
             raise RuntimeError(f"bootstrap failed: {body['error']['message']}")
         minutes = body["limits"]["max_call_ms"] / 60000
-        say(f"bootstrap: call {body['call_id']} ({body['transport']} transport, "
-            f"capped at {minutes:.0f} min)")
+        say(
+            f"bootstrap: call {body['call_id']} ({body['transport']} transport, "
+            f"capped at {minutes:.0f} min)"
+        )
         ws = await http.ws_connect(f"{base}{body['ws_path']}")
         await ws.send_json({"type": "call.auth", "token": body["client_token"]})
         await ws.receive_json(timeout=10)
@@ -56,11 +68,19 @@ async def place_call(base: str, launch_token: str, init_data: str, *, frames: in
                         echoed += 1
         except TimeoutError:
             pass
-        say(f"sent {frames} audio frames ({frames * 20 / 1000:.1f} s of a 440 Hz tone); "
-            f"{echoed} came back through the echo backend")
-        async with http.post(f"{base}/api/call/hangup", json={
-                "call_id": body["call_id"], "client_token": body["client_token"]}) as resp:
+        say(
+            f"sent {frames} audio frames ({frames * 20 / 1000:.1f} s of a 440 Hz tone); "
+            f"{echoed} came back through the echo backend"
+        )
+        async with http.post(
+            f"{base}/api/call/hangup",
+            json={"call_id": body["call_id"], "client_token": body["client_token"]},
+        ) as resp:
             await resp.json()
         await ws.close()
-        return {"call_id": body["call_id"], "echoed": echoed, "frames": frames,
-                "seconds": time.monotonic() - started}
+        return {
+            "call_id": body["call_id"],
+            "echoed": echoed,
+            "frames": frames,
+            "seconds": time.monotonic() - started,
+        }

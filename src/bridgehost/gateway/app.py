@@ -59,41 +59,65 @@ class Gateway:
     def __post_init__(self) -> None:
         rt = self.config.realtime
         self.surface = CallSurface(self.config, self.store, self.tunnel)
-        self.hub = BridgeHub(self.store, self.paths, max_message_bytes=rt.max_ws_message_bytes,
-                             authorize=self.is_control_request)
-        self.calls = CallManager(self.config, self.store, self.paths, self.surface,
-                                 self.hub.forward)
+        self.hub = BridgeHub(
+            self.store,
+            self.paths,
+            max_message_bytes=rt.max_ws_message_bytes,
+            authorize=self.is_control_request,
+        )
+        self.calls = CallManager(
+            self.config, self.store, self.paths, self.surface, self.hub.forward
+        )
         self.hub.on_hangup = self.hangup_from_bridge
         self.calls.on_call_started = self._refund_started_call
         if hasattr(self.tunnel, "on_url_change"):
             self.tunnel.on_url_change = self.surface.tunnel_url_changed
         window = timedelta(milliseconds=rt.bootstrap_rate_limit_window_ms).total_seconds()
-        self.bootstrap_limits = MultiLimiter({
-            "address": SlidingWindowLimiter(window, rt.bootstrap_rate_limit_per_ip),
-            "bridge": SlidingWindowLimiter(window, rt.bootstrap_rate_limit_per_bridge),
-            "user": SlidingWindowLimiter(window, rt.bootstrap_rate_limit_per_user),
-        })
-        self.miniapp_limits = MultiLimiter({
-            "address": SlidingWindowLimiter(600.0, rt.miniapp_rate_limit_per_ip),
-            "token": SlidingWindowLimiter(600.0, rt.miniapp_rate_limit_per_token),
-        })
+        self.bootstrap_limits = MultiLimiter(
+            {
+                "address": SlidingWindowLimiter(window, rt.bootstrap_rate_limit_per_ip),
+                "bridge": SlidingWindowLimiter(window, rt.bootstrap_rate_limit_per_bridge),
+                "user": SlidingWindowLimiter(window, rt.bootstrap_rate_limit_per_user),
+            }
+        )
+        self.miniapp_limits = MultiLimiter(
+            {
+                "address": SlidingWindowLimiter(600.0, rt.miniapp_rate_limit_per_ip),
+                "token": SlidingWindowLimiter(600.0, rt.miniapp_rate_limit_per_token),
+            }
+        )
 
     @classmethod
-    def create(cls, config: BridgeConfig, secrets: Secrets, *, tunnel: Tunnel, backend: Backend,
-               transport: str) -> Gateway:
+    def create(
+        cls,
+        config: BridgeConfig,
+        secrets: Secrets,
+        *,
+        tunnel: Tunnel,
+        backend: Backend,
+        transport: str,
+    ) -> Gateway:
         """Open the store under ``storage.root`` and assemble the gateway."""
         paths = default_paths(config.storage.root)
         store = GatewayStore.open(paths.gateway_db)
-        return cls(config=config, secrets=secrets, store=store, tunnel=tunnel, backend=backend,
-                   transport=transport, paths=paths)
+        return cls(
+            config=config,
+            secrets=secrets,
+            store=store,
+            tunnel=tunnel,
+            backend=backend,
+            transport=transport,
+            paths=paths,
+        )
 
     # -- request helpers -------------------------------------------------------------------
 
     def client_address(self, request: web.BaseRequest) -> str:
         """The caller's address; forwarded headers count only from trusted proxies."""
         managed = self.config.realtime.effective_tunnel_mode == "managed-quick-cloudflared"
-        return client_address(request, trusted_proxies=self.config.realtime.trusted_networks,
-                              trust_loopback=managed)
+        return client_address(
+            request, trusted_proxies=self.config.realtime.trusted_networks, trust_loopback=managed
+        )
 
     def is_local_request(self, request: web.BaseRequest) -> bool:
         """From this machine and not relayed by a proxy or the tunnel."""
@@ -104,15 +128,21 @@ class Gateway:
     def is_control_request(self, request: web.BaseRequest) -> bool:
         """Local, and carrying the control secret as a Bearer token."""
         return self.is_local_request(request) and secret_matches(
-            bearer_token(request), self.secrets.realtime_control_secret)
+            bearer_token(request), self.secrets.realtime_control_secret
+        )
 
     def call_limits(self, session: CallSession) -> dict[str, Any]:
         """The limits the Mini App shows and enforces for a call."""
         rt = self.config.realtime
-        return {"call_id": session.call_id, "transport": session.record.transport,
-                "max_call_ms": session.max_call_ms, "idle_warning_ms": rt.idle_warning_ms,
-                "idle_timeout_ms": rt.idle_timeout_ms, "startup_timeout_ms": rt.startup_timeout_ms,
-                "finalize_grace_ms": rt.finalize_grace_ms}
+        return {
+            "call_id": session.call_id,
+            "transport": session.record.transport,
+            "max_call_ms": session.max_call_ms,
+            "idle_warning_ms": rt.idle_warning_ms,
+            "idle_timeout_ms": rt.idle_timeout_ms,
+            "startup_timeout_ms": rt.startup_timeout_ms,
+            "finalize_grace_ms": rt.finalize_grace_ms,
+        }
 
     def _refund_started_call(self, session: CallSession) -> None:
         """A call that really started is not an "attempt": give its rate-limit slots back, so

@@ -27,8 +27,9 @@ class CallEvents:
         try:
             await self.calls.ingest(self.session, event, "backend")
         except EventError as exc:
-            log.warning("backend sent an invalid event", call_id=self.session.call_id,
-                        error=str(exc))
+            log.warning(
+                "backend sent an invalid event", call_id=self.session.call_id, error=str(exc)
+            )
 
     async def audio(self, chunk: bytes) -> None:
         """Relay audio to the browser, if it is connected."""

@@ -78,8 +78,14 @@ class PrepareResult:
 class BridgeHub:
     """Accepts bridge connections, forwards call events, and asks bridges to prepare calls."""
 
-    def __init__(self, store: GatewayStore, paths: StatePaths, *, max_message_bytes: int,
-                 authorize: Callable[[web.Request], bool]) -> None:
+    def __init__(
+        self,
+        store: GatewayStore,
+        paths: StatePaths,
+        *,
+        max_message_bytes: int,
+        authorize: Callable[[web.Request], bool],
+    ) -> None:
         self.store = store
         self.paths = paths
         self.max_message_bytes = max_message_bytes
@@ -99,9 +105,12 @@ class BridgeHub:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """``GET /ws/bridge``: authenticate, upgrade, then serve the peer until it leaves."""
         if not self.authorize(request):
-            raise ApiError(401, "unauthorized",
-                           "The control secret is missing or wrong. Set REALTIME_CONTROL_SECRET "
-                           "to the same value for bridge-gateway and bridge-telegram.")
+            raise ApiError(
+                401,
+                "unauthorized",
+                "The control secret is missing or wrong. Set REALTIME_CONTROL_SECRET "
+                "to the same value for bridge-gateway and bridge-telegram.",
+            )
         socket = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=self.max_message_bytes)
         await socket.prepare(request)
         peer = await self._hello(socket)
@@ -148,8 +157,9 @@ class BridgeHub:
             events = await asyncio.to_thread(lambda p=path: CallLog(p).read().events)
             for event in events:
                 if event.get("seq", 0) > record.bridge_acked_seq:
-                    await peer.send({"type": "call.event", "call_id": record.call_id,
-                                     "event": event})
+                    await peer.send(
+                        {"type": "call.event", "call_id": record.call_id, "event": event}
+                    )
 
     async def _dispatch(self, peer: BridgePeer, data: str) -> None:
         try:
@@ -169,8 +179,9 @@ class BridgeHub:
         elif kind == "call.hangup" and self.on_hangup is not None:
             call_id = message.get("call_id")
             reason = message.get("reason") if isinstance(message.get("reason"), str) else None
-            await self.on_hangup(call_id if isinstance(call_id, str) else None,
-                                 (reason or "telegram_hangup")[:64])
+            await self.on_hangup(
+                call_id if isinstance(call_id, str) else None, (reason or "telegram_hangup")[:64]
+            )
         else:
             log.warning("bridge sent an unknown message", bridge_id=peer.bridge_id, type=kind)
 
@@ -180,15 +191,19 @@ class BridgeHub:
             return
         context = message.get("context")
         reason = message.get("reason")
-        future.set_result(PrepareResult(
-            allowed=message.get("allowed") is True,
-            reason=reason if isinstance(reason, str) else None,
-            context=context if isinstance(context, dict) else {},
-        ))
+        future.set_result(
+            PrepareResult(
+                allowed=message.get("allowed") is True,
+                reason=reason if isinstance(reason, str) else None,
+                context=context if isinstance(context, dict) else {},
+            )
+        )
 
     # -- requests --------------------------------------------------------------------------
 
-    async def prepare(self, bridge_id: str, call: dict[str, Any], timeout_s: float) -> PrepareResult:
+    async def prepare(
+        self, bridge_id: str, call: dict[str, Any], timeout_s: float
+    ) -> PrepareResult:
         """Ask the bridge to prepare a call; raise 503 when absent, 504 on timeout."""
         peer = self.peers.get(bridge_id)
         if peer is None or peer.socket.closed:
@@ -202,10 +217,13 @@ class BridgeHub:
             async with asyncio.timeout(timeout_s):
                 return await future
         except TimeoutError:
-            raise ApiError(504, "prepare_timeout",
-                           "The bridge did not prepare the call in time (it reads the bound "
-                           "Codex thread). Try again; if it keeps happening, check "
-                           "journalctl -u bridge-telegram.") from None
+            raise ApiError(
+                504,
+                "prepare_timeout",
+                "The bridge did not prepare the call in time (it reads the bound "
+                "Codex thread). Try again; if it keeps happening, check "
+                "journalctl -u bridge-telegram.",
+            ) from None
         finally:
             self._pending.pop(request_id, None)
 
@@ -224,12 +242,18 @@ class BridgeHub:
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Connected bridges for the details route."""
-        return [{"bridge_id": p.bridge_id, "connected_at": p.connected_at, "status": p.status}
-                for p in self.peers.values() if not p.socket.closed]
+        return [
+            {"bridge_id": p.bridge_id, "connected_at": p.connected_at, "status": p.status}
+            for p in self.peers.values()
+            if not p.socket.closed
+        ]
 
 
 def bridge_not_connected() -> ApiError:
     """The 503 every route gives when the bridge is away."""
-    return ApiError(503, "bridge_not_connected",
-                    "The bridge control channel is not connected. Start bridge-telegram "
-                    "(systemctl start bridge-telegram) and check REALTIME_CONTROL_SECRET.")
+    return ApiError(
+        503,
+        "bridge_not_connected",
+        "The bridge control channel is not connected. Start bridge-telegram "
+        "(systemctl start bridge-telegram) and check REALTIME_CONTROL_SECRET.",
+    )

@@ -23,6 +23,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from bridgehost.gateway._keys import GATEWAY
+from bridgehost.gateway.calls import BROWSER_EVENT_TYPES
 from bridgehost.gateway.events import EventError
 
 if TYPE_CHECKING:
@@ -61,8 +62,9 @@ class AuthFailures:
 async def handle_call_socket(request: web.Request) -> web.StreamResponse:
     """Serve one browser call socket."""
     gateway = request.app[GATEWAY]
-    socket = web.WebSocketResponse(heartbeat=20.0,
-                                   max_msg_size=gateway.config.realtime.max_ws_message_bytes)
+    socket = web.WebSocketResponse(
+        heartbeat=20.0, max_msg_size=gateway.config.realtime.max_ws_message_bytes
+    )
     await socket.prepare(request)
     session = gateway.calls.current
     call_id = request.query.get("call_id")
@@ -81,20 +83,24 @@ async def handle_call_socket(request: web.Request) -> web.StreamResponse:
     return socket
 
 
-async def _authenticate(gateway: Gateway, session: CallSession,
-                        socket: web.WebSocketResponse, key: str) -> bool:
+async def _authenticate(
+    gateway: Gateway, session: CallSession, socket: web.WebSocketResponse, key: str
+) -> bool:
     try:
         async with asyncio.timeout(AUTH_TIMEOUT_S):
             message = await socket.receive()
-    except TimeoutError:
-        await _auth_failed(gateway, session, socket, key, "auth_timeout")
+    except TimeoutError:  # slow networks time out; only wrong tokens count as failures
+        await socket.close(code=4001, message=b"auth_timeout")
         return False
     try:
         data = json.loads(message.data) if message.type is WSMsgType.TEXT else None
     except ValueError:
         data = None
-    if not (isinstance(data, dict) and data.get("type") == "call.auth"
-            and session.token_matches(data.get("token"))):
+    if not (
+        isinstance(data, dict)
+        and data.get("type") == "call.auth"
+        and session.token_matches(data.get("token"))
+    ):
         await _auth_failed(gateway, session, socket, key, "unauthorized")
         return False
     gateway.auth_failures.clear(key)
@@ -107,11 +113,28 @@ async def _authenticate(gateway: Gateway, session: CallSession,
     session.browser = socket
     await gateway.calls.browser_connected(session)
     await socket.send_json({"type": "call.auth.ok", "call": gateway.call_limits(session)})
+    since = data.get("since_seq") if isinstance(data.get("since_seq"), int) else 0
+    await _replay_to_browser(session, socket, since)
     return True
 
 
-async def _auth_failed(gateway: Gateway, session: CallSession, socket: web.WebSocketResponse,
-                       key: str, why: str) -> None:
+async def _replay_to_browser(
+    session: CallSession, socket: web.WebSocketResponse, since_seq: int
+) -> None:
+    """Send what the page missed (before it connected, or while it was away) from the log."""
+    events = await asyncio.to_thread(lambda: session.log.read().events)
+    for event in events:
+        if (
+            event.get("seq", 0) > since_seq
+            and event.get("source") != "browser"
+            and event.get("type") in BROWSER_EVENT_TYPES
+        ):
+            await socket.send_json({"type": "call.event", "event": event})
+
+
+async def _auth_failed(
+    gateway: Gateway, session: CallSession, socket: web.WebSocketResponse, key: str, why: str
+) -> None:
     if gateway.auth_failures.add(key) >= AUTH_FAILURES_ALLOWED:
         await socket.close(code=4008, message=b"rate_limited")
         await gateway.calls.request_end(session, "call_auth_rate_limited", "gateway")
@@ -123,8 +146,13 @@ async def _serve(gateway: Gateway, session: CallSession, socket: web.WebSocketRe
     async for message in socket:
         if message.type is WSMsgType.BINARY:
             if session.record.transport != "relay":
-                await socket.send_json({"type": "error", "code": "wrong_transport",
-                                        "message": "audio travels over WebRTC on this call"})
+                await socket.send_json(
+                    {
+                        "type": "error",
+                        "code": "wrong_transport",
+                        "message": "audio travels over WebRTC on this call",
+                    }
+                )
             elif session.backend is not None and not session.is_ending:
                 await session.backend.send_audio(message.data)
             continue
@@ -133,24 +161,31 @@ async def _serve(gateway: Gateway, session: CallSession, socket: web.WebSocketRe
         await _on_text(gateway, session, socket, message.data)
 
 
-async def _on_text(gateway: Gateway, session: CallSession, socket: web.WebSocketResponse,
-                   data: str) -> None:
+async def _on_text(
+    gateway: Gateway, session: CallSession, socket: web.WebSocketResponse, data: str
+) -> None:
     try:
         frame: Any = json.loads(data)
     except ValueError:
-        await socket.send_json({"type": "error", "code": "bad_message",
-                                "message": "frames must be JSON objects"})
+        await socket.send_json(
+            {"type": "error", "code": "bad_message", "message": "frames must be JSON objects"}
+        )
         return
     if not isinstance(frame, dict) or frame.get("type") != "call.event":
-        await socket.send_json({"type": "error", "code": "bad_message",
-                                "message": "expected a call.event frame"})
+        await socket.send_json(
+            {"type": "error", "code": "bad_message", "message": "expected a call.event frame"}
+        )
         return
     client_id = frame.get("id") if isinstance(frame.get("id"), str | int) else None
     try:
-        stamped = await gateway.calls.ingest(session, frame.get("event"), "browser")
+        stamped = await gateway.calls.ingest(
+            session, frame.get("event"), "browser", client_id=client_id
+        )
     except EventError as exc:
-        await socket.send_json({"type": "error", "code": "bad_event", "id": client_id,
-                                "message": str(exc)})
+        await socket.send_json(
+            {"type": "error", "code": "bad_event", "id": client_id, "message": str(exc)}
+        )
         return
-    await socket.send_json({"type": "call.event.ack", "id": client_id,
-                            "seq": stamped["seq"] if stamped else None})
+    await socket.send_json(
+        {"type": "call.event.ack", "id": client_id, "seq": stamped["seq"] if stamped else None}
+    )

@@ -30,10 +30,17 @@ log = structlog.get_logger("bridgehost.gateway.calls")
 Forward = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 CHARGE_EVERY_S = 5.0
 BACKEND_CLOSE_TIMEOUT_S = 5.0
-BROWSER_EVENT_TYPES = frozenset({
-    "user.transcript.final", "assistant.transcript.final", "call.warning", "call.idle_warning",
-    "call.error", "transcript.unavailable", "call.ended",
-})
+BROWSER_EVENT_TYPES = frozenset(
+    {
+        "user.transcript.final",
+        "assistant.transcript.final",
+        "call.warning",
+        "call.idle_warning",
+        "call.error",
+        "transcript.unavailable",
+        "call.ended",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -57,17 +64,27 @@ class Budget:
 
     def to_json(self) -> dict[str, int]:
         """The budget for status output."""
-        return {"calls_today": self.calls_today, "used_ms": self.used_ms,
-                "remaining_ms": self.remaining_ms, "daily_cap_ms": self.daily_cap_ms,
-                "per_call_cap_ms": self.per_call_cap_ms,
-                "next_call_cap_ms": self.next_call_cap_ms}
+        return {
+            "calls_today": self.calls_today,
+            "used_ms": self.used_ms,
+            "remaining_ms": self.remaining_ms,
+            "daily_cap_ms": self.daily_cap_ms,
+            "per_call_cap_ms": self.per_call_cap_ms,
+            "next_call_cap_ms": self.next_call_cap_ms,
+        }
 
 
 class CallManager:
     """Owns the current call and enforces the one-call rule, timers and budget."""
 
-    def __init__(self, config: BridgeConfig, store: GatewayStore, paths: StatePaths,
-                 surface: CallSurface, forward: Forward) -> None:
+    def __init__(
+        self,
+        config: BridgeConfig,
+        store: GatewayStore,
+        paths: StatePaths,
+        surface: CallSurface,
+        forward: Forward,
+    ) -> None:
         self.config = config
         self.rt = config.realtime
         self.store = store
@@ -95,9 +112,12 @@ class CallManager:
     async def preparing(self) -> AsyncIterator[None]:
         """Hold the one-call rule while a bootstrap prepares a call."""
         if self.busy:
-            raise ApiError(409, "call_in_progress",
-                           "Another call is already active or being prepared. Hang it up or "
-                           "wait for it to end, then try again.")
+            raise ApiError(
+                409,
+                "call_in_progress",
+                "Another call is already active or being prepared. Hang it up or "
+                "wait for it to end, then try again.",
+            )
         self._preparing = True
         try:
             yield
@@ -106,14 +126,21 @@ class CallManager:
 
     # -- creation ------------------------------------------------------------------------
 
-    def open_call(self, *, bridge_id: str, user_id: int | None, transport: str,
-                  max_call_ms: int) -> tuple[CallSession, str]:
+    def open_call(
+        self, *, bridge_id: str, user_id: int | None, transport: str, max_call_ms: int
+    ) -> tuple[CallSession, str]:
         """Create the record, log and session of a new call; returns its client token."""
         call_id = secrets.token_hex(8)
         client_token = secrets.token_urlsafe(24)
-        record = CallRecord(call_id=call_id, bridge_id=bridge_id, telegram_user_id=user_id,
-                            status="preparing", transport=transport,
-                            created_at=iso(utc_now()) or "", max_call_ms=max_call_ms)
+        record = CallRecord(
+            call_id=call_id,
+            bridge_id=bridge_id,
+            telegram_user_id=user_id,
+            status="preparing",
+            transport=transport,
+            created_at=iso(utc_now()) or "",
+            max_call_ms=max_call_ms,
+        )
         self.store.insert_call(record)
         session = CallSession(record, CallLog(self.paths.call_log(call_id)), client_token)
         self.current = session
@@ -122,8 +149,7 @@ class CallManager:
     async def launch(self, session: CallSession) -> None:
         """Bootstrap succeeded: wait (bounded) for the browser to connect."""
         self._set_status(session, "launching")
-        session.set_timer("launch", self.rt.launch_window_ms,
-                          lambda: self._launch_expired(session))
+        session.set_timer("launch", self.rt.launch_window_ms, lambda: self._launch_expired(session))
 
     async def _launch_expired(self, session: CallSession) -> None:
         if session.connected_at is None:
@@ -131,13 +157,28 @@ class CallManager:
 
     # -- events --------------------------------------------------------------------------
 
-    async def ingest(self, session: CallSession, raw: Mapping[str, Any],
-                     source: Source) -> dict[str, Any] | None:
-        """Validate, log, act on and forward one reported event; None if the call is over."""
+    async def ingest(
+        self,
+        session: CallSession,
+        raw: Mapping[str, Any],
+        source: Source,
+        *,
+        client_id: str | int | None = None,
+    ) -> dict[str, Any] | None:
+        """Validate, log, act on and forward one reported event; None if the call is over.
+
+        ``client_id`` is the browser's id for the event: an event resent after a reconnect (or
+        again in finalize) is acknowledged with its first ``seq`` and not logged twice.
+        """
         event = validate_event(raw, source)
         if session.ended.is_set() or (session.is_ending and event["type"] == "call.started"):
             return None
+        if client_id is not None and (seen := session.seen_client_event(client_id)) is not None:
+            return seen
+        event["source"] = source
         stamped = await self._append(session, event, echo_to_browser=source != "browser")
+        if client_id is not None:
+            session.remember_client_event(client_id, stamped)
         if event["type"] == "call.started" and session.record.started_at is None:
             session.record.started_at = stamped["at"]
             session.cancel_timer("start")
@@ -156,8 +197,9 @@ class CallManager:
         except EventError:  # pragma: no cover - gateway events are built in code
             log.exception("invalid gateway event", event=event)
 
-    async def _append(self, session: CallSession, event: dict[str, Any], *,
-                      echo_to_browser: bool = True) -> dict[str, Any]:
+    async def _append(
+        self, session: CallSession, event: dict[str, Any], *, echo_to_browser: bool = True
+    ) -> dict[str, Any]:
         stamped = await session.append(event)
         self.store.update_call(session.call_id, last_seq=stamped["seq"])
         if echo_to_browser and stamped["type"] in BROWSER_EVENT_TYPES:
@@ -175,8 +217,7 @@ class CallManager:
             return
         session.connected_at = utc_now()
         self._set_status(session, "connected", connected_at=iso(session.connected_at))
-        session.set_timer("start", self.rt.startup_timeout_ms,
-                          lambda: self._start_expired(session))
+        session.set_timer("start", self.rt.startup_timeout_ms, lambda: self._start_expired(session))
         self._arm_cap_timers(session)
         self._restart_idle_timers(session)
         self._charge_tasks[session.call_id] = asyncio.create_task(self._charge_loop(session))
@@ -187,21 +228,33 @@ class CallManager:
 
     def _arm_cap_timers(self, session: CallSession) -> None:
         cap = session.max_call_ms
-        reason = ("daily_budget_exhausted" if cap < self.rt.max_call_ms
-                  else "max_call_duration_reached")
+        reason = (
+            "daily_budget_exhausted" if cap < self.rt.max_call_ms else "max_call_duration_reached"
+        )
         session.set_timer("max_duration", cap, lambda: self.request_end(session, reason, "gateway"))
         warn_before = min(60_000, max(10_000, cap // 2))
         if cap > warn_before:
-            session.set_timer("ending_soon", cap - warn_before, lambda: self.gateway_event(
-                session, {"type": "call.warning", "kind": "ending_soon",
-                          "remaining_ms": warn_before}))
+            session.set_timer(
+                "ending_soon",
+                cap - warn_before,
+                lambda: self.gateway_event(
+                    session,
+                    {"type": "call.warning", "kind": "ending_soon", "remaining_ms": warn_before},
+                ),
+            )
 
     def _restart_idle_timers(self, session: CallSession) -> None:
         warn, end = self.rt.idle_warning_ms, self.rt.idle_timeout_ms
-        session.set_timer("idle_warning", warn, lambda: self.gateway_event(
-            session, {"type": "call.idle_warning", "remaining_ms": end - warn}))
-        session.set_timer("idle_timeout", end,
-                          lambda: self.request_end(session, "idle_timeout", "gateway"))
+        session.set_timer(
+            "idle_warning",
+            warn,
+            lambda: self.gateway_event(
+                session, {"type": "call.idle_warning", "remaining_ms": end - warn}
+            ),
+        )
+        session.set_timer(
+            "idle_timeout", end, lambda: self.request_end(session, "idle_timeout", "gateway")
+        )
 
     async def browser_disconnected(self, session: CallSession) -> None:
         """The browser socket closed: end now if ending, else allow a reconnect grace."""
@@ -210,8 +263,11 @@ class CallManager:
         if session.is_ending:
             await self.finish(session)
             return
-        session.set_timer("disconnect_grace", self.rt.finalize_grace_ms,
-                          lambda: self.finish(session, "browser_disconnect", "browser"))
+        session.set_timer(
+            "disconnect_grace",
+            self.rt.reconnect_grace_ms,
+            lambda: self.finish(session, "browser_disconnect", "browser"),
+        )
 
     # -- ending --------------------------------------------------------------------------
 
@@ -225,13 +281,15 @@ class CallManager:
             session.cancel_timer(name)
         log.info("call ending", call_id=session.call_id, reason=reason, ended_by=ended_by)
         if await session.send_browser({"type": "call.force_end", "reason": reason}):
-            session.set_timer("final_grace", self.rt.finalize_grace_ms,
-                              lambda: self.finish(session))
+            session.set_timer(
+                "final_grace", self.rt.finalize_grace_ms, lambda: self.finish(session)
+            )
         else:
             await self.finish(session)
 
-    async def finish(self, session: CallSession, reason: str | None = None,
-                     ended_by: str | None = None) -> None:
+    async def finish(
+        self, session: CallSession, reason: str | None = None, ended_by: str | None = None
+    ) -> None:
         """Close everything and write ``call.ended``, exactly once."""
         if session.ended.is_set():
             return
@@ -241,11 +299,22 @@ class CallManager:
         await self._close_backend(session)
         self._stop_charging(session)
         duration = session.connected_ms()
-        stamped = await self._append(session, {
-            "type": "call.ended", "reason": session.ending_reason,
-            "ended_by": session.ended_by, "duration_ms": duration})
-        self._set_status(session, "ended", ended_at=stamped["at"],
-                         end_reason=session.ending_reason, ended_by=session.ended_by)
+        stamped = await self._append(
+            session,
+            {
+                "type": "call.ended",
+                "reason": session.ending_reason,
+                "ended_by": session.ended_by,
+                "duration_ms": duration,
+            },
+        )
+        self._set_status(
+            session,
+            "ended",
+            ended_at=stamped["at"],
+            end_reason=session.ending_reason,
+            ended_by=session.ended_by,
+        )
         session.ended.set()
         if self.current is session:
             self.current = None
@@ -254,8 +323,13 @@ class CallManager:
                 await session.browser.close(code=4000, message=session.ending_reason.encode()[:120])
         session.log.close()
         self.surface.touch()
-        log.info("call ended", call_id=session.call_id, reason=session.ending_reason,
-                 ended_by=session.ended_by, duration_ms=duration)
+        log.info(
+            "call ended",
+            call_id=session.call_id,
+            reason=session.ending_reason,
+            ended_by=session.ended_by,
+            duration_ms=duration,
+        )
 
     async def _close_backend(self, session: CallSession) -> None:
         if session.backend is None:
@@ -275,8 +349,9 @@ class CallManager:
 
     def _charge(self, session: CallSession) -> None:
         if session.connected_at is not None:
-            self.store.charge(session.call_id, local_day(session.connected_at),
-                              session.connected_ms())
+            self.store.charge(
+                session.call_id, local_day(session.connected_at), session.connected_ms()
+            )
 
     def _stop_charging(self, session: CallSession) -> None:
         task = self._charge_tasks.pop(session.call_id, None)
@@ -300,15 +375,25 @@ class CallManager:
             events = call_log.read().events if call_log.path.exists() else []
             record.last_seq = max([record.last_seq, *(e.get("seq", 0) for e in events)])
             session = CallSession(record, call_log, secrets.token_urlsafe(8))
-            stamped = await session.append({"type": "call.ended", "reason": "gateway_restart",
-                                            "ended_by": "gateway", "duration_ms": 0})
+            stamped = await session.append(
+                {
+                    "type": "call.ended",
+                    "reason": "gateway_restart",
+                    "ended_by": "gateway",
+                    "duration_ms": 0,
+                }
+            )
             call_log.close()
-            self.store.update_call(record.call_id, status="ended", ended_at=stamped["at"],
-                                   end_reason="gateway_restart", ended_by="gateway",
-                                   last_seq=stamped["seq"])
+            self.store.update_call(
+                record.call_id,
+                status="ended",
+                ended_at=stamped["at"],
+                end_reason="gateway_restart",
+                ended_by="gateway",
+                last_seq=stamped["seq"],
+            )
             recovered.append(record.call_id)
-            log.warning("recovered unfinished call", call_id=record.call_id,
-                        events=len(events))
+            log.warning("recovered unfinished call", call_id=record.call_id, events=len(events))
         return recovered
 
     async def shutdown(self, reason: str = "gateway_stop", timeout_s: float = 10.0) -> None:

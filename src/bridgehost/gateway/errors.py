@@ -55,9 +55,15 @@ class ApiError(Exception):
     and ``headers`` any extra response headers.
     """
 
-    def __init__(self, status: int, code: str, message: str, *,
-                 retry_after: float | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -67,21 +73,29 @@ class ApiError(Exception):
 
     def to_response(self) -> web.Response:
         """The JSON response for this error."""
-        return error_response(self.status, self.code, self.message,
-                              retry_after=self.retry_after, headers=self.headers)
+        return error_response(
+            self.status, self.code, self.message, retry_after=self.retry_after, headers=self.headers
+        )
 
     def __repr__(self) -> str:
         return f"ApiError({self.status}, {self.code!r}, {self.message!r})"
 
 
-def error_response(status: int, code: str, message: str, *, retry_after: float | None = None,
-                   headers: Mapping[str, str] | None = None) -> web.Response:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    retry_after: float | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
     """``{"error": {"code": code, "message": message}}`` with ``status``.
 
     ``retry_after`` (seconds) becomes ``Retry-After`` in whole seconds, rounded up.
     """
-    response = web.json_response({"error": {"code": code, "message": message}}, status=status,
-                                 headers=dict(headers or {}))
+    response = web.json_response(
+        {"error": {"code": code, "message": message}}, status=status, headers=dict(headers or {})
+    )
     if retry_after is not None:
         response.headers[hdrs.RETRY_AFTER] = str(max(0, math.ceil(retry_after)))
     return response
@@ -93,13 +107,19 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request) -> web.Re
     if status == 405:
         allowed = ", ".join(sorted(getattr(exc, "allowed_methods", ()) or ()))
         code = "method_not_allowed"
-        message = f"This route does not accept {request.method}; use {allowed}." if allowed \
+        message = (
+            f"This route does not accept {request.method}; use {allowed}."
+            if allowed
             else f"This route does not accept {request.method}."
+        )
     elif status == 413:
         code = "body_too_large"
         found = _MAX_SIZE_RE.search(exc.text or "")
-        message = (f"The request body is larger than {found.group(1)} bytes." if found
-                   else _HTTP_ERRORS[413][1])
+        message = (
+            f"The request body is larger than {found.group(1)} bytes."
+            if found
+            else _HTTP_ERRORS[413][1]
+        )
     elif status in _HTTP_ERRORS:
         code, message = _HTTP_ERRORS[status]
     elif status >= 500:
@@ -118,8 +138,11 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request) -> web.Re
 def _response_started(request: web.Request) -> bool:
     """True once some of a response went out (or was queued): no second response can follow."""
     writer = request.writer
-    return bool(writer.output_size) or bool(getattr(writer, "_headers_buf", None)) \
+    return (
+        bool(writer.output_size)
+        or bool(getattr(writer, "_headers_buf", None))
         or bool(getattr(writer, "_headers_written", False))
+    )
 
 
 @web.middleware

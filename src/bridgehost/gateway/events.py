@@ -22,17 +22,28 @@ _FIELDS: dict[str, tuple[frozenset[str], dict[str, tuple[type, int]]]] = {
     "call.start_failed": (frozenset({"browser", "backend"}), {"message": (str, MAX_SHORT)}),
     "call.idle_warning": (frozenset({"gateway"}), {"remaining_ms": (int, 0)}),
     "call.warning": (frozenset({"gateway"}), {"kind": (str, 64), "remaining_ms": (int, 0)}),
-    "call.error": (frozenset({"backend", "gateway"}), {"code": (str, 64),
-                                                       "message": (str, MAX_SHORT)}),
-    "call.ended": (frozenset({"gateway"}), {"reason": (str, 64), "ended_by": (str, 32),
-                                            "duration_ms": (int, 0)}),
+    "call.error": (
+        frozenset({"backend", "gateway"}),
+        {"code": (str, 64), "message": (str, MAX_SHORT)},
+    ),
+    "call.ended": (
+        frozenset({"gateway"}),
+        {"reason": (str, 64), "ended_by": (str, 32), "duration_ms": (int, 0)},
+    ),
     "vad": (frozenset({"browser", "backend"}), {"state": (str, 32)}),
     "user.transcript.final": (frozenset({"browser", "backend"}), {"text": (str, MAX_TEXT)}),
     "assistant.transcript.final": (frozenset({"browser", "backend"}), {"text": (str, MAX_TEXT)}),
     "transcript.unavailable": (frozenset({"backend"}), {"reason": (str, MAX_SHORT)}),
     "response.interrupted": (frozenset({"browser", "backend"}), {"audio_end_ms": (int, 0)}),
-    "usage": (frozenset({"backend"}), {"input_audio_s": (float, 0), "output_audio_s": (float, 0),
-                                       "input_tokens": (int, 0), "output_tokens": (int, 0)}),
+    "usage": (
+        frozenset({"backend"}),
+        {
+            "input_audio_s": (float, 0),
+            "output_audio_s": (float, 0),
+            "input_tokens": (int, 0),
+            "output_tokens": (int, 0),
+        },
+    ),
     "chat.message": (frozenset({"gateway"}), {"text": (str, MAX_TEXT)}),
 }
 
@@ -81,5 +92,9 @@ def _check_field(kind: str, name: str, value: Any, expected: type, limit: int) -
 
 def counts_as_activity(event: Mapping[str, Any]) -> bool:
     """Events that show someone is talking: they reset the idle timers."""
-    return event["type"] in {"vad", "user.transcript.final", "assistant.transcript.final",
-                             "response.interrupted"}
+    return event["type"] in {
+        "vad",
+        "user.transcript.final",
+        "assistant.transcript.final",
+        "response.interrupted",
+    }

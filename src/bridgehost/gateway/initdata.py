@@ -32,24 +32,24 @@ __all__ = ["InitDataError", "VerifiedInitData", "sign_init_data", "verify_init_d
 
 _MESSAGES: dict[str, str] = {
     "missing": "Telegram did not pass your sign-in data; open the call screen from the bot's "
-               "Call button.",
+    "Call button.",
     "malformed": "The sign-in data from Telegram is damaged; close this screen and send /call "
-                 "again.",
+    "again.",
     "duplicate_key": "The sign-in data from Telegram is not valid; close this screen and send "
-                     "/call again.",
+    "/call again.",
     "no_hash": "The sign-in data is not signed by Telegram; open the call screen from the bot's "
-               "Call button.",
+    "Call button.",
     "bad_hash": "The sign-in data could not be verified as coming from this bot; open the call "
-                "screen from the bot's Call button.",
+    "screen from the bot's Call button.",
     "no_auth_date": "The sign-in data from Telegram has no time stamp; close this screen and "
-                    "send /call again.",
+    "send /call again.",
     "stale": "This call screen was opened too long ago. Close it and send /call again.",
     "future": "The sign-in time is ahead of the server's clock; wait a minute and send /call "
-              "again.",
+    "again.",
     "no_user": "Telegram did not say who you are; open the call screen from your private chat "
-               "with the bot.",
+    "with the bot.",
     "bad_signature": "Telegram's signature on this call screen could not be verified; close it "
-                     "and send /call again.",
+    "and send /call again.",
 }
 _AUTH_DATE_RE = re.compile(r"[0-9]{1,12}")
 _MAX_FIELDS = 64
@@ -109,8 +109,13 @@ def _parse(init_data: str, max_length: int) -> dict[str, str]:
     if len(init_data) > max_length:
         raise InitDataError("malformed")
     try:
-        pairs = parse_qsl(init_data, keep_blank_values=True, strict_parsing=True,
-                          errors="strict", max_num_fields=_MAX_FIELDS)
+        pairs = parse_qsl(
+            init_data,
+            keep_blank_values=True,
+            strict_parsing=True,
+            errors="strict",
+            max_num_fields=_MAX_FIELDS,
+        )
     except ValueError:  # includes UnicodeDecodeError and too many fields
         raise InitDataError("malformed") from None
     fields = dict(pairs)
@@ -124,18 +129,22 @@ def _check_ed25519(fields: Mapping[str, str], public_key: bytes, bot_id: int) ->
         from cryptography.exceptions import InvalidSignature
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise RuntimeError("checking Telegram's Ed25519 signature needs the 'cryptography' "
-                           "package; install it or drop the public key") from exc
+        raise RuntimeError(
+            "checking Telegram's Ed25519 signature needs the 'cryptography' "
+            "package; install it or drop the public key"
+        ) from exc
     signature = fields.get("signature")
     if not signature:
         raise InitDataError("bad_signature")
     try:
-        raw = base64.b64decode(signature + "=" * (-len(signature) % 4), altchars=b"-_",
-                               validate=True)
+        raw = base64.b64decode(
+            signature + "=" * (-len(signature) % 4), altchars=b"-_", validate=True
+        )
     except ValueError:  # binascii.Error
         raise InitDataError("bad_signature") from None
     dcs = f"{bot_id}:WebAppData\n" + _data_check_string(
-        fields, skip=frozenset({"hash", "signature"}))
+        fields, skip=frozenset({"hash", "signature"})
+    )
     try:
         Ed25519PublicKey.from_public_bytes(public_key).verify(raw, dcs.encode("utf-8"))
     except InvalidSignature:
@@ -158,11 +167,17 @@ def _user(fields: Mapping[str, str]) -> dict[str, Any]:
     return user
 
 
-def verify_init_data(init_data: str, *, bot_token: str, max_age: timedelta,
-                     now: datetime | None = None,
-                     max_future_skew: timedelta = timedelta(seconds=30),
-                     max_length: int = 8192, ed25519_public_key: bytes | None = None,
-                     bot_id: int | None = None) -> VerifiedInitData:
+def verify_init_data(
+    init_data: str,
+    *,
+    bot_token: str,
+    max_age: timedelta,
+    now: datetime | None = None,
+    max_future_skew: timedelta = timedelta(seconds=30),
+    max_length: int = 8192,
+    ed25519_public_key: bytes | None = None,
+    bot_id: int | None = None,
+) -> VerifiedInitData:
     """Verify Telegram Mini App init data and return what it says; raise :class:`InitDataError`.
 
     ``now`` (timezone-aware; default: the current UTC time) is compared with ``auth_date``:
@@ -202,7 +217,9 @@ def verify_init_data(init_data: str, *, bot_token: str, max_age: timedelta,
         raise InitDataError("future")
     user = _user(fields)
     return VerifiedInitData(
-        user_id=user["id"], user=user, auth_date=auth_date,
+        user_id=user["id"],
+        user=user,
+        auth_date=auth_date,
         chat_instance=fields.get("chat_instance") or None,
         chat_type=fields.get("chat_type") or None,
         query_id=fields.get("query_id") or None,

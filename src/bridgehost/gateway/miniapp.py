@@ -22,12 +22,12 @@ from bridgehost.gateway.security import escape_for_script, miniapp_csp, new_nonc
 from bridgehost.gateway.surface import TokenStatus
 
 SCRIPTS: tuple[str, ...] = (
-    "miniapp-text.js",      # end reasons and microphone help, in words
+    "miniapp-text.js",  # end reasons and microphone help, in words
     "miniapp-telegram.js",  # Telegram.WebApp glue; init data from the URL hash without it
-    "miniapp-view.js",      # the page's elements and DOM helpers
-    "miniapp-audio.js",     # relay audio: microphone → PCM16 24 kHz frames, playback queue
-    "miniapp-socket.js",    # JSON requests, and the call socket with reconnects and acks
-    "miniapp.js",           # the call itself (runs last)
+    "miniapp-view.js",  # the page's elements and DOM helpers
+    "miniapp-audio.js",  # relay audio: microphone → PCM16 24 kHz frames, playback queue
+    "miniapp-socket.js",  # JSON requests, and the call socket with reconnects and acks
+    "miniapp.js",  # the call itself (runs last)
 )
 """The page's scripts, in the order they are inlined (later files use earlier ones)."""
 
@@ -45,14 +45,17 @@ def _asset(name: str) -> str:
     """A static file's text; refuses one that could end its inline element early."""
     text = (files("bridgehost.gateway") / "static" / name).read_text(encoding="utf-8")
     if name != "miniapp.html" and _CLOSING_TAG.search(text):
-        raise ValueError(f"static/{name} contains '</script', '</style' or '<!--', which would "
-                         "break out of its inline element")
+        raise ValueError(
+            f"static/{name} contains '</script', '</style' or '<!--', which would "
+            "break out of its inline element"
+        )
     return text
 
 
 def _error_page(status: int, title: str, text: str) -> web.Response:
-    response = web.Response(status=status, content_type="text/html",
-                            text=_ERROR_PAGE.format(title=title, text=text))
+    response = web.Response(
+        status=status, content_type="text/html", text=_ERROR_PAGE.format(title=title, text=text)
+    )
     response.headers["Content-Security-Policy"] = "default-src 'none'"
     return response
 
@@ -62,9 +65,12 @@ def render(nonce: str, settings: dict[str, Any]) -> str:
 
     One pass over the template: text that was substituted is never substituted again.
     """
-    values = {"nonce": nonce, "style": _asset("miniapp.css"),
-              "settings": escape_for_script(settings),
-              "script": "\n".join(_asset(name) for name in SCRIPTS)}
+    values = {
+        "nonce": nonce,
+        "style": _asset("miniapp.css"),
+        "settings": escape_for_script(settings),
+        "script": "\n".join(_asset(name) for name in SCRIPTS),
+    }
     return _PLACEHOLDER.sub(lambda match: values[match.group(1)], _asset("miniapp.html"))
 
 
@@ -90,11 +96,15 @@ async def page(request: web.Request) -> web.Response:
     token = request.query.get("launch", "")[:200]
     status = gw.surface.check_token(token)
     if status is TokenStatus.EXPIRED:
-        return _error_page(410, "This call link has expired",
-                           "Go back to Telegram and send /call for a fresh one.")
+        return _error_page(
+            410, "This call link has expired", "Go back to Telegram and send /call for a fresh one."
+        )
     if status is not TokenStatus.VALID:
-        return _error_page(404, "This call link is no longer valid",
-                           "Go back to Telegram and send /call for a new one.")
+        return _error_page(
+            404,
+            "This call link is no longer valid",
+            "Go back to Telegram and send /call for a new one.",
+        )
     limited = gw.miniapp_limits.reserve({"address": gw.client_address(request), "token": token})
     if isinstance(limited, RateLimited):
         response = _error_page(429, "Too many attempts", "Wait a minute, then try again.")
@@ -102,11 +112,17 @@ async def page(request: web.Request) -> web.Response:
         return response
     nonce = new_nonce()
     rt = gw.config.realtime
-    settings = {"launch_token": token, "transport": gw.transport, "bridge_id": rt.bridge_id,
-                "idle_warning_ms": rt.idle_warning_ms, "idle_timeout_ms": rt.idle_timeout_ms,
-                "startup_timeout_ms": rt.startup_timeout_ms}
+    settings = {
+        "launch_token": token,
+        "transport": gw.transport,
+        "bridge_id": rt.bridge_id,
+        "idle_warning_ms": rt.idle_warning_ms,
+        "idle_timeout_ms": rt.idle_timeout_ms,
+        "startup_timeout_ms": rt.startup_timeout_ms,
+    }
     response = web.Response(text=render(nonce, settings), content_type="text/html")
     response.headers["Content-Security-Policy"] = miniapp_csp(
-        nonce, connect_src=socket_origin(gw.surface.state.public_url))
+        nonce, connect_src=socket_origin(gw.surface.state.public_url)
+    )
     response.headers["Permissions-Policy"] = "microphone=(self)"
     return response

@@ -26,8 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-__all__ = ["MultiLimiter", "MultiReservation", "RateLimited", "Reservation",
-           "SlidingWindowLimiter"]
+__all__ = ["MultiLimiter", "MultiReservation", "RateLimited", "Reservation", "SlidingWindowLimiter"]
 
 DEFAULT_MAX_KEYS = 10_000
 _tokens = itertools.count(1)
@@ -60,9 +59,14 @@ class MultiReservation:
 class SlidingWindowLimiter:
     """At most ``limit`` reservations per key in any ``window`` (seconds or a ``timedelta``)."""
 
-    def __init__(self, window: timedelta | float, limit: int, *,
-                 clock: Callable[[], float] = time.monotonic,
-                 max_keys: int = DEFAULT_MAX_KEYS) -> None:
+    def __init__(
+        self,
+        window: timedelta | float,
+        limit: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = DEFAULT_MAX_KEYS,
+    ) -> None:
         seconds = window.total_seconds() if isinstance(window, timedelta) else float(window)
         if seconds <= 0:
             raise ValueError("the rate-limit window must be positive")

@@ -44,9 +44,12 @@ def _require_control(request: web.Request) -> Any:
     if not gw.is_local_request(request):
         raise _HIDDEN
     if not gw.is_control_request(request):
-        raise ApiError(401, "unauthorized",
-                       "The control secret is missing or wrong: bridgectl reads "
-                       "REALTIME_CONTROL_SECRET from the environment, .env or credentials.")
+        raise ApiError(
+            401,
+            "unauthorized",
+            "The control secret is missing or wrong: bridgectl reads "
+            "REALTIME_CONTROL_SECRET from the environment, .env or credentials.",
+        )
     return gw
 
 
@@ -56,9 +59,13 @@ async def _status(gw: Any) -> dict[str, Any]:
     return {
         "ok": True,
         "surface": gw.surface.snapshot(),
-        "tunnel": {"mode": gw.config.realtime.effective_tunnel_mode, "ok": tunnel.ok,
-                   "detail": tunnel.detail, "fix": tunnel.fix,
-                   "public_url": gw.tunnel.public_url},
+        "tunnel": {
+            "mode": gw.config.realtime.effective_tunnel_mode,
+            "ok": tunnel.ok,
+            "detail": tunnel.detail,
+            "fix": tunnel.fix,
+            "public_url": gw.tunnel.public_url,
+        },
         "bridges": gw.hub.snapshot(),
         "call": current.summary() if current else None,
         "recent_calls": [r.to_json() for r in gw.store.recent_calls(10)],
@@ -84,7 +91,8 @@ async def control_arm(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     lines: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     arming = asyncio.ensure_future(
-        gw.surface.arm("bridgectl", lambda text: lines.put_nowait({"progress": text})))
+        gw.surface.arm("bridgectl", lambda text: lines.put_nowait({"progress": text}))
+    )
     arming.add_done_callback(lambda _task: lines.put_nowait({}))
     while (line := await lines.get()) or not arming.done():
         if line:
@@ -117,8 +125,9 @@ async def control_hangup(request: web.Request) -> web.Response:
         raise ApiError(404, "no_call", "No call is running.")
     reason = body.get("reason") if isinstance(body.get("reason"), str) else "operator_hangup"
     await gw.calls.request_end(session, reason[:64], "operator")
-    return web.json_response({"ok": True, "call_id": session.call_id,
-                              "reason": session.ending_reason})
+    return web.json_response(
+        {"ok": True, "call_id": session.call_id, "reason": session.ending_reason}
+    )
 
 
 async def _optional_body(request: web.Request, gw: Any) -> dict[str, Any]:

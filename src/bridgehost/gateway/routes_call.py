@@ -24,8 +24,16 @@ from bridgehost.providers import ProviderStartError, SessionSetup
 
 log = structlog.get_logger("bridgehost.gateway.routes")
 
-BROWSER_END_REASONS = frozenset({"user_hangup", "page_closed", "microphone_denied",
-                                 "call_start_failed", "network_lost", "idle_timeout"})
+BROWSER_END_REASONS = frozenset(
+    {
+        "user_hangup",
+        "page_closed",
+        "microphone_denied",
+        "call_start_failed",
+        "network_lost",
+        "idle_timeout",
+    }
+)
 MAX_FINAL_EVENTS = 200
 
 
@@ -49,10 +57,16 @@ def _string(body: Mapping[str, Any], name: str, max_len: int) -> str:
 
 def _launch_error(status: TokenStatus) -> ApiError:
     if status is TokenStatus.EXPIRED:
-        return ApiError(410, "launch_expired",
-                        "This call link has expired. Send /call in Telegram for a fresh one.")
-    return ApiError(404, "launch_unknown",
-                    "This call link is no longer valid. Send /call in Telegram for a new one.")
+        return ApiError(
+            410,
+            "launch_expired",
+            "This call link has expired. Send /call in Telegram for a fresh one.",
+        )
+    return ApiError(
+        404,
+        "launch_unknown",
+        "This call link is no longer valid. Send /call in Telegram for a new one.",
+    )
 
 
 async def bootstrap(request: web.Request) -> web.Response:
@@ -63,20 +77,27 @@ async def bootstrap(request: web.Request) -> web.Response:
     launch = _string(body, "launch_token", 200)
     init_data = _string(body, "init_data", 8192)
     if not gw.surface.state.armed:
-        raise ApiError(503, "surface_disarmed",
-                       "Calls are switched off right now. Ask the operator to run "
-                       "'bridgectl call arm', then send /call again.")
+        raise ApiError(
+            503,
+            "surface_disarmed",
+            "Calls are switched off right now. Ask the operator to run "
+            "'bridgectl call arm', then send /call again.",
+        )
     status = gw.surface.check_token(launch)
     if status is not TokenStatus.VALID:
         raise _launch_error(status)
     address = gw.client_address(request)
     user_id = _verify_user(gw, init_data, address)
     reserved = gw.bootstrap_limits.reserve(
-        {"address": address, "bridge": rt.bridge_id, "user": f"{rt.bridge_id}:{user_id}"})
+        {"address": address, "bridge": rt.bridge_id, "user": f"{rt.bridge_id}:{user_id}"}
+    )
     if isinstance(reserved, RateLimited):
-        raise ApiError(429, "rate_limited",
-                       f"Too many call attempts ({reserved.which} limit). Wait a little and "
-                       "try again.", retry_after=reserved.retry_after)
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"Too many call attempts ({reserved.which} limit). Wait a little and try again.",
+            retry_after=reserved.retry_after,
+        )
     try:
         payload = await _open_call(gw, user_id)
     except ApiError as exc:
@@ -91,23 +112,33 @@ async def bootstrap(request: web.Request) -> web.Response:
 def _verify_user(gw: Any, init_data: str, address: str) -> int:
     token = gw.secrets.telegram_bot_token
     if token is None:
-        raise ApiError(503, "gateway_misconfigured",
-                       "The gateway has no TELEGRAM_BOT_TOKEN, so it cannot check who you are. "
-                       "The operator must set it and restart bridge-gateway.")
+        raise ApiError(
+            503,
+            "gateway_misconfigured",
+            "The gateway has no TELEGRAM_BOT_TOKEN, so it cannot check who you are. "
+            "The operator must set it and restart bridge-gateway.",
+        )
     failure_key = f"bootstrap:{address}"
     try:
         verified = verify_init_data(
-            init_data, bot_token=token.get_secret_value(),
-            max_age=timedelta(milliseconds=gw.config.realtime.init_data_max_age_ms))
+            init_data,
+            bot_token=token.get_secret_value(),
+            max_age=timedelta(milliseconds=gw.config.realtime.init_data_max_age_ms),
+        )
     except InitDataError as exc:
         if gw.auth_failures.add(failure_key) > gw.config.realtime.bootstrap_rate_limit_per_ip:
-            raise ApiError(429, "rate_limited", "Too many failed sign-ins from your address. "
-                           "Wait a few minutes and try again.", retry_after=60) from exc
+            raise ApiError(
+                429,
+                "rate_limited",
+                "Too many failed sign-ins from your address. Wait a few minutes and try again.",
+                retry_after=60,
+            ) from exc
         raise ApiError(401, f"init_data_{exc.reason}", exc.message) from exc
     allowed = gw.config.telegram.authorized_chat_id
     if allowed is None or verified.user_id != allowed:
-        raise ApiError(401, "user_not_authorized",
-                       "This Telegram account is not allowed to call this bridge.")
+        raise ApiError(
+            401, "user_not_authorized", "This Telegram account is not allowed to call this bridge."
+        )
     return verified.user_id
 
 
@@ -115,36 +146,56 @@ async def _open_call(gw: Any, user_id: int) -> dict[str, Any]:
     rt = gw.config.realtime
     budget = gw.calls.budget()
     if budget.next_call_cap_ms <= 0:
-        raise ApiError(409, "budget_exhausted",
-                       f"Today's call budget is used up ({budget.used_ms // 60000} of "
-                       f"{budget.daily_cap_ms // 60000} minutes). It resets at midnight.")
+        raise ApiError(
+            409,
+            "budget_exhausted",
+            f"Today's call budget is used up ({budget.used_ms // 60000} of "
+            f"{budget.daily_cap_ms // 60000} minutes). It resets at midnight.",
+        )
     async with gw.calls.preparing():
         if not gw.hub.connected(rt.bridge_id):
             raise bridge_not_connected()
         session, client_token = gw.calls.open_call(
-            bridge_id=rt.bridge_id, user_id=user_id, transport=gw.transport,
-            max_call_ms=budget.next_call_cap_ms)
+            bridge_id=rt.bridge_id,
+            user_id=user_id,
+            transport=gw.transport,
+            max_call_ms=budget.next_call_cap_ms,
+        )
         try:
             await _prepare_and_open(gw, session, user_id)
         except ApiError as exc:
             await gw.calls.finish(session, exc.code, "gateway")
             raise
         await gw.calls.launch(session)
-    return {"call_id": session.call_id, "client_token": client_token,
-            "transport": gw.transport, "ws_path": f"/ws/call?call_id={session.call_id}",
-            "limits": gw.call_limits(session), "budget": budget.to_json()}
+    return {
+        "call_id": session.call_id,
+        "client_token": client_token,
+        "transport": gw.transport,
+        "ws_path": f"/ws/call?call_id={session.call_id}",
+        "limits": gw.call_limits(session),
+        "budget": budget.to_json(),
+    }
 
 
 async def _prepare_and_open(gw: Any, session: CallSession, user_id: int) -> None:
     rt = gw.config.realtime
     timeout_s = min(max(rt.startup_timeout_ms / 1000, 5.0), 30.0)
-    result = await gw.hub.prepare(rt.bridge_id, {
-        "call_id": session.call_id, "bridge_id": rt.bridge_id, "telegram_user_id": user_id,
-    }, timeout_s)
+    result = await gw.hub.prepare(
+        rt.bridge_id,
+        {
+            "call_id": session.call_id,
+            "bridge_id": rt.bridge_id,
+            "telegram_user_id": user_id,
+        },
+        timeout_s,
+    )
     if not result.allowed:
         raise ApiError(409, "refused", result.reason or "The bridge refused the call.")
-    setup = SessionSetup(call_id=session.call_id, max_call_ms=session.max_call_ms,
-                         instructions=build_instructions(result.context.get("parts") or []))
+    setup = SessionSetup(
+        call_id=session.call_id,
+        max_call_ms=session.max_call_ms,
+        instructions=build_instructions(result.context.get("parts") or []),
+    )
     try:
         session.backend = await gw.backend.open_session(setup, CallEvents(gw.calls, session))
     except ProviderStartError as exc:
@@ -162,9 +213,11 @@ def _session_for(gw: Any, body: Mapping[str, Any]) -> CallSession:
     token = _string(body, "client_token", 200)
     session = gw.calls.current
     if session is None or session.call_id != call_id or not session.token_matches(token):
-        raise ApiError(404, "unknown_call",
-                       "This call is not running any more. Send /call in Telegram to start "
-                       "a new one.")
+        raise ApiError(
+            404,
+            "unknown_call",
+            "This call is not running any more. Send /call in Telegram to start a new one.",
+        )
     return session
 
 
@@ -175,15 +228,17 @@ async def webrtc(request: web.Request) -> web.Response:
     session = _session_for(gw, body)
     sdp = _string(body, "sdp", 60_000)
     if session.record.transport != "webrtc" or session.backend is None:
-        raise ApiError(400, "wrong_transport",
-                       "This call uses the relay transport; connect to the call socket instead.")
+        raise ApiError(
+            400,
+            "wrong_transport",
+            "This call uses the relay transport; connect to the call socket instead.",
+        )
     if session.is_ending:
         raise ApiError(409, "call_ending", "This call is ending.")
     try:
         answer = await session.backend.answer_offer(sdp)
     except ProviderStartError as exc:
-        raise ApiError(502, "backend_failed", _provider_message("refused the call", exc)) \
-            from exc
+        raise ApiError(502, "backend_failed", _provider_message("refused the call", exc)) from exc
     return web.json_response({"sdp": answer})
 
 
@@ -199,18 +254,22 @@ async def hangup(request: web.Request) -> web.Response:
 
 
 async def finalize(request: web.Request) -> web.Response:
-    """``POST /api/call/finalize {call_id, client_token, reason?, events?}``: last words, then end."""
+    """``POST /api/call/finalize {call_id, client_token, reason?, events?}``: final events, end."""
     gw = request.app[GATEWAY]
     body = await read_json_body(request, max_bytes=gw.config.realtime.max_ws_message_bytes)
     session = _session_for(gw, body)
     events = body.get("events") or []
     if not isinstance(events, list) or len(events) > MAX_FINAL_EVENTS:
-        raise ApiError(400, "bad_events",
-                       f"'events' must be a list of at most {MAX_FINAL_EVENTS} events.")
+        raise ApiError(
+            400, "bad_events", f"'events' must be a list of at most {MAX_FINAL_EVENTS} events."
+        )
     accepted = rejected = 0
-    for event in events:
+    for item in events:
+        wrapped = isinstance(item, dict) and isinstance(item.get("event"), dict)
+        event = item["event"] if wrapped else item
+        client_id = item.get("id") if wrapped and isinstance(item.get("id"), str | int) else None
         try:
-            if await gw.calls.ingest(session, event, "browser") is not None:
+            if await gw.calls.ingest(session, event, "browser", client_id=client_id) is not None:
                 accepted += 1
         except EventError:
             rejected += 1
@@ -218,5 +277,6 @@ async def finalize(request: web.Request) -> web.Response:
     reason = reason if reason in BROWSER_END_REASONS else "user_hangup"
     await gw.calls.request_end(session, reason, "browser")
     await gw.calls.finish(session)
-    return web.json_response({"ok": True, "accepted": accepted, "rejected": rejected,
-                              "reason": session.ending_reason})
+    return web.json_response(
+        {"ok": True, "accepted": accepted, "rejected": rejected, "reason": session.ending_reason}
+    )

@@ -181,14 +181,18 @@ def _strip_port(entry: str) -> str:
     """``1.2.3.4:5678`` → ``1.2.3.4``; ``[::1]:80`` → ``::1``; anything else unchanged."""
     entry = entry.strip()
     if entry.startswith("[") and "]" in entry:
-        return entry[1:entry.index("]")]
+        return entry[1 : entry.index("]")]
     if entry.count(":") == 1:
         return entry.split(":", 1)[0]
     return entry
 
 
-def client_address(request: web.BaseRequest, *, trusted_proxies: Sequence[IPNetwork] = (),
-                   trust_loopback: bool = False) -> str:
+def client_address(
+    request: web.BaseRequest,
+    *,
+    trusted_proxies: Sequence[IPNetwork] = (),
+    trust_loopback: bool = False,
+) -> str:
     """The address of the client behind this request, for rate limits and logs.
 
     The TCP peer, unless the peer is a trusted proxy (in ``trusted_proxies``, or local when
@@ -210,8 +214,11 @@ def client_address(request: web.BaseRequest, *, trusted_proxies: Sequence[IPNetw
     cf_ip = _parse_ip(request.headers.get("CF-Connecting-IP"))
     if cf_ip is not None:
         return str(cf_ip)
-    entries = [part for value in request.headers.getall(hdrs.X_FORWARDED_FOR, [])
-               for part in value.split(",")]
+    entries = [
+        part
+        for value in request.headers.getall(hdrs.X_FORWARDED_FOR, [])
+        for part in value.split(",")
+    ]
     found: IPAddress | None = None
     for entry in reversed(entries):
         found = _parse_ip(_strip_port(entry))
@@ -230,5 +237,10 @@ def escape_for_script(value: Any) -> str:
     a valid JavaScript expression with the same value.
     """
     text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )

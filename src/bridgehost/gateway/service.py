@@ -52,8 +52,9 @@ def build_gateway(loaded: LoadedConfig, host: PluginHost | None = None) -> Gatew
         problems.append(str(exc))
     if problems or tunnel is None or backend is None or transport is None:
         raise GatewayStartError("bridge-gateway cannot start:\n- " + "\n- ".join(problems))
-    return Gateway.create(config, loaded.secrets, tunnel=tunnel, backend=backend,
-                          transport=transport)
+    return Gateway.create(
+        config, loaded.secrets, tunnel=tunnel, backend=backend, transport=transport
+    )
 
 
 async def _listen(runner: web.AppRunner, gateway: Gateway) -> list[str]:
@@ -99,8 +100,12 @@ async def _housekeeping(gateway: Gateway, notifier: Notifier) -> None:
         await asyncio.sleep(HOUSEKEEPING_EVERY_S)
 
 
-async def serve(gateway: Gateway, *, stop: asyncio.Event | None = None,
-                on_ready: Callable[[list[str]], None] | None = None) -> None:
+async def serve(
+    gateway: Gateway,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[list[str]], None] | None = None,
+) -> None:
     """Run ``gateway`` until ``stop`` is set (or SIGTERM/SIGINT arrives)."""
     notifier = Notifier()
     stop = stop or asyncio.Event()
@@ -121,12 +126,19 @@ async def serve(gateway: Gateway, *, stop: asyncio.Event | None = None,
         tasks.append(housekeeping)
         interval = watchdog_interval()
         if interval:
-            tasks.append(asyncio.create_task(
-                run_watchdog(notifier, interval, lambda: not housekeeping.done())))
+            tasks.append(
+                asyncio.create_task(
+                    run_watchdog(notifier, interval, lambda: not housekeeping.done())
+                )
+            )
         notifier.ready(gateway.status_line())
-        log.info("gateway ready", listening=addresses, recovered_calls=recovered,
-                 backend=gateway.config.realtime.backend,
-                 tunnel_mode=gateway.config.realtime.effective_tunnel_mode)
+        log.info(
+            "gateway ready",
+            listening=addresses,
+            recovered_calls=recovered,
+            backend=gateway.config.realtime.backend,
+            tunnel_mode=gateway.config.realtime.effective_tunnel_mode,
+        )
         if on_ready:
             on_ready(addresses)
         await stop.wait()

@@ -40,7 +40,9 @@ class CallSession:
         self.connected_at: datetime | None = None
         self.max_call_ms = record.max_call_ms
         self.rate_reservation: object | None = None
+        self._client_events: dict[str | int, dict[str, Any]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._running: set[asyncio.Task[None]] = set()
         self._append_lock = asyncio.Lock()
 
     @property
@@ -65,6 +67,16 @@ class CallSession:
             self.record.last_seq = stamped["seq"]
             return stamped
 
+    def seen_client_event(self, client_id: str | int) -> dict[str, Any] | None:
+        """The logged event the browser already sent under this id, if any."""
+        return self._client_events.get(client_id)
+
+    def remember_client_event(self, client_id: str | int, stamped: dict[str, Any]) -> None:
+        """Remember a browser event id (bounded: the oldest ids are forgotten first)."""
+        self._client_events[client_id] = stamped
+        if len(self._client_events) > 2000:
+            self._client_events.pop(next(iter(self._client_events)))
+
     def connected_ms(self) -> int:
         """Milliseconds since the browser first connected (what the budget charges)."""
         if self.connected_at is None:
@@ -73,15 +85,16 @@ class CallSession:
 
     # -- timers ------------------------------------------------------------------------
 
-    def set_timer(self, name: str, delay_ms: float,
-                  action: Callable[[], Awaitable[None]]) -> None:
+    def set_timer(self, name: str, delay_ms: float, action: Callable[[], Awaitable[None]]) -> None:
         """(Re)start a named one-shot timer that runs ``action`` on the event loop."""
         self.cancel_timer(name)
         loop = asyncio.get_running_loop()
 
         def fire() -> None:
             self._timers.pop(name, None)
-            loop.create_task(action(), name=f"call-{self.call_id}-{name}")
+            task = loop.create_task(action(), name=f"call-{self.call_id}-{name}")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
 
         self._timers[name] = loop.call_later(max(0.0, delay_ms / 1000), fire)
 

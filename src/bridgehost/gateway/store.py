@@ -121,15 +121,17 @@ class GatewayStore:
         columns = ", ".join(record.__dict__)
         marks = ", ".join("?" for _ in record.__dict__)
         with self.db.transaction():
-            self.db.execute(f"INSERT INTO calls ({columns}) VALUES ({marks})",
-                            tuple(record.__dict__.values()))
+            self.db.execute(
+                f"INSERT INTO calls ({columns}) VALUES ({marks})", tuple(record.__dict__.values())
+            )
 
     def update_call(self, call_id: str, **fields: Any) -> None:
         """Update some columns of a call."""
         assignments = ", ".join(f"{name} = ?" for name in fields)
         with self.db.transaction():
-            self.db.execute(f"UPDATE calls SET {assignments} WHERE call_id = ?",
-                            (*fields.values(), call_id))
+            self.db.execute(
+                f"UPDATE calls SET {assignments} WHERE call_id = ?", (*fields.values(), call_id)
+            )
 
     def get_call(self, call_id: str) -> CallRecord | None:
         """One call by id."""
@@ -193,5 +195,3 @@ class GatewayStore:
 def today(now: datetime | None = None) -> str:
     """Today's budget day key."""
     return local_day(now or utc_now())
-
-

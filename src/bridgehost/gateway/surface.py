@@ -75,8 +75,14 @@ class ArmResult:
 class CallSurface:
     """Arm, disarm, launch tokens and auto-disarm, persisted in the gateway store."""
 
-    def __init__(self, config: BridgeConfig, store: GatewayStore, tunnel: Tunnel,
-                 *, probe_interval_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        config: BridgeConfig,
+        store: GatewayStore,
+        tunnel: Tunnel,
+        *,
+        probe_interval_s: float = 0.5,
+    ) -> None:
         self.config = config
         self.store = store
         self.tunnel = tunnel
@@ -92,8 +98,13 @@ class CallSurface:
         self.store.save_surface(asdict(self.state))
 
     def _event(self, action: str, outcome: str, detail: str, source: str) -> None:
-        entry = {"at": iso(utc_now()), "action": action, "outcome": outcome,
-                 "detail": detail, "source": source}
+        entry = {
+            "at": iso(utc_now()),
+            "action": action,
+            "outcome": outcome,
+            "detail": detail,
+            "source": source,
+        }
         self.state.recent_events = [*self.state.recent_events, entry][-10:]
 
     # -- arming ------------------------------------------------------------------------
@@ -115,8 +126,11 @@ class CallSurface:
             self._save()
             say("armed")
             log.info("surface armed", public_url=public_url, source=source)
-            return ArmResult(launch_url=self.launch_url(token), public_url=public_url,
-                             expires_at=self.state.token_expires_at or "")
+            return ArmResult(
+                launch_url=self.launch_url(token),
+                public_url=public_url,
+                expires_at=self.state.token_expires_at or "",
+            )
 
     async def _bring_up_tunnel(self, say: Progress) -> str:
         if self.tunnel.public_url is None:
@@ -124,8 +138,11 @@ class CallSurface:
             try:
                 await self.tunnel.start()
             except ProviderStartError as exc:
-                raise ApiError(503, "tunnel_failed", f"The tunnel did not start: {exc}"
-                               + (f" Fix: {exc.fix}" if exc.fix else "")) from exc
+                raise ApiError(
+                    503,
+                    "tunnel_failed",
+                    f"The tunnel did not start: {exc}" + (f" Fix: {exc.fix}" if exc.fix else ""),
+                ) from exc
         public_url = self.tunnel.public_url
         if public_url is None:
             raise ApiError(503, "tunnel_failed", "The tunnel started but has no public URL.")
@@ -136,14 +153,18 @@ class CallSurface:
         health = Health(ok=False, detail="not probed yet")
         while True:
             health = await self.tunnel.health()
-            self.state.last_probe = {"ok": health.ok, "detail": health.detail,
-                                     "at": iso(health.checked_at or utc_now())}
+            self.state.last_probe = {
+                "ok": health.ok,
+                "detail": health.detail,
+                "at": iso(health.checked_at or utc_now()),
+            }
             if health.ok or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(self.probe_interval_s)
         if not health.ok:
             raise ApiError(
-                503, "public_unreachable",
+                503,
+                "public_unreachable",
                 f"The public Mini App origin {public_url} did not answer in time: "
                 f"{health.detail}. {health.fix or 'Check the tunnel and try call arm again.'}",
             )
@@ -179,8 +200,10 @@ class CallSurface:
             log.warning("tunnel stop failed", error=str(exc))
         was_armed = self.state.armed
         self.state = SurfaceState(
-            last_disarm_reason=reason, last_disarm_at=iso(utc_now()),
-            last_probe=self.state.last_probe, recent_events=self.state.recent_events,
+            last_disarm_reason=reason,
+            last_disarm_at=iso(utc_now()),
+            last_probe=self.state.last_probe,
+            recent_events=self.state.recent_events,
         )
         self._event("disarm", "ok", reason, source)
         self._save()
@@ -198,8 +221,7 @@ class CallSurface:
             self._mint(new_url, "tunnel")
             self._event("arm", "ok", f"re-armed at {new_url} after {reason}"[:200], "tunnel")
             self._save()
-        log.warning("surface re-armed on a new public origin", public_url=new_url,
-                    reason=reason)
+        log.warning("surface re-armed on a new public origin", public_url=new_url, reason=reason)
 
     # -- tokens ------------------------------------------------------------------------
 

@@ -77,21 +77,27 @@ def _usage_line(artifact: HandoffArtifact) -> str | None:
     if usage.estimated_cost_usd is None:
         return None
     tokens = usage.input_tokens + usage.output_tokens
-    return (f"- Usage: {usage.input_audio_s / 60:.1f} min of the user's audio, "
-            f"{usage.output_audio_s / 60:.1f} min of the assistant's, {tokens:,} text tokens; "
-            f"estimated cost ${usage.estimated_cost_usd:.2f}")
+    return (
+        f"- Usage: {usage.input_audio_s / 60:.1f} min of the user's audio, "
+        f"{usage.output_audio_s / 60:.1f} min of the assistant's, {tokens:,} text tokens; "
+        f"estimated cost ${usage.estimated_cost_usd:.2f}"
+    )
 
 
 def render_handoff(artifact: HandoffArtifact) -> str:
     """``handoff.md``: marker line, heading, facts, summary, lists, notes, transcript."""
     when = format_time(artifact.started_at or artifact.ended_at)
     lines = [
-        marker_line(artifact.call_id), "",
-        f"# Voice call handoff — {when}", "",
+        marker_line(artifact.call_id),
+        "",
+        f"# Voice call handoff — {when}",
+        "",
         "A live voice call between the user and their voice assistant just ended. This is what "
-        "was said and decided; the action items are for the Codex agent.", "",
+        "was said and decided; the action items are for the Codex agent.",
+        "",
         f"- Call: `{artifact.call_id}` (bridge `{artifact.bridge_id}`)",
-        f"- Codex thread: `{artifact.thread_id}`" if artifact.thread_id
+        f"- Codex thread: `{artifact.thread_id}`"
+        if artifact.thread_id
         else "- Codex thread: none bound",
         f"- Duration: {format_duration(artifact.duration_s)}, from "
         f"{format_time(artifact.started_at)} to {format_time(artifact.ended_at)}",
@@ -106,15 +112,19 @@ def render_handoff(artifact: HandoffArtifact) -> str:
     lines.append("")
     summary = [artifact.summary or "(no summary)"]
     if not artifact.summarized:
-        summary += ["", f"> Not summarized automatically: {artifact.summary_error}. "
-                    "Decisions and action items were not extracted; read the transcript."]
+        summary += [
+            "",
+            f"> Not summarized automatically: {artifact.summary_error}. "
+            "Decisions and action items were not extracted; read the transcript.",
+        ]
     lines += _section("Summary", summary)
     lines += _section("Decisions", (f"- {d}" for d in artifact.decisions))
     lines += _section("Action items for the agent", (f"- [ ] {a}" for a in artifact.action_items))
     lines += _section("Open questions", (f"- {q}" for q in artifact.open_questions))
-    lines += _section("Notes sent in the chat during the call",
-                      (f"- ({format_time(n.at, with_date=False)}) {n.text}"
-                       for n in artifact.notes))
+    lines += _section(
+        "Notes sent in the chat during the call",
+        (f"- ({format_time(n.at, with_date=False)}) {n.text}" for n in artifact.notes),
+    )
     lines += _section("Problems during the call", (f"- {i}" for i in artifact.issues))
     lines += _transcript_section(artifact)
     return "\n".join(lines).rstrip() + "\n"
@@ -127,9 +137,12 @@ def _transcript_section(artifact: HandoffArtifact) -> list[str]:
     if info.complete:
         head = [f"Full transcript ({info.total_turns} turns); also in `{info.path}`.", ""]
     else:
-        head = [f"Excerpt: the last {len(info.turns)} of {info.total_turns} turns "
-                f"({info.total_chars:,} characters in all). The full transcript is in "
-                f"`{info.path}`.", ""]
+        head = [
+            f"Excerpt: the last {len(info.turns)} of {info.total_turns} turns "
+            f"({info.total_chars:,} characters in all). The full transcript is in "
+            f"`{info.path}`.",
+            "",
+        ]
     return _section("Transcript", head + _turn_lines(info.turns))
 
 

@@ -140,14 +140,26 @@ class HandoffArtifact(BaseModel):
         """What sinks receive: the JSON form plus ``markdown`` (the ``file`` sink writes it)."""
         return {**self.to_json(), "markdown": self.to_markdown()}
 
-    def with_summary(self, *, summary: str, decisions: list[str], action_items: list[str],
-                     open_questions: list[str], error: str | None) -> HandoffArtifact:
+    def with_summary(
+        self,
+        *,
+        summary: str,
+        decisions: list[str],
+        action_items: list[str],
+        open_questions: list[str],
+        error: str | None,
+    ) -> HandoffArtifact:
         """A copy carrying a summary (``error`` set means the summary is a fallback)."""
-        copy = self.model_copy(update={
-            "summary": summary, "decisions": list(decisions),
-            "action_items": list(action_items), "open_questions": list(open_questions),
-            "summarized": error is None, "summary_error": error,
-        })
+        copy = self.model_copy(
+            update={
+                "summary": summary,
+                "decisions": list(decisions),
+                "action_items": list(action_items),
+                "open_questions": list(open_questions),
+                "summarized": error is None,
+                "summary_error": error,
+            }
+        )
         copy._all_turns = list(self._all_turns)
         return copy
 
@@ -165,10 +177,12 @@ def parse_time(value: Any) -> datetime | None:
 
 def estimate_cost(usage: Usage, prices: PricesConfig) -> float:
     """Estimated USD cost of ``usage`` at ``prices`` (audio per minute, text per 1M tokens)."""
-    cost = (usage.input_audio_s / 60 * prices.audio_input_usd_per_minute
-            + usage.output_audio_s / 60 * prices.audio_output_usd_per_minute
-            + usage.input_tokens / 1e6 * prices.text_input_usd_per_million_tokens
-            + usage.output_tokens / 1e6 * prices.text_output_usd_per_million_tokens)
+    cost = (
+        usage.input_audio_s / 60 * prices.audio_input_usd_per_minute
+        + usage.output_audio_s / 60 * prices.audio_output_usd_per_minute
+        + usage.input_tokens / 1e6 * prices.text_input_usd_per_million_tokens
+        + usage.output_tokens / 1e6 * prices.text_output_usd_per_million_tokens
+    )
     return round(cost, 4)
 
 
@@ -218,12 +232,16 @@ def _inline(turns: list[Turn], limit: int) -> tuple[list[Turn], bool]:
 
 
 def _notes(store: BridgeStore, call_id: str, events: list[dict[str, Any]]) -> list[ChatNote]:
-    rows = store.db.query("SELECT text, created_at FROM call_notes WHERE call_id = ? ORDER BY id",
-                          (call_id,))
+    rows = store.db.query(
+        "SELECT text, created_at FROM call_notes WHERE call_id = ? ORDER BY id", (call_id,)
+    )
     notes = [ChatNote(text=row["text"], at=row["created_at"]) for row in rows]
     known = {note.text for note in notes}
-    notes += [ChatNote(text=e["text"], at=e.get("at")) for e in events
-              if e.get("type") == "chat.message" and e.get("text") and e["text"] not in known]
+    notes += [
+        ChatNote(text=e["text"], at=e.get("at"))
+        for e in events
+        if e.get("type") == "chat.message" and e.get("text") and e["text"] not in known
+    ]
     return notes
 
 
@@ -248,24 +266,39 @@ def build_artifact(store: BridgeStore, call_id: str, config: BridgeConfig) -> Ha
         duration = round(int(ended["duration_ms"]) / 1000, 3)
     else:
         duration = None
-    turns = [Turn(role="user" if e["type"].startswith("user") else "assistant",
-                  text=str(e.get("text") or ""), at=e.get("at"))
-             for e in events
-             if e.get("type") in ("user.transcript.final", "assistant.transcript.final")
-             and str(e.get("text") or "").strip()]
+    turns = [
+        Turn(
+            role="user" if e["type"].startswith("user") else "assistant",
+            text=str(e.get("text") or ""),
+            at=e.get("at"),
+        )
+        for e in events
+        if e.get("type") in ("user.transcript.final", "assistant.transcript.final")
+        and str(e.get("text") or "").strip()
+    ]
     inline, complete = _inline(turns, config.handoff.max_inline_transcript_chars)
     thread_id = row.get("thread_id") or config.codex.thread_id or store.binding().thread_id
     artifact = HandoffArtifact(
-        call_id=call_id, bridge_id=config.realtime.bridge_id, thread_id=thread_id,
-        started_at=started_at, ended_at=ended_at, duration_s=duration,
+        call_id=call_id,
+        bridge_id=config.realtime.bridge_id,
+        thread_id=thread_id,
+        started_at=started_at,
+        ended_at=ended_at,
+        duration_s=duration,
         end_reason=(ended or {}).get("reason") or row.get("end_reason"),
         ended_by=(ended or {}).get("ended_by") or row.get("ended_by"),
-        model=config.realtime.model, voice=config.realtime.voice,
+        model=config.realtime.model,
+        voice=config.realtime.voice,
         usage=_usage(events, config.handoff.prices),
-        transcript=TranscriptInfo(turns=inline, complete=complete, total_turns=len(turns),
-                                  total_chars=sum(len(t.text) for t in turns),
-                                  path=str(transcript_path(config, call_id))),
-        notes=_notes(store, call_id, events), issues=_issues(events),
+        transcript=TranscriptInfo(
+            turns=inline,
+            complete=complete,
+            total_turns=len(turns),
+            total_chars=sum(len(t.text) for t in turns),
+            path=str(transcript_path(config, call_id)),
+        ),
+        notes=_notes(store, call_id, events),
+        issues=_issues(events),
         created_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
     )
     artifact._all_turns = turns

@@ -64,7 +64,8 @@ class DeliveryContext:
 
 
 _CURRENT: contextvars.ContextVar[DeliveryContext | None] = contextvars.ContextVar(
-    "bridgehost_handoff_delivery", default=None)
+    "bridgehost_handoff_delivery", default=None
+)
 
 
 def current_delivery() -> DeliveryContext | None:
@@ -86,8 +87,9 @@ class Outbox:
 
     # -- artifacts and enqueueing ------------------------------------------------------------
 
-    def enqueue(self, call_id: str, payload: Mapping[str, Any], sinks: Iterable[str], *,
-                summarized: bool) -> bool:
+    def enqueue(
+        self, call_id: str, payload: Mapping[str, Any], sinks: Iterable[str], *, summarized: bool
+    ) -> bool:
         """Store the artifact and one pending row per sink, in one transaction.
 
         Idempotent: an artifact already stored is kept (False is returned), and only the rows
@@ -98,29 +100,35 @@ class Outbox:
             cursor = self.db.execute(
                 "INSERT OR IGNORE INTO handoff_artifacts (call_id, payload, summarized, "
                 "created_at) VALUES (?, ?, ?, ?)",
-                (call_id, json.dumps(dict(payload), ensure_ascii=False), int(summarized), now))
+                (call_id, json.dumps(dict(payload), ensure_ascii=False), int(summarized), now),
+            )
             for sink in sinks:
                 self.db.execute(
                     "INSERT OR IGNORE INTO handoff_outbox (call_id, sink, status, "
                     "next_attempt_at, created_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?)",
-                    (call_id, sink, now, now, now))
+                    (call_id, sink, now, now, now),
+                )
         return cursor.rowcount == 1
 
     def has_artifact(self, call_id: str) -> bool:
         """Whether the call's artifact was stored."""
-        return self.db.query_one("SELECT 1 FROM handoff_artifacts WHERE call_id = ?",
-                                 (call_id,)) is not None
+        return (
+            self.db.query_one("SELECT 1 FROM handoff_artifacts WHERE call_id = ?", (call_id,))
+            is not None
+        )
 
     def payload(self, call_id: str) -> dict[str, Any] | None:
         """The stored payload (artifact JSON plus ``markdown``) that sinks receive."""
-        row = self.db.query_one("SELECT payload FROM handoff_artifacts WHERE call_id = ?",
-                                (call_id,))
+        row = self.db.query_one(
+            "SELECT payload FROM handoff_artifacts WHERE call_id = ?", (call_id,)
+        )
         return json.loads(row["payload"]) if row else None
 
     # -- the worker's side ---------------------------------------------------------------------
 
-    def due(self, sinks: Collection[str], now: datetime | None = None,
-            limit: int = 50) -> list[dict[str, Any]]:
+    def due(
+        self, sinks: Collection[str], now: datetime | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
         """Pending rows of ``sinks`` whose time has come, oldest first."""
         if not sinks:
             return []
@@ -128,7 +136,8 @@ class Outbox:
         rows = self.db.query(
             f"SELECT * FROM handoff_outbox WHERE status = 'pending' AND sink IN ({marks}) "
             "AND next_attempt_at <= ? ORDER BY next_attempt_at, call_id, sink LIMIT ?",
-            (*sinks, now_iso(now), limit))
+            (*sinks, now_iso(now), limit),
+        )
         return [dict(row) for row in rows]
 
     def next_due_at(self, sinks: Collection[str]) -> datetime | None:
@@ -138,7 +147,9 @@ class Outbox:
         marks = ",".join("?" * len(sinks))
         row = self.db.query_one(
             f"SELECT MIN(next_attempt_at) AS at FROM handoff_outbox WHERE status = 'pending' "
-            f"AND sink IN ({marks})", tuple(sinks))
+            f"AND sink IN ({marks})",
+            tuple(sinks),
+        )
         return datetime.fromisoformat(row["at"]) if row and row["at"] else None
 
     def claim(self, call_id: str, sink: str) -> DeliveryContext | None:
@@ -147,11 +158,14 @@ class Outbox:
             cursor = self.db.execute(
                 "UPDATE handoff_outbox SET status = 'delivering', attempts = attempts + 1, "
                 "updated_at = ? WHERE call_id = ? AND sink = ? AND status = 'pending'",
-                (now_iso(), call_id, sink))
+                (now_iso(), call_id, sink),
+            )
             if cursor.rowcount != 1:
                 return None
-            row = self.db.query_one("SELECT attempts, receipt FROM handoff_outbox "
-                                    "WHERE call_id = ? AND sink = ?", (call_id, sink))
+            row = self.db.query_one(
+                "SELECT attempts, receipt FROM handoff_outbox WHERE call_id = ? AND sink = ?",
+                (call_id, sink),
+            )
         assert row is not None
         return DeliveryContext(call_id, sink, int(row["attempts"]), row["receipt"], self)
 
@@ -161,34 +175,48 @@ class Outbox:
         self.db.execute(
             "UPDATE handoff_outbox SET status = 'delivered', receipt = ?, last_error = NULL, "
             "updated_at = ?, delivered_at = ? WHERE call_id = ? AND sink = ?",
-            (receipt, now, now, call_id, sink))
+            (receipt, now, now, call_id, sink),
+        )
 
-    def mark_attempt_failed(self, call_id: str, sink: str, error: str,
-                            retry_in_s: float | None) -> None:
+    def mark_attempt_failed(
+        self, call_id: str, sink: str, error: str, retry_in_s: float | None
+    ) -> None:
         """Record a failed attempt: retry after ``retry_in_s``, or ``failed`` for good (None)."""
         now = datetime.now(UTC)
         if retry_in_s is None:
             self.db.execute(
                 "UPDATE handoff_outbox SET status = 'failed', last_error = ?, updated_at = ? "
-                "WHERE call_id = ? AND sink = ?", (error[:1000], now_iso(now), call_id, sink))
+                "WHERE call_id = ? AND sink = ?",
+                (error[:1000], now_iso(now), call_id, sink),
+            )
             return
         self.db.execute(
             "UPDATE handoff_outbox SET status = 'pending', last_error = ?, updated_at = ?, "
             "next_attempt_at = ? WHERE call_id = ? AND sink = ?",
-            (error[:1000], now_iso(now), now_iso(now + timedelta(seconds=retry_in_s)),
-             call_id, sink))
+            (
+                error[:1000],
+                now_iso(now),
+                now_iso(now + timedelta(seconds=retry_in_s)),
+                call_id,
+                sink,
+            ),
+        )
 
     def release(self, call_id: str, sink: str) -> None:
         """Put an interrupted ``delivering`` row back to pending, due now (stop, cancel)."""
         now = now_iso()
         self.db.execute(
             "UPDATE handoff_outbox SET status = 'pending', next_attempt_at = ?, updated_at = ? "
-            "WHERE call_id = ? AND sink = ? AND status = 'delivering'", (now, now, call_id, sink))
+            "WHERE call_id = ? AND sink = ? AND status = 'delivering'",
+            (now, now, call_id, sink),
+        )
 
     def save_receipt(self, call_id: str, sink: str, receipt: str) -> None:
         """Remember a receipt on a row that is still being delivered."""
-        self.db.execute("UPDATE handoff_outbox SET receipt = ?, updated_at = ? "
-                        "WHERE call_id = ? AND sink = ?", (receipt, now_iso(), call_id, sink))
+        self.db.execute(
+            "UPDATE handoff_outbox SET receipt = ?, updated_at = ? WHERE call_id = ? AND sink = ?",
+            (receipt, now_iso(), call_id, sink),
+        )
 
     # -- start-up and operators ----------------------------------------------------------------
 
@@ -198,7 +226,9 @@ class Outbox:
         cursor = self.db.execute(
             "UPDATE handoff_outbox SET status = 'pending', next_attempt_at = ?, updated_at = ?, "
             "last_error = COALESCE(last_error, 'interrupted by a restart') "
-            "WHERE status = 'delivering'", (now, now))
+            "WHERE status = 'delivering'",
+            (now, now),
+        )
         return cursor.rowcount
 
     def calls_needing_artifact(self) -> list[str]:
@@ -207,7 +237,8 @@ class Outbox:
             "SELECT c.call_id FROM bridge_calls c LEFT JOIN handoff_artifacts a "
             "ON a.call_id = c.call_id WHERE c.status = 'ended' AND c.started_at IS NOT NULL "
             "AND COALESCE(c.handoff_state, '') != 'discarded' "
-            "AND a.call_id IS NULL ORDER BY c.ended_at, c.call_id")
+            "AND a.call_id IS NULL ORDER BY c.ended_at, c.call_id"
+        )
         return [row["call_id"] for row in rows]
 
     def retry_failed(self, call_id: str | None = None) -> int:
@@ -216,20 +247,24 @@ class Outbox:
         where, params = ("AND call_id = ?", (call_id,)) if call_id else ("", ())
         cursor = self.db.execute(
             "UPDATE handoff_outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, "
-            f"updated_at = ? WHERE status = 'failed' {where}", (now, now, *params))
+            f"updated_at = ? WHERE status = 'failed' {where}",
+            (now, now, *params),
+        )
         return cursor.rowcount
 
     def undelivered_calls(self) -> set[str]:
         """Calls with at least one row not delivered yet (pending, delivering or failed)."""
-        rows = self.db.query("SELECT DISTINCT call_id FROM handoff_outbox "
-                             "WHERE status != 'delivered'")
+        rows = self.db.query(
+            "SELECT DISTINCT call_id FROM handoff_outbox WHERE status != 'delivered'"
+        )
         return {row["call_id"] for row in rows}
 
     def deliveries(self, call_id: str) -> list[dict[str, Any]]:
         """One dict per sink: ``sink, status, attempts, next_attempt_at, last_error, receipt,
         created_at, updated_at, delivered_at`` (``next_attempt_at`` only while pending)."""
-        rows = self.db.query("SELECT * FROM handoff_outbox WHERE call_id = ? ORDER BY created_at, "
-                             "rowid", (call_id,))
+        rows = self.db.query(
+            "SELECT * FROM handoff_outbox WHERE call_id = ? ORDER BY created_at, rowid", (call_id,)
+        )
         result = []
         for row in rows:
             item = {key: row[key] for key in row.keys() if key != "call_id"}  # noqa: SIM118
@@ -242,8 +277,13 @@ class Outbox:
         """Delete everything the bridge stored about these calls (retention)."""
         with self.db.transaction():
             for call_id in call_ids:
-                for table in ("handoff_outbox", "handoff_artifacts", "call_notes",
-                              "bridge_call_events", "bridge_calls"):
+                for table in (
+                    "handoff_outbox",
+                    "handoff_artifacts",
+                    "call_notes",
+                    "bridge_call_events",
+                    "bridge_calls",
+                ):
                     self.db.execute(f"DELETE FROM {table} WHERE call_id = ?", (call_id,))
 
 

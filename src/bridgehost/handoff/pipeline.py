@@ -54,8 +54,9 @@ def write_bundle(call_dir: Path, artifact: HandoffArtifact, payload: Mapping[str
     ``handoff.json`` is exactly what the ``file`` sink writes for the same payload, so the two
     never disagree.
     """
-    write_atomically(call_dir / "transcript.md",
-                     render_transcript(artifact.call_id, artifact.full_transcript))
+    write_atomically(
+        call_dir / "transcript.md", render_transcript(artifact.call_id, artifact.full_transcript)
+    )
     write_atomically(call_dir / "handoff.json", json.dumps(dict(payload), indent=2, default=str))
     write_atomically(call_dir / "handoff.md", str(payload["markdown"]))
 
@@ -69,10 +70,17 @@ class Pipeline:
     :param summarizer: defaults to :meth:`Summarizer.from_config`.
     """
 
-    def __init__(self, config: BridgeConfig, secrets: Secrets, store: BridgeStore, *,
-                 plugins: PluginHost | None = None, sinks: Mapping[str, Sink] | None = None,
-                 summarizer: Summarizer | None = None,
-                 attempt_timeout_s: float = DEFAULT_ATTEMPT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        config: BridgeConfig,
+        secrets: Secrets,
+        store: BridgeStore,
+        *,
+        plugins: PluginHost | None = None,
+        sinks: Mapping[str, Sink] | None = None,
+        summarizer: Summarizer | None = None,
+        attempt_timeout_s: float = DEFAULT_ATTEMPT_TIMEOUT_S,
+    ) -> None:
         self.config = config
         self.store = store
         self.outbox = Outbox(store)
@@ -80,11 +88,17 @@ class Pipeline:
         if sinks is None:
             if plugins is None:
                 raise ValueError("Pipeline needs a PluginHost or explicit sinks")
-            sinks = {provided.record.name: plugins.build(provided, config, secrets)
-                     for provided in plugins.select_sinks(config.handoff.sinks)}
+            sinks = {
+                provided.record.name: plugins.build(provided, config, secrets)
+                for provided in plugins.select_sinks(config.handoff.sinks)
+            }
         self.sink_names = list(sinks)
-        self.worker = DeliveryWorker(self.outbox, sinks, RetryPolicy.from_config(config.handoff),
-                                     attempt_timeout_s=attempt_timeout_s)
+        self.worker = DeliveryWorker(
+            self.outbox,
+            sinks,
+            RetryPolicy.from_config(config.handoff),
+            attempt_timeout_s=attempt_timeout_s,
+        )
         self.calls_dir = Path(config.storage.root) / "calls"
         self._finalizing: dict[str, asyncio.Task[HandoffArtifact | None]] = {}
         self._housekeeping: asyncio.Task[None] | None = None
@@ -96,8 +110,7 @@ class Pipeline:
         recover and apply retention in the background."""
         reset = self.outbox.recover_interrupted()
         if reset:
-            log.warning("handoff deliveries interrupted by a restart will be retried",
-                        count=reset)
+            log.warning("handoff deliveries interrupted by a restart will be retried", count=reset)
         swept = await asyncio.to_thread(sweep_partial_writes, Path(self.config.storage.root))
         if swept:
             log.warning("removed files a crash left half-written", count=swept)
@@ -164,22 +177,30 @@ class Pipeline:
         if self._finalizing.get(call_id) is task:
             del self._finalizing[call_id]
         if not task.cancelled() and task.exception() is not None:
-            log.error("handoff finalization failed; it is retried at the next start",
-                      call_id=call_id, error=repr(task.exception()))
+            log.error(
+                "handoff finalization failed; it is retried at the next start",
+                call_id=call_id,
+                error=repr(task.exception()),
+            )
 
     async def _finalize(self, call_id: str) -> HandoffArtifact | None:
         validate_call_id(call_id)
         stored = self.outbox.payload(call_id)
         if stored is not None:
-            self.outbox.enqueue(call_id, stored, self.sink_names,
-                                summarized=bool(stored.get("summarized")))
+            self.outbox.enqueue(
+                call_id, stored, self.sink_names, summarized=bool(stored.get("summarized"))
+            )
             self.worker.kick()
             return HandoffArtifact.model_validate(
-                {k: v for k, v in stored.items() if k != "markdown"})
+                {k: v for k, v in stored.items() if k != "markdown"}
+            )
         row = self.store.call(call_id)
         if row is None or row["status"] != "ended":
-            log.warning("handoff skipped: the call has not ended", call_id=call_id,
-                        status=row and row["status"])
+            log.warning(
+                "handoff skipped: the call has not ended",
+                call_id=call_id,
+                status=row and row["status"],
+            )
             return None
         artifact = build_artifact(self.store, call_id, self.config)
         artifact = await self.summarizer.summarize(artifact)
@@ -187,8 +208,9 @@ class Pipeline:
         await asyncio.to_thread(write_bundle, self.calls_dir / call_id, artifact, payload)
         self.outbox.enqueue(call_id, payload, self.sink_names, summarized=artifact.summarized)
         self.worker.kick()
-        log.info("handoff queued", call_id=call_id, sinks=self.sink_names,
-                 summarized=artifact.summarized)
+        log.info(
+            "handoff queued", call_id=call_id, sinks=self.sink_names, summarized=artifact.summarized
+        )
         return artifact
 
     # -- recovery, status, retention -------------------------------------------------------
@@ -211,9 +233,12 @@ class Pipeline:
     def apply_retention(self) -> list[str]:
         """Remove bundles older than ``storage.retention_days`` (see :mod:`.retention`)."""
         live = self.store.live_call()
-        return apply_retention(self.store, Path(self.config.storage.root),
-                               self.config.storage.retention_days,
-                               active_call_id=live["call_id"] if live else None)
+        return apply_retention(
+            self.store,
+            Path(self.config.storage.root),
+            self.config.storage.retention_days,
+            active_call_id=live["call_id"] if live else None,
+        )
 
     async def wait_idle(self, timeout_s: float = 10.0) -> bool:
         """Wait until no finalization runs and nothing is due; False on timeout (tests)."""

@@ -48,16 +48,23 @@ def _newest_mtime(directory: Path) -> datetime | None:
 
 def _protected(store: BridgeStore, outbox: Outbox, active: Iterable[str | None]) -> set[str]:
     keep = {call_id for call_id in active if call_id}
-    keep |= {row["call_id"] for row in store.db.query(
-        "SELECT call_id FROM bridge_calls WHERE status != 'ended'")}
+    keep |= {
+        row["call_id"]
+        for row in store.db.query("SELECT call_id FROM bridge_calls WHERE status != 'ended'")
+    }
     keep |= set(outbox.calls_needing_artifact())
     keep |= outbox.undelivered_calls()
     return keep
 
 
-def apply_retention(store: BridgeStore, storage_root: Path, retention_days: int, *,
-                    active_call_id: str | None = None,
-                    now: datetime | None = None) -> list[str]:
+def apply_retention(
+    store: BridgeStore,
+    storage_root: Path,
+    retention_days: int,
+    *,
+    active_call_id: str | None = None,
+    now: datetime | None = None,
+) -> list[str]:
     """Remove old call bundles (see the module docstring); return the removed call ids.
 
     ``retention_days = 0`` keeps everything.
@@ -71,9 +78,13 @@ def apply_retention(store: BridgeStore, storage_root: Path, retention_days: int,
     keep = _protected(store, outbox, [active_call_id])
     db_times: dict[str, datetime | None] = {
         row["call_id"]: parse_time(row["ended_at"] or row["created_at"])
-        for row in store.db.query("SELECT call_id, ended_at, created_at FROM bridge_calls")}
-    dirs = {p.name: p for p in calls_dir.iterdir()
-            if p.is_dir() and CALL_ID_PATTERN.fullmatch(p.name)} if calls_dir.is_dir() else {}
+        for row in store.db.query("SELECT call_id, ended_at, created_at FROM bridge_calls")
+    }
+    dirs = (
+        {p.name: p for p in calls_dir.iterdir() if p.is_dir() and CALL_ID_PATTERN.fullmatch(p.name)}
+        if calls_dir.is_dir()
+        else {}
+    )
     removed = []
     for call_id in sorted(set(db_times) | set(dirs)):
         if call_id in keep:

@@ -40,14 +40,25 @@ SUMMARY_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["summary", "decisions", "action_items", "open_questions"],
     "properties": {
-        "summary": {"type": "string", "description": "3 to 6 sentences: what was discussed "
-                    "and concluded"},
-        "decisions": {"type": "array", "items": {"type": "string"},
-                      "description": "what the user decided or agreed to"},
-        "action_items": {"type": "array", "items": {"type": "string"},
-                         "description": "concrete next tasks for the Codex agent, imperative"},
-        "open_questions": {"type": "array", "items": {"type": "string"},
-                           "description": "what is still unresolved"},
+        "summary": {
+            "type": "string",
+            "description": "3 to 6 sentences: what was discussed and concluded",
+        },
+        "decisions": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "what the user decided or agreed to",
+        },
+        "action_items": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "concrete next tasks for the Codex agent, imperative",
+        },
+        "open_questions": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "what is still unresolved",
+        },
     },
 }
 """The JSON schema of the summary (Structured Outputs, strict mode)."""
@@ -111,19 +122,23 @@ def _message(exc: openai.APIStatusError) -> str:
 
 def transcript_text(artifact: HandoffArtifact, limit: int = MAX_INPUT_CHARS) -> str:
     """The transcript as ``User: …`` / ``Assistant: …`` lines, bounded to ``limit`` chars."""
-    lines = [f"{'User' if t.role == 'user' else 'Assistant'}: {t.text.strip()}"
-             for t in artifact.full_transcript]
+    lines = [
+        f"{'User' if t.role == 'user' else 'Assistant'}: {t.text.strip()}"
+        for t in artifact.full_transcript
+    ]
     text = "\n".join(lines)
     if len(text) <= limit:
         return text
-    head, tail = text[: limit // 3], text[-(limit - limit // 3):]
+    head, tail = text[: limit // 3], text[-(limit - limit // 3) :]
     return f"{head}\n[… {len(text) - limit} characters omitted …]\n{tail}"
 
 
 def fallback_summary(artifact: HandoffArtifact) -> str:
     """A summary written without a model: length, end reason and the last thing said."""
-    text = (f"Voice call of {format_duration(artifact.duration_s)}, ended: "
-            f"{describe_end(artifact.end_reason)}.")
+    text = (
+        f"Voice call of {format_duration(artifact.duration_s)}, ended: "
+        f"{describe_end(artifact.end_reason)}."
+    )
     turns = artifact.full_transcript
     if not turns:
         return text + " Nothing was transcribed."
@@ -137,9 +152,15 @@ def fallback_summary(artifact: HandoffArtifact) -> str:
 class Summarizer:
     """Summarizes artifacts with ``realtime.summary_model``; see the module docstring."""
 
-    def __init__(self, *, model: str, api_key: str | None, base_url: str | None = None,
-                 timeout_s: float = DEFAULT_TIMEOUT_S,
-                 max_retries: int = DEFAULT_MAX_RETRIES) -> None:
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str | None,
+        base_url: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> None:
         self.model = model
         self.timeout_s = timeout_s
         self.max_retries = max_retries
@@ -151,17 +172,22 @@ class Summarizer:
         """From ``realtime.summary_model``, ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL``."""
         key = secrets.openai_api_key
         base = secrets.get("OPENAI_BASE_URL")
-        return cls(model=config.realtime.summary_model,
-                   api_key=key.get_secret_value() if key else None,
-                   base_url=base.get_secret_value() if base else None, **kwargs)
+        return cls(
+            model=config.realtime.summary_model,
+            api_key=key.get_secret_value() if key else None,
+            base_url=base.get_secret_value() if base else None,
+            **kwargs,
+        )
 
     def request_input(self, artifact: HandoffArtifact) -> str:
         """The text sent as ``input``: call facts, chat notes, the transcript."""
         notes = "\n".join(f"- {n.text}" for n in artifact.notes) or "(none)"
-        return (f"Call {artifact.call_id}, {format_duration(artifact.duration_s)}, ended: "
-                f"{describe_end(artifact.end_reason)}.\n\n"
-                f"Notes the user typed into the chat during the call:\n{notes}\n\n"
-                f"Transcript:\n{transcript_text(artifact) or '(empty)'}")
+        return (
+            f"Call {artifact.call_id}, {format_duration(artifact.duration_s)}, ended: "
+            f"{describe_end(artifact.end_reason)}.\n\n"
+            f"Notes the user typed into the chat during the call:\n{notes}\n\n"
+            f"Transcript:\n{transcript_text(artifact) or '(empty)'}"
+        )
 
     async def summarize(self, artifact: HandoffArtifact) -> HandoffArtifact:
         """Return ``artifact`` with its summary; on any failure, a marked fallback."""
@@ -177,24 +203,44 @@ class Summarizer:
         except Exception as exc:
             return self._fallback(artifact, describe_failure(exc, self.timeout_s))
         log.info("call summarized", call_id=artifact.call_id, model=self.model)
-        return artifact.with_summary(summary=output.summary, decisions=output.decisions,
-                                     action_items=output.action_items,
-                                     open_questions=output.open_questions, error=None)
+        return artifact.with_summary(
+            summary=output.summary,
+            decisions=output.decisions,
+            action_items=output.action_items,
+            open_questions=output.open_questions,
+            error=None,
+        )
 
     async def _request(self, artifact: HandoffArtifact) -> SummaryOutput:
-        async with openai.AsyncOpenAI(api_key=self._api_key, base_url=self._base_url,
-                                      timeout=self.timeout_s,
-                                      max_retries=self.max_retries) as client:
+        async with openai.AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=self._base_url,
+            timeout=self.timeout_s,
+            max_retries=self.max_retries,
+        ) as client:
             response = await client.responses.create(
-                model=self.model, instructions=INSTRUCTIONS,
-                input=self.request_input(artifact), store=False,
-                text={"format": {"type": "json_schema", "name": "call_handoff", "strict": True,
-                                 "schema": SUMMARY_SCHEMA}},
+                model=self.model,
+                instructions=INSTRUCTIONS,
+                input=self.request_input(artifact),
+                store=False,
+                text={
+                    "format": {
+                        "type": "json_schema",
+                        "name": "call_handoff",
+                        "strict": True,
+                        "schema": SUMMARY_SCHEMA,
+                    }
+                },
                 metadata={"bridgehost_call_id": artifact.call_id},
             )
         return SummaryOutput.model_validate(json.loads(response.output_text))
 
     def _fallback(self, artifact: HandoffArtifact, reason: str) -> HandoffArtifact:
         log.warning("call not summarized", call_id=artifact.call_id, reason=reason)
-        return artifact.with_summary(summary=fallback_summary(artifact), decisions=[],
-                                     action_items=[], open_questions=[], error=reason)
+        return artifact.with_summary(
+            summary=fallback_summary(artifact),
+            decisions=[],
+            action_items=[],
+            open_questions=[],
+            error=reason,
+        )

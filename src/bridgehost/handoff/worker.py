@@ -46,8 +46,11 @@ class RetryPolicy:
     @classmethod
     def from_config(cls, handoff: HandoffConfig) -> RetryPolicy:
         """From ``handoff.retry_max_attempts``, ``retry_base_s`` and ``retry_max_s``."""
-        return cls(max_attempts=handoff.retry_max_attempts, base_s=handoff.retry_base_s,
-                   max_s=handoff.retry_max_s)
+        return cls(
+            max_attempts=handoff.retry_max_attempts,
+            base_s=handoff.retry_base_s,
+            max_s=handoff.retry_max_s,
+        )
 
     def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based), jittered ±20 %."""
@@ -58,8 +61,14 @@ class RetryPolicy:
 class DeliveryWorker:
     """Delivers the outbox's due rows to ``sinks`` (name → started-on-demand sink)."""
 
-    def __init__(self, outbox: Outbox, sinks: Mapping[str, Sink], policy: RetryPolicy, *,
-                 attempt_timeout_s: float = DEFAULT_ATTEMPT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        sinks: Mapping[str, Sink],
+        policy: RetryPolicy,
+        *,
+        attempt_timeout_s: float = DEFAULT_ATTEMPT_TIMEOUT_S,
+    ) -> None:
         self.outbox = outbox
         self.sinks = dict(sinks)
         self.policy = policy
@@ -134,8 +143,7 @@ class DeliveryWorker:
             context = self.outbox.claim(*key)
             if context is None:
                 continue
-            task = asyncio.create_task(self._deliver(context),
-                                       name=f"handoff-{key[1]}-{key[0]}")
+            task = asyncio.create_task(self._deliver(context), name=f"handoff-{key[1]}-{key[0]}")
             self._inflight[key] = task
             task.add_done_callback(lambda _t, key=key: self._done(key))
 
@@ -173,8 +181,11 @@ class DeliveryWorker:
             self.outbox.release(call_id, name)
             raise
         except Exception as exc:
-            error = (f"the sink did not finish within {self.attempt_timeout_s:g} s"
-                     if deadline.expired() else f"{type(exc).__name__}: {exc}")
+            error = (
+                f"the sink did not finish within {self.attempt_timeout_s:g} s"
+                if deadline.expired()
+                else f"{type(exc).__name__}: {exc}"
+            )
             self._failed(context, error[:1000], bound)
         else:
             self.outbox.mark_delivered(call_id, name, str(receipt))
@@ -187,5 +198,6 @@ class DeliveryWorker:
             return
         delay = self.policy.delay(context.attempt)
         self.outbox.mark_attempt_failed(context.call_id, context.sink, error, delay)
-        bound.warning("handoff delivery failed; will retry", error=error,
-                      retry_in_s=round(delay, 2))
+        bound.warning(
+            "handoff delivery failed; will retry", error=error, retry_in_s=round(delay, 2)
+        )

@@ -49,8 +49,13 @@ class Sender:
 class Access:
     """Decides, per update, whether to serve it, refuse it politely once, or ignore it."""
 
-    def __init__(self, authorized_chat_id: int, *, polite_every_s: float = POLITE_EVERY_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        authorized_chat_id: int,
+        *,
+        polite_every_s: float = POLITE_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.authorized_chat_id = authorized_chat_id
         self.polite_every_s = polite_every_s
         self._clock = clock
@@ -58,9 +63,12 @@ class Access:
 
     def is_authorized(self, sender: Sender) -> bool:
         """The authorized user, writing in their private chat with the bot."""
-        return (sender.chat_type == "private" and not sender.is_bot
-                and sender.chat_id == self.authorized_chat_id
-                and sender.user_id == self.authorized_chat_id)
+        return (
+            sender.chat_type == "private"
+            and not sender.is_bot
+            and sender.chat_id == self.authorized_chat_id
+            and sender.user_id == self.authorized_chat_id
+        )
 
     def check(self, sender: Sender) -> Verdict:
         """Serve the authorized chat; refuse anyone else at most once per window."""
@@ -69,8 +77,12 @@ class Access:
         key = sender.user_id if sender.user_id is not None else sender.chat_id
         due = key is not None and self._due(key)
         level = log.warning if due else log.debug
-        level("refused an unauthorized telegram update", user_id=sender.user_id,
-              chat_id=sender.chat_id, chat_type=sender.chat_type)
+        level(
+            "refused an unauthorized telegram update",
+            user_id=sender.user_id,
+            chat_id=sender.chat_id,
+            chat_type=sender.chat_type,
+        )
         if due and sender.chat_type == "private" and not sender.is_bot:
             return Verdict.REFUSE_POLITELY
         return Verdict.IGNORE

@@ -67,8 +67,12 @@ the next call."""
 
 def _sender(update: Update) -> Sender:
     chat, user = update.effective_chat, update.effective_user
-    return Sender(chat.id if chat else None, chat.type if chat else None,
-                  user.id if user else None, bool(user and user.is_bot))
+    return Sender(
+        chat.id if chat else None,
+        chat.type if chat else None,
+        user.id if user else None,
+        bool(user and user.is_bot),
+    )
 
 
 def _runtime(context: ContextTypes.DEFAULT_TYPE) -> BridgeRuntime:
@@ -95,14 +99,19 @@ def _stale(message: Message | None) -> bool:
 
 async def _stale_reply(context: ContextTypes.DEFAULT_TYPE, message: Message, what: str) -> None:
     sent = message.date.strftime("%H:%M UTC")
-    await send_text(context.bot, message.chat_id, f"Your {what} from {sent} reached me only "
-                    f"now (I was offline). Send it again if you still want it.")
+    await send_text(
+        context.bot,
+        message.chat_id,
+        f"Your {what} from {sent} reached me only "
+        f"now (I was offline). Send it again if you still want it.",
+    )
 
 
 def _start_launch(context: ContextTypes.DEFAULT_TYPE, update: Update) -> None:
     rt = _runtime(context)
-    context.application.create_task(launch.launch(rt, context.bot), update=update,
-                                    name=f"call-{update.update_id}")
+    context.application.create_task(
+        launch.launch(rt, context.bot), update=update, name=f"call-{update.update_id}"
+    )
 
 
 async def call_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -157,8 +166,11 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any other ``/command``."""
-    await send_text(context.bot, _runtime(context).chat_id,
-                    "I don't know that command. /help lists what I can do.")
+    await send_text(
+        context.bot,
+        _runtime(context).chat_id,
+        "I don't know that command. /help lists what I can do.",
+    )
 
 
 async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -179,25 +191,37 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     call = rt.current_call()
     rt.store.add_note(text, call["call_id"] if call else None)
     log.info("stored a note", call_id=call["call_id"] if call else None, chars=len(text))
-    reply = ("📝 Added to this call's notes; it goes into the handoff." if call else
-             "📝 Noted for your next call. Send /call (or say \"call me\") to start one.")
-    await send_text(context.bot, rt.chat_id, reply, reply_to=message.message_id
-                    if message else None)
+    reply = (
+        "📝 Added to this call's notes; it goes into the handoff."
+        if call
+        else '📝 Noted for your next call. Send /call (or say "call me") to start one.'
+    )
+    await send_text(
+        context.bot, rt.chat_id, reply, reply_to=message.message_id if message else None
+    )
 
 
 async def other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Photos, voice, files…: not handled (yet); say so instead of staying silent."""
-    await send_text(context.bot, _runtime(context).chat_id,
-                    "I only keep text for calls. Send it as a text message.")
+    await send_text(
+        context.bot,
+        _runtime(context).chat_id,
+        "I only keep text for calls. Send it as a text message.",
+    )
 
 
 def register(application: Application[Any, Any, Any, Any, Any, Any], rt: BridgeRuntime) -> None:
     """Install the gate and every handler; ``rt`` is reachable as ``bot_data["runtime"]``."""
     application.bot_data["runtime"] = rt
     application.add_handler(TypeHandler(Update, gate), group=-1)
-    for name, callback in (("call", call_command), ("hangup", hangup_command),
-                           ("status", status_command), ("capabilities", capabilities_command),
-                           ("help", help_command), ("start", start_command)):
+    for name, callback in (
+        ("call", call_command),
+        ("hangup", hangup_command),
+        ("status", status_command),
+        ("capabilities", capabilities_command),
+        ("help", help_command),
+        ("start", start_command),
+    ):
         application.add_handler(CommandHandler(name, callback))
     application.add_handler(MessageHandler(filters.COMMAND, unknown_command))
     application.add_handler(MessageHandler(filters.TEXT, text_message))

@@ -62,11 +62,15 @@ def describe_failure(url: str, exc: BaseException) -> str:
     if isinstance(exc, InvalidStatus):
         code = exc.response.status_code
         if code in (401, 403):
-            return (f"the gateway refused the control secret (HTTP {code}): set the same "
-                    "REALTIME_CONTROL_SECRET for bridge-gateway and bridge-telegram")
+            return (
+                f"the gateway refused the control secret (HTTP {code}): set the same "
+                "REALTIME_CONTROL_SECRET for bridge-gateway and bridge-telegram"
+            )
         if code == 404:
-            return f"nothing serves the control channel at {url} (HTTP 404): check " \
-                   "realtime.control_url"
+            return (
+                f"nothing serves the control channel at {url} (HTTP 404): check "
+                "realtime.control_url"
+            )
         return f"the gateway answered HTTP {code} at {url}"
     if isinstance(exc, InvalidURI):
         return f"realtime.control_url {url!r} is not a WebSocket URL"
@@ -80,16 +84,27 @@ def describe_failure(url: str, exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return f"the gateway at {url} did not answer in time"
     if isinstance(exc, OSError):
-        return f"the gateway at {url} is not answering ({exc.strerror or exc}): start " \
-               "bridge-gateway (systemctl start bridge-gateway)"
+        return (
+            f"the gateway at {url} is not answering ({exc.strerror or exc}): start "
+            "bridge-gateway (systemctl start bridge-gateway)"
+        )
     return f"{type(exc).__name__}: {exc}"
 
 
 class ControlChannel:
     """The control channel client; run :meth:`run` as a task and cancel it to stop."""
 
-    def __init__(self, url: str, secret: str, bridge_id: str, *, tracker: CallTracker,
-                 prepare: Prepare, status: Status, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        bridge_id: str,
+        *,
+        tracker: CallTracker,
+        prepare: Prepare,
+        status: Status,
+        backoff: Backoff | None = None,
+    ) -> None:
         self.url, self.bridge_id = url, bridge_id
         self._secret = secret
         self.tracker, self.prepare, self.status = tracker, prepare, status
@@ -127,19 +142,26 @@ class ControlChannel:
     def _failed(self, exc: BaseException) -> None:
         error = describe_failure(self.url, exc)
         (log.warning if error != self.last_error else log.debug)(
-            "control channel unavailable; retrying", error=error)
+            "control channel unavailable; retrying", error=error
+        )
         self.last_error = error
 
     async def _session(self) -> None:
         async with connect(
-            self.url, additional_headers={"Authorization": f"Bearer {self._secret}"},
-            open_timeout=OPEN_TIMEOUT_S, close_timeout=2.0, ping_interval=20.0,
-            ping_timeout=20.0, max_size=MAX_MESSAGE_BYTES, proxy=None,
+            self.url,
+            additional_headers={"Authorization": f"Bearer {self._secret}"},
+            open_timeout=OPEN_TIMEOUT_S,
+            close_timeout=2.0,
+            ping_interval=20.0,
+            ping_timeout=20.0,
+            max_size=MAX_MESSAGE_BYTES,
+            proxy=None,
         ) as ws:
             self._ws = ws
             sent = self.status()
-            await ws.send(json.dumps({"type": "bridge.hello", "bridge_id": self.bridge_id,
-                                      "status": sent}))
+            await ws.send(
+                json.dumps({"type": "bridge.hello", "bridge_id": self.bridge_id, "status": sent})
+            )
             heartbeat = asyncio.create_task(self._heartbeat(sent))
             try:
                 async with asyncio.timeout(HELLO_OK_TIMEOUT_S) as deadline:
@@ -188,15 +210,22 @@ class ControlChannel:
 
     async def _event(self, message: dict[str, Any]) -> None:
         call_id, event = message.get("call_id"), message.get("event")
-        if not (isinstance(call_id, str) and isinstance(event, dict)
-                and isinstance(event.get("seq"), int)):
+        if not (
+            isinstance(call_id, str)
+            and isinstance(event, dict)
+            and isinstance(event.get("seq"), int)
+        ):
             log.warning("gateway sent a malformed call.event")
             return
         try:
             self.tracker.record(call_id, event)
         except Exception as exc:  # not acknowledged: the gateway replays it after a reconnect
-            log.error("could not store a call event; reconnecting to have it replayed",
-                      call_id=call_id, seq=event["seq"], error=str(exc))
+            log.error(
+                "could not store a call event; reconnecting to have it replayed",
+                call_id=call_id,
+                seq=event["seq"],
+                error=str(exc),
+            )
             if self._ws is not None:
                 await self._ws.close(code=1011, reason="store failed")
             return
@@ -210,9 +239,12 @@ class ControlChannel:
             answer = await self.prepare(call)
         except Exception as exc:  # a bug must become a refusal, not a gateway time-out
             log.exception("preparing a call failed", call_id=call.get("call_id"))
-            answer = {"allowed": False, "context": {"parts": []},
-                      "reason": f"The bridge failed to prepare the call ({type(exc).__name__}). "
-                                "See journalctl -u bridge-telegram."}
+            answer = {
+                "allowed": False,
+                "context": {"parts": []},
+                "reason": f"The bridge failed to prepare the call ({type(exc).__name__}). "
+                "See journalctl -u bridge-telegram.",
+            }
         await self.send({"type": "call.prepare.result", "reply_to": message.get("id"), **answer})
         self.nudge()
 

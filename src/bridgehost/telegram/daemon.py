@@ -28,6 +28,7 @@ from telegram.ext import Application, ApplicationBuilder
 from bridgehost.bridge_state import BridgeStore
 from bridgehost.config import LoadedConfig, requirements_problems
 from bridgehost.gateway.store import iso, utc_now
+from bridgehost.logging import register_secret
 from bridgehost.plugins import PluginHost
 from bridgehost.state import StateError
 from bridgehost.systemd import Notifier, run_watchdog, watchdog_interval
@@ -35,7 +36,7 @@ from bridgehost.telegram import commands
 from bridgehost.telegram.access import Access
 from bridgehost.telegram.codex_seam import AppServerContext, CodexContext
 from bridgehost.telegram.control_channel import Backoff, ControlChannel
-from bridgehost.telegram.handover import CallTracker, HandoffPipeline, LogOnlyHandoff
+from bridgehost.telegram.handover import CallTracker, HandoffPipeline
 from bridgehost.telegram.prepare import prepare_call
 from bridgehost.telegram.runtime import BridgeRuntime
 from bridgehost.telegram.sending import deliver, on_error
@@ -56,14 +57,24 @@ HandoffFactory = Callable[[BridgeStore], HandoffPipeline]
 """Builds the pipeline on the daemon's own store, e.g. ``bridgehost.handoff.Pipeline``."""
 
 
-def build_bridge(loaded: LoadedConfig, *,
-                 handoff: HandoffPipeline | HandoffFactory | None = None,
-                 codex: CodexContext | None = None,
-                 host: PluginHost | None = None) -> BridgeRuntime:
+def _default_pipeline(loaded: LoadedConfig, host: PluginHost) -> HandoffFactory:
+    """The real handoff pipeline: artifact, summary, outbox, every sink in handoff.sinks."""
+    from bridgehost.handoff import Pipeline
+
+    return lambda store: Pipeline(loaded.config, loaded.secrets, store, plugins=host)
+
+
+def build_bridge(
+    loaded: LoadedConfig,
+    *,
+    handoff: HandoffPipeline | HandoffFactory | None = None,
+    codex: CodexContext | None = None,
+    host: PluginHost | None = None,
+) -> BridgeRuntime:
     """Check requirements and assemble the daemon's parts (nothing started, no network).
 
     :param handoff: the pipeline ended calls go to, or a factory that builds it on the
-        daemon's store; default :class:`LogOnlyHandoff`.
+        daemon's store; default the real :class:`bridgehost.handoff.Pipeline`.
     :param codex: the Codex reader; default :class:`AppServerContext` (``codex app-server``).
     :param host: the plugin host; default the installed plugins minus ``plugins.disabled``.
     """
@@ -73,32 +84,49 @@ def build_bridge(loaded: LoadedConfig, *,
     problems += host.conflicts()
     if problems:
         raise BridgeStartError("bridge-telegram cannot start:\n- " + "\n- ".join(problems))
+    for name in ("TELEGRAM_BOT_TOKEN", "REALTIME_CONTROL_SECRET", "OPENAI_API_KEY"):
+        if (value := loaded.secrets.get(name)) is not None:
+            register_secret(value.get_secret_value())  # never printed, even in a traceback
     try:
         store = BridgeStore.open(config.storage.root)
     except StateError as exc:
         raise BridgeStartError(f"bridge-telegram cannot open its state: {exc}") from exc
-    if handoff is not None and not isinstance(handoff, HandoffPipeline):
+    if handoff is None:
+        handoff = _default_pipeline(loaded, host)
+    if not isinstance(handoff, HandoffPipeline):
         try:
             handoff = handoff(store)
         except Exception as exc:
             store.close()
-            raise BridgeStartError(f"bridge-telegram cannot build its handoff pipeline: "
-                                   f"{exc}") from exc
-    handoff = handoff or LogOnlyHandoff()
+            raise BridgeStartError(
+                f"bridge-telegram cannot build its handoff pipeline: {exc}"
+            ) from exc
     tracker = CallTracker(store, handoff)
     assert config.telegram.authorized_chat_id is not None  # checked by requirements_problems
-    rt = BridgeRuntime(loaded=loaded, store=store, host=host,
-                       access=Access(config.telegram.authorized_chat_id),
-                       codex=codex or AppServerContext(config), handoff=handoff, tracker=tracker)
+    rt = BridgeRuntime(
+        loaded=loaded,
+        store=store,
+        host=host,
+        access=Access(config.telegram.authorized_chat_id),
+        codex=codex or AppServerContext(config),
+        handoff=handoff,
+        tracker=tracker,
+    )
     secret = loaded.secrets.realtime_control_secret
     if config.realtime.enabled and secret is not None:
+
         async def prepare(call: dict[str, Any]) -> dict[str, Any]:
             """Answer one ``call.prepare`` with this runtime."""
             return await prepare_call(rt, call)
 
-        rt.channel = ControlChannel(config.realtime.effective_control_url,
-                                    secret.get_secret_value(), config.realtime.bridge_id,
-                                    tracker=tracker, prepare=prepare, status=rt.status)
+        rt.channel = ControlChannel(
+            config.realtime.effective_control_url,
+            secret.get_secret_value(),
+            config.realtime.bridge_id,
+            tracker=tracker,
+            prepare=prepare,
+            status=rt.status,
+        )
     return rt
 
 
@@ -107,17 +135,22 @@ def build_application(rt: BridgeRuntime) -> Application[Any, Any, Any, Any, Any,
     token = rt.secrets.telegram_bot_token
     assert token is not None  # checked by requirements_problems
     root = rt.config.telegram.api_base_url
-    application = (ApplicationBuilder().token(token.get_secret_value())
-                   .base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
-                   .get_updates_read_timeout(rt.config.telegram.poll_timeout_s + 10.0)
-                   .build())
+    application = (
+        ApplicationBuilder()
+        .token(token.get_secret_value())
+        .base_url(f"{root}/bot")
+        .base_file_url(f"{root}/file/bot")
+        .get_updates_read_timeout(rt.config.telegram.poll_timeout_s + 10.0)
+        .build()
+    )
     commands.register(application, rt)
     application.add_error_handler(on_error)
     return application
 
 
-async def _until_done(what: str, step: Callable[[], Awaitable[Any]], stop: asyncio.Event,
-                      notifier: Notifier) -> bool:
+async def _until_done(
+    what: str, step: Callable[[], Awaitable[Any]], stop: asyncio.Event, notifier: Notifier
+) -> bool:
     """Run ``step`` until it succeeds (True) or ``stop`` is set (False); a rejected bot token
     is fatal, any other Telegram error is retried with backoff."""
     backoff = Backoff(1.0, 30.0)
@@ -128,7 +161,8 @@ async def _until_done(what: str, step: Callable[[], Awaitable[Any]], stop: async
         except InvalidToken as exc:
             raise BridgeStartError(
                 "Telegram rejected TELEGRAM_BOT_TOKEN. Copy the token from @BotFather into "
-                "the bridge's secrets (environment, .env or credentials) and restart.") from exc
+                "the bridge's secrets (environment, .env or credentials) and restart."
+            ) from exc
         except TelegramError as exc:
             notifier.status(f"waiting for Telegram ({what}: {exc})")
             log.warning("telegram not reachable yet; retrying", step=what, error=str(exc))
@@ -166,24 +200,35 @@ def _polling_error(error: TelegramError) -> None:
     log.warning("telegram polling failed; python-telegram-bot retries", error=str(error))
 
 
-async def _start(rt: BridgeRuntime, application: Any, stop: asyncio.Event,
-                 notifier: Notifier) -> bool:
+async def _start(
+    rt: BridgeRuntime, application: Any, stop: asyncio.Event, notifier: Notifier
+) -> bool:
     """Reach Telegram, set the menu, start polling; False if stopped first."""
     if not await _until_done("getMe", application.initialize, stop, notifier):
         return False
     await deliver("setMyCommands", lambda: application.bot.set_my_commands(commands.COMMANDS))
     await application.start()
-    return await _until_done("polling", lambda: application.updater.start_polling(
-        timeout=rt.config.telegram.poll_timeout_s, allowed_updates=["message"],
-        error_callback=_polling_error), stop, notifier)
+    return await _until_done(
+        "polling",
+        lambda: application.updater.start_polling(
+            timeout=rt.config.telegram.poll_timeout_s,
+            allowed_updates=["message"],
+            error_callback=_polling_error,
+        ),
+        stop,
+        notifier,
+    )
 
 
 async def _stop_telegram(application: Any) -> None:
-    steps = [("updater", lambda: application.updater.stop() if application.updater.running
-              else asyncio.sleep(0)),
-             ("application", lambda: application.stop() if application.running
-              else asyncio.sleep(0)),
-             ("shutdown", application.shutdown)]
+    steps = [
+        (
+            "updater",
+            lambda: application.updater.stop() if application.updater.running else asyncio.sleep(0),
+        ),
+        ("application", lambda: application.stop() if application.running else asyncio.sleep(0)),
+        ("shutdown", application.shutdown),
+    ]
     for name, step in steps:
         try:
             await asyncio.wait_for(step(), STOP_STEP_TIMEOUT_S)
@@ -191,8 +236,12 @@ async def _stop_telegram(application: Any) -> None:
             log.warning("telegram shutdown step failed", step=name, error=str(exc))
 
 
-async def run_bridge(rt: BridgeRuntime, *, stop: asyncio.Event | None = None,
-                     on_ready: Callable[[BridgeRuntime], None] | None = None) -> None:
+async def run_bridge(
+    rt: BridgeRuntime,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[BridgeRuntime], None] | None = None,
+) -> None:
     """Run an assembled bridge until ``stop`` is set (or SIGTERM/SIGINT arrives)."""
     notifier = Notifier()
     stop = stop or asyncio.Event()
@@ -215,11 +264,22 @@ async def run_bridge(rt: BridgeRuntime, *, stop: asyncio.Event | None = None,
         interval = watchdog_interval()
         if interval:
             alive = list(tasks)
-            tasks.append(asyncio.create_task(run_watchdog(notifier, interval, lambda: (
-                application.updater.running and not any(t.done() for t in alive)))))
+            tasks.append(
+                asyncio.create_task(
+                    run_watchdog(
+                        notifier,
+                        interval,
+                        lambda: application.updater.running and not any(t.done() for t in alive),
+                    )
+                )
+            )
         notifier.ready(rt.status_line())
-        log.info("bridge ready", chat_id=rt.chat_id, realtime=rt.config.realtime.enabled,
-                 control_url=rt.channel.url if rt.channel else None)
+        log.info(
+            "bridge ready",
+            chat_id=rt.chat_id,
+            realtime=rt.config.realtime.enabled,
+            control_url=rt.channel.url if rt.channel else None,
+        )
         if on_ready:
             on_ready(rt)
         await stop.wait()
@@ -240,14 +300,18 @@ async def run_bridge(rt: BridgeRuntime, *, stop: asyncio.Event | None = None,
         notifier.close()
 
 
-async def serve_bridge(loaded: LoadedConfig, *, stop: asyncio.Event | None = None,
-                       on_ready: Callable[[BridgeRuntime], None] | None = None,
-                       handoff: HandoffPipeline | HandoffFactory | None = None,
-                       codex: CodexContext | None = None) -> None:
+async def serve_bridge(
+    loaded: LoadedConfig,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[BridgeRuntime], None] | None = None,
+    handoff: HandoffPipeline | HandoffFactory | None = None,
+    codex: CodexContext | None = None,
+) -> None:
     """Build the bridge from ``loaded`` (see :func:`build_bridge`) and run it until stopped.
 
     :param handoff: where ended calls go, or a factory taking the daemon's ``BridgeStore``
-        (default: :class:`LogOnlyHandoff`).
+        (default: the real :class:`bridgehost.handoff.Pipeline`).
     :param codex: the Codex reader (default: ``codex app-server`` through ``bridgehost.codex``).
     :raises BridgeStartError: a requirement is missing or Telegram rejects the token.
     """

@@ -80,8 +80,12 @@ class CallTracker:
             if not row.get("started_at"):
                 released = self.store.release_notes(call_id)
                 self.store.set_handoff_state(call_id, "discarded")
-                log.info("call ended before it started; discarded without a recap",
-                         call_id=call_id, reason=row.get("end_reason"), notes_requeued=released)
+                log.info(
+                    "call ended before it started; discarded without a recap",
+                    call_id=call_id,
+                    reason=row.get("end_reason"),
+                    notes_requeued=released,
+                )
                 return
             self.store.set_handoff_state(call_id, "pending")
             try:
@@ -89,12 +93,16 @@ class CallTracker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the pipeline's failure must not touch the channel
-                log.error("handoff pipeline failed; the call stays pending until restart",
-                          call_id=call_id, error=f"{type(exc).__name__}: {exc}")
+                log.error(
+                    "handoff pipeline failed; the call stays pending until restart",
+                    call_id=call_id,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
                 return
             self.store.set_handoff_state(call_id, "handed")
-            log.info("call handed to the handoff pipeline", call_id=call_id,
-                     reason=row.get("end_reason"))
+            log.info(
+                "call handed to the handoff pipeline", call_id=call_id, reason=row.get("end_reason")
+            )
 
     def recover(self) -> list[str]:
         """Offer again every ended call a crash left between "ended" and "handed"."""

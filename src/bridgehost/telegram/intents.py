@@ -22,11 +22,15 @@ MAX_INTENT_CHARS = 80
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
 _NOT_WORD = re.compile(r"[^a-z0-9']+")
 
-_LEAD = (r"(?:(?:hey|hi|ok|okay|so|please|pls|codex|bot|yo)\s+)*"
-         r"(?:(?:can|could|would|will)\s+(?:you|we)\s+(?:please\s+)?)?"
-         r"(?:(?:i\s+(?:want|would\s+like)|i'?d\s+like|i\s+wanna|wanna)\s+(?:to\s+)?)?")
-_TAIL = (r"(?:\s+(?:please|pls|now|right\s+now|asap|quickly|thanks|thank\s+you|"
-         r"when\s+(?:you(?:'re|\s+are)\s+)?ready|when\s+you\s+can|if\s+you\s+can))*")
+_LEAD = (
+    r"(?:(?:hey|hi|ok|okay|so|please|pls|codex|bot|yo)\s+)*"
+    r"(?:(?:can|could|would|will)\s+(?:you|we)\s+(?:please\s+)?)?"
+    r"(?:(?:i\s+(?:want|would\s+like)|i'?d\s+like|i\s+wanna|wanna)\s+(?:to\s+)?)?"
+)
+_TAIL = (
+    r"(?:\s+(?:please|pls|now|right\s+now|asap|quickly|thanks|thank\s+you|"
+    r"when\s+(?:you(?:'re|\s+are)\s+)?ready|when\s+you\s+can|if\s+you\s+can))*"
+)
 
 _A = r"(?:(?:a|an|the|our|my)\s+)?"
 _KIND = r"(?:(?:quick|short|live|voice|phone|video|audio)\s+)*"

@@ -34,18 +34,20 @@ HANGUP_REASON = "telegram_hangup"
 
 def invite_markup(launch_url: str) -> InlineKeyboardMarkup:
     """The one-button inline keyboard that opens the Mini App."""
-    return InlineKeyboardMarkup([[InlineKeyboardButton(BUTTON_TEXT,
-                                                       web_app=WebAppInfo(launch_url))]])
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(BUTTON_TEXT, web_app=WebAppInfo(launch_url))]]
+    )
 
 
 def invite_text(result: dict[str, Any], gateway: dict[str, Any] | None) -> str:
     """The text above the button: what the call is, how long the link lasts, the budget."""
-    lines = ["Your call is ready. Tap the button to talk with your Codex agent; the bound "
-             "thread is its context, and a handoff goes back to it when you hang up."]
+    lines = [
+        "Your call is ready. Tap the button to talk with your Codex agent; the bound "
+        "thread is its context, and a handoff goes back to it when you hang up."
+    ]
     expires = result.get("expires_at")
     with contextlib.suppress(TypeError, ValueError):
-        minutes = max(1, round((datetime.fromisoformat(expires) - utc_now()).total_seconds()
-                               / 60))
+        minutes = max(1, round((datetime.fromisoformat(expires) - utc_now()).total_seconds() / 60))
         lines.append(f"The link works for one call and expires in {minutes} min.")
     if gateway is not None:
         lines.append(views.budget_line(gateway))
@@ -83,8 +85,13 @@ class ArmProgress:
                 await self._task
 
 
-async def _reply(rt: BridgeRuntime, bot: Any, progress: Message | None, text: str,
-                 markup: InlineKeyboardMarkup | None = None) -> None:
+async def _reply(
+    rt: BridgeRuntime,
+    bot: Any,
+    progress: Message | None,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+) -> None:
     """Edit the progress message into ``text`` if there is one, else send a new message."""
     if progress is not None and await edit_text(bot, progress, text, markup=markup):
         return
@@ -104,9 +111,13 @@ async def launch(rt: BridgeRuntime, bot: Any) -> None:
     async with rt.call_lock:
         snap = await views.snapshot(rt)
         if not (snap.readiness.ready or snap.only_disarmed):
-            log.info("/call blocked", failures=[c.name for c in snap.failures],
-                     details=[c.detail for c in snap.failures], **rt.binding_view(),
-                     connected=rt.connected)
+            log.info(
+                "/call blocked",
+                failures=[c.name for c in snap.failures],
+                details=[c.detail for c in snap.failures],
+                **rt.binding_view(),
+                connected=rt.connected,
+            )
             await send_text(bot, rt.chat_id, views.blocked_text(snap))
             return
         message = None
@@ -122,10 +133,18 @@ async def launch(rt: BridgeRuntime, bot: Any) -> None:
             await _reply(rt, bot, message, f"Arming failed: {reason}")
             return
         await progress.stop()
-        log.info("/call sent an invite", armed_now=message is not None,
-                 expires_at=result.get("expires_at"))
-        await _reply(rt, bot, message, invite_text(result, snap.gateway),
-                     invite_markup(str(result["launch_url"])))
+        log.info(
+            "/call sent an invite",
+            armed_now=message is not None,
+            expires_at=result.get("expires_at"),
+        )
+        await _reply(
+            rt,
+            bot,
+            message,
+            invite_text(result, snap.gateway),
+            invite_markup(str(result["launch_url"])),
+        )
 
 
 async def _gateway_call_id(rt: BridgeRuntime) -> tuple[str | None, bool]:
@@ -143,8 +162,11 @@ async def _gateway_call_id(rt: BridgeRuntime) -> tuple[str | None, bool]:
 async def hangup(rt: BridgeRuntime, bot: Any) -> None:
     """The ``/hangup`` flow: ask, answer at once, let the recap follow."""
     if rt.channel is None:
-        await send_text(bot, rt.chat_id, "Live calls are switched off (realtime.enabled is "
-                        "false), so there is no call to end.")
+        await send_text(
+            bot,
+            rt.chat_id,
+            "Live calls are switched off (realtime.enabled is false), so there is no call to end.",
+        )
         return
     call_id, answered = await _gateway_call_id(rt)
     if not answered:
@@ -153,8 +175,7 @@ async def hangup(rt: BridgeRuntime, bot: Any) -> None:
     if call_id is None:
         await send_text(bot, rt.chat_id, "No call is running.")
         return
-    ack = await send_text(bot, rt.chat_id, "Hanging up… The recap follows once the call has "
-                          "ended.")
+    ack = await send_text(bot, rt.chat_id, "Hanging up… The recap follows once the call has ended.")
     if await rt.channel.hangup(call_id, HANGUP_REASON):
         log.info("/hangup sent over the control channel", call_id=call_id)
         return

@@ -32,12 +32,18 @@ NOTES_PRIORITY = 70
 
 NOT_BOUND = "No Codex thread is bound. Run: bridgectl bind --latest"
 DESKTOP_OWNS = "The desktop owns the session. Run: bridgectl claim"
-DISABLED = ("Live calls are switched off on the bridge. Set enabled = true under [realtime] "
-            "in bridge.config.toml and restart bridge-telegram.")
-WRONG_USER = "This Telegram account is not the one this bridge serves. Start the call from " \
-             "the bridge's own chat."
-MALFORMED = "The gateway sent a malformed prepare request. Update bridge-gateway and " \
-            "bridge-telegram to the same version."
+DISABLED = (
+    "Live calls are switched off on the bridge. Set enabled = true under [realtime] "
+    "in bridge.config.toml and restart bridge-telegram."
+)
+WRONG_USER = (
+    "This Telegram account is not the one this bridge serves. Start the call from "
+    "the bridge's own chat."
+)
+MALFORMED = (
+    "The gateway sent a malformed prepare request. Update bridge-gateway and "
+    "bridge-telegram to the same version."
+)
 
 
 def context_budget_s(startup_timeout_ms: int) -> float:
@@ -69,16 +75,20 @@ def refusal(rt: BridgeRuntime, call: Mapping[str, Any]) -> str | None:
 def _notes_part(notes: list[str]) -> ContextPart | None:
     if not notes:
         return None
-    return ContextPart("Notes the user sent in Telegram before the call",
-                       "\n".join(f"- {note}" for note in notes), NOTES_PRIORITY)
+    return ContextPart(
+        "Notes the user sent in Telegram before the call",
+        "\n".join(f"- {note}" for note in notes),
+        NOTES_PRIORITY,
+    )
 
 
 async def _plugin_parts(rt: BridgeRuntime, info: CallInfo) -> list[ContextPart]:
     return await asyncio.to_thread(rt.host.call_context, info, rt.config)
 
 
-async def gather_context(rt: BridgeRuntime, info: CallInfo, notes: list[str], *,
-                         budget_s: float) -> list[ContextPart]:
+async def gather_context(
+    rt: BridgeRuntime, info: CallInfo, notes: list[str], *, budget_s: float
+) -> list[ContextPart]:
     """Codex, plugin and note parts; whatever is not ready after ``budget_s`` is left out."""
     sources: dict[str, asyncio.Task[list[ContextPart]]] = {
         "plugins": asyncio.create_task(_plugin_parts(rt, info)),
@@ -90,11 +100,19 @@ async def gather_context(rt: BridgeRuntime, info: CallInfo, notes: list[str], *,
     for name, task in sources.items():
         if task in pending:
             task.cancel()
-            log.warning("call context source too slow; left out", source=name,
-                        call_id=info.call_id, budget_s=budget_s)
+            log.warning(
+                "call context source too slow; left out",
+                source=name,
+                call_id=info.call_id,
+                budget_s=budget_s,
+            )
         elif task.exception() is not None:
-            log.warning("call context source failed; left out", source=name,
-                        call_id=info.call_id, error=str(task.exception()))
+            log.warning(
+                "call context source failed; left out",
+                source=name,
+                call_id=info.call_id,
+                error=str(task.exception()),
+            )
         else:
             parts.extend(p for p in task.result() if isinstance(p, ContextPart))
     if note_part := _notes_part(notes):
@@ -120,9 +138,14 @@ async def prepare_call(rt: BridgeRuntime, call: Mapping[str, Any]) -> dict[str, 
     rt.store.set_call_details(call_id, thread_id=view["thread_id"], telegram_user_id=user_id)
     since = iso(utc_now() - NOTES_MAX_AGE) or ""
     notes = rt.store.claim_queued_notes(call_id, since=since)
-    info = CallInfo(call_id=call_id, bridge_id=rt.config.realtime.bridge_id,
-                    telegram_user_id=user_id, thread_id=view["thread_id"])
-    parts = await gather_context(rt, info, notes,
-                                 budget_s=context_budget_s(rt.config.realtime.startup_timeout_ms))
+    info = CallInfo(
+        call_id=call_id,
+        bridge_id=rt.config.realtime.bridge_id,
+        telegram_user_id=user_id,
+        thread_id=view["thread_id"],
+    )
+    parts = await gather_context(
+        rt, info, notes, budget_s=context_budget_s(rt.config.realtime.startup_timeout_ms)
+    )
     log.info("prepared a call", call_id=call_id, parts=len(parts), notes=len(notes))
     return {"allowed": True, "reason": None, "context": {"parts": [part_json(p) for p in parts]}}

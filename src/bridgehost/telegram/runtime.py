@@ -67,8 +67,10 @@ class BridgeRuntime:
     def binding_view(self) -> dict[str, Any]:
         """``{"owner", "thread_id"}`` now: the runtime binding, else ``[codex] thread_id``."""
         binding = self.store.binding()
-        return {"owner": binding.owner,
-                "thread_id": binding.thread_id or self.config.codex.thread_id}
+        return {
+            "owner": binding.owner,
+            "thread_id": binding.thread_id or self.config.codex.thread_id,
+        }
 
     def bridge_view(self) -> dict[str, Any]:
         """The bridge's own view for :func:`bridgehost.readiness.evaluate`."""
@@ -80,8 +82,10 @@ class BridgeRuntime:
         if row is None:
             return None
         rt = self.config.realtime
-        longest = timedelta(milliseconds=rt.launch_window_ms + rt.max_call_ms
-                            + rt.finalize_grace_ms) + LIVE_SLACK
+        longest = (
+            timedelta(milliseconds=rt.launch_window_ms + rt.max_call_ms + rt.finalize_grace_ms)
+            + LIVE_SLACK
+        )
         try:
             created = datetime.fromisoformat(row["created_at"])
         except (TypeError, ValueError):
@@ -91,8 +95,11 @@ class BridgeRuntime:
     def status(self) -> dict[str, Any]:
         """The ``status`` of ``bridge.hello`` / ``bridge.status``."""
         call = self.current_call()
-        return {**self.binding_view(), "version": __version__,
-                "call_id": call["call_id"] if call else None}
+        return {
+            **self.binding_view(),
+            "version": __version__,
+            "call_id": call["call_id"] if call else None,
+        }
 
     def status_line(self) -> str:
         """The ``STATUS=`` line systemd shows."""

@@ -54,8 +54,9 @@ def clip(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
-async def deliver(what: str, call: Callable[[], Awaitable[T]], *,
-                  attempts: int = MAX_ATTEMPTS) -> T | None:
+async def deliver(
+    what: str, call: Callable[[], Awaitable[T]], *, attempts: int = MAX_ATTEMPTS
+) -> T | None:
     """Run one Bot API call with retries; None when it finally failed (already logged)."""
     for attempt in range(1, attempts + 1):
         try:
@@ -68,8 +69,11 @@ async def deliver(what: str, call: Callable[[], Awaitable[T]], *,
             log.info("telegram rate limit: waiting", what=what, retry_after=wait)
             await asyncio.sleep(wait + 0.1)
         except Forbidden as exc:
-            log.warning("telegram refused: the user blocked the bot or left the chat",
-                        what=what, error=exc.message)
+            log.warning(
+                "telegram refused: the user blocked the bot or left the chat",
+                what=what,
+                error=exc.message,
+            )
             return None
         except InvalidToken as exc:
             log.error("telegram rejected the bot token", what=what, error=exc.message)
@@ -90,9 +94,14 @@ async def deliver(what: str, call: Callable[[], Awaitable[T]], *,
     return None  # pragma: no cover - the loop always returns
 
 
-async def send_text(bot: Any, chat_id: int, text: str, *,
-                    markup: InlineKeyboardMarkup | None = None,
-                    reply_to: int | None = None) -> Message | None:
+async def send_text(
+    bot: Any,
+    chat_id: int,
+    text: str,
+    *,
+    markup: InlineKeyboardMarkup | None = None,
+    reply_to: int | None = None,
+) -> Message | None:
     """Send plain text (no parse mode, so nothing needs escaping); None if it failed."""
     kwargs: dict[str, Any] = {"chat_id": chat_id, "text": clip(text)}
     if markup is not None:
@@ -102,12 +111,19 @@ async def send_text(bot: Any, chat_id: int, text: str, *,
     return await deliver("sendMessage", lambda: bot.send_message(**kwargs))
 
 
-async def edit_text(bot: Any, message: Message, text: str, *,
-                    markup: InlineKeyboardMarkup | None = None) -> bool:
+async def edit_text(
+    bot: Any, message: Message, text: str, *, markup: InlineKeyboardMarkup | None = None
+) -> bool:
     """Replace a message's text (and inline keyboard); False if it failed."""
-    result = await deliver("editMessageText", lambda: bot.edit_message_text(
-        text=clip(text), chat_id=message.chat_id, message_id=message.message_id,
-        reply_markup=markup))
+    result = await deliver(
+        "editMessageText",
+        lambda: bot.edit_message_text(
+            text=clip(text),
+            chat_id=message.chat_id,
+            message_id=message.message_id,
+            reply_markup=markup,
+        ),
+    )
     return result is not None
 
 
@@ -118,6 +134,9 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if isinstance(error, (NetworkError, RetryAfter, TimedOut)):
         log.warning("telegram call failed", update_id=update_id, error=str(error))
         return
-    log.error("telegram handler failed", update_id=update_id,
-              error=f"{type(error).__name__}: {error}",
-              exc_info=(type(error), error, error.__traceback__) if error else None)
+    log.error(
+        "telegram handler failed",
+        update_id=update_id,
+        error=f"{type(error).__name__}: {error}",
+        exc_info=(type(error), error, error.__traceback__) if error else None,
+    )

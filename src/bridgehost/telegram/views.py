@@ -55,8 +55,12 @@ async def _plugin_checks(rt: BridgeRuntime) -> list[CheckResult]:
             async with asyncio.timeout(PLUGIN_CHECK_TIMEOUT_S):
                 return await check.run()
         except Exception as exc:  # a plugin's bug or hang must not hide the other checks
-            return CheckResult(check.name, False, f"check failed: {exc!r}",
-                               f"report this to the author of plugin {plugin}")
+            return CheckResult(
+                check.name,
+                False,
+                f"check failed: {exc!r}",
+                f"report this to the author of plugin {plugin}",
+            )
 
     return list(await asyncio.gather(*(run(p, c) for p, c in rt.host.readiness_checks(rt.config))))
 
@@ -67,24 +71,39 @@ def _call_check(gateway: dict[str, Any] | None) -> list[CheckResult]:
     call = gateway.get("call")
     if not call:
         return [CheckResult("Live call", True, "none running")]
-    return [CheckResult("Live call", False, f"call {call.get('call_id')} is {call.get('status')}",
-                        "send /hangup to end it, or wait until it ends")]
+    return [
+        CheckResult(
+            "Live call",
+            False,
+            f"call {call.get('call_id')} is {call.get('status')}",
+            "send /hangup to end it, or wait until it ends",
+        )
+    ]
 
 
-def _refine(rt: BridgeRuntime, checks: list[CheckResult],
-            error: GatewayApiError | None) -> list[CheckResult]:
+def _refine(
+    rt: BridgeRuntime, checks: list[CheckResult], error: GatewayApiError | None
+) -> list[CheckResult]:
     """Sharper details and fixes where the bridge knows more than the generic check."""
     armed = any(c.name == "Call surface" and c.ok for c in checks)
     out = []
     for check in checks:
-        if check.name == "Gateway" and error is not None and error.code == "unauthorized":
+        if check.name == "Gateway" and not rt.config.realtime.enabled:
+            check = replace(check, detail="not asked: live calls are disabled", fix=None)
+        elif check.name == "Gateway" and error is not None and error.code == "unauthorized":
             check = replace(
-                check, detail="the gateway refused this bridge's REALTIME_CONTROL_SECRET, so "
+                check,
+                detail="the gateway refused this bridge's REALTIME_CONTROL_SECRET, so "
                 "neither its control API nor the control channel accepts the bridge",
                 fix="set the same REALTIME_CONTROL_SECRET for bridge-gateway and "
-                "bridge-telegram, then restart bridge-telegram")
-        elif check.name == "Control channel" and not check.ok and rt.channel is not None \
-                and rt.channel.last_error:
+                "bridge-telegram, then restart bridge-telegram",
+            )
+        elif (
+            check.name == "Control channel"
+            and not check.ok
+            and rt.channel is not None
+            and rt.channel.last_error
+        ):
             check = replace(check, detail=f"not connected: {rt.channel.last_error}")
         elif check.name == "Public Mini App origin" and not check.ok and not armed:
             check = replace(check, detail=f"{check.detail}; no invite until the surface is armed")
@@ -106,16 +125,20 @@ async def snapshot(rt: BridgeRuntime) -> Snapshot:
         except TimeoutError:
             error = GatewayApiError("The gateway did not answer in time.")
     extra = [*await _plugin_checks(rt), *_call_check(gateway)]
-    why = str(error) if error else None
-    if not rt.config.realtime.enabled:
-        why = "not asked: live calls are disabled"
-    readiness = evaluate(rt.config, rt.secrets, gateway=gateway, gateway_error=why,
-                         bridge=rt.bridge_view(), extra=extra)
+    readiness = evaluate(
+        rt.config,
+        rt.secrets,
+        gateway=gateway,
+        gateway_error=str(error) if error else None,
+        bridge=rt.bridge_view(),
+        extra=extra,
+    )
     readiness = Readiness(_refine(rt, readiness.checks, error), readiness.informational)
     return Snapshot(readiness, gateway, error)
 
 
 # -- texts -------------------------------------------------------------------------------------
+
 
 def check_line(check: CheckResult, *, with_fix: bool = True) -> str:
     """``✅ name: detail`` or ``❌ name: detail`` plus ``→ fix``."""
@@ -158,8 +181,11 @@ def _surface_line(gateway: dict[str, Any]) -> str:
     if not surface.get("armed"):
         reason = surface.get("last_disarm_reason")
         return f"Call surface: disarmed ({reason})" if reason else "Call surface: disarmed"
-    invite = ("invite ready until " + _clock(surface.get("token_expires_at"))
-              if surface.get("launch_token_ready") else "no open invite")
+    invite = (
+        "invite ready until " + _clock(surface.get("token_expires_at"))
+        if surface.get("launch_token_ready")
+        else "no open invite"
+    )
     return f"Call surface: armed at {surface.get('public_url')} ({invite})"
 
 
@@ -173,45 +199,65 @@ def _call_line(call: dict[str, Any]) -> str:
 def budget_line(gateway: dict[str, Any]) -> str:
     """Today's calls, time used and left, next call's cap."""
     b = gateway.get("budget") or {}
-    return (f"Budget: {b.get('calls_today', 0)} calls today · {_minutes(b.get('used_ms', 0))} "
-            f"used · {_minutes(b.get('remaining_ms', 0))} left · next call up to "
-            f"{_minutes(b.get('next_call_cap_ms', 0))}")
+    return (
+        f"Budget: {b.get('calls_today', 0)} calls today · {_minutes(b.get('used_ms', 0))} "
+        f"used · {_minutes(b.get('remaining_ms', 0))} left · next call up to "
+        f"{_minutes(b.get('next_call_cap_ms', 0))}"
+    )
 
 
 def call_status_text(rt: BridgeRuntime, snap: Snapshot) -> str:
     """``/call status``: the surface, the current call, recent calls, budget, readiness."""
     gateway = snap.gateway
     if gateway is None:
-        return "\n".join(["Call status unavailable: the gateway is not answering.",
-                          *(check_line(c) for c in snap.failures[:2])])
+        return "\n".join(
+            [
+                "Call status unavailable: the gateway is not answering.",
+                *(check_line(c) for c in snap.failures[:2]),
+            ]
+        )
     call = gateway.get("call")
-    lines = [_surface_line(gateway),
-             "Current call: none" if not call else
-             f"Current call: {call.get('call_id')} ({call.get('status')}, "
-             f"{_minutes(call.get('connected_ms') or 0)} connected)",
-             budget_line(gateway),
-             "Control channel: " + ("connected" if rt.connected else "not connected")]
-    recent = [c for c in gateway.get("recent_calls") or [] if not call
-              or c.get("call_id") != call.get("call_id")][:5]
-    lines += ["Recent calls:", *(_call_line(c) for c in recent)] if recent else \
-        ["Recent calls: none"]
-    lines.append("Ready for /call ✅" if snap.readiness.ready else
-                 "Not ready:\n" + "\n".join(check_line(c) for c in snap.failures))
+    lines = [
+        _surface_line(gateway),
+        "Current call: none"
+        if not call
+        else f"Current call: {call.get('call_id')} ({call.get('status')}, "
+        f"{_minutes(call.get('connected_ms') or 0)} connected)",
+        budget_line(gateway),
+        "Control channel: " + ("connected" if rt.connected else "not connected"),
+    ]
+    recent = [
+        c
+        for c in gateway.get("recent_calls") or []
+        if not call or c.get("call_id") != call.get("call_id")
+    ][:5]
+    lines += (
+        ["Recent calls:", *(_call_line(c) for c in recent)] if recent else ["Recent calls: none"]
+    )
+    lines.append(
+        "Ready for /call ✅"
+        if snap.readiness.ready
+        else "Not ready:\n" + "\n".join(check_line(c) for c in snap.failures)
+    )
     return "\n".join(lines)
 
 
 def status_text(rt: BridgeRuntime, snap: Snapshot) -> str:
     """``/status``: the bridge, the gateway, the binding, the surface, readiness."""
     view = rt.binding_view()
-    lines = [f"bridgehost {__version__}: {rt.status_line()}",
-             f"Gateway: {'reachable' if snap.gateway is not None else 'not answering'}",
-             f"Control channel: {'connected' if rt.connected else 'not connected'}",
-             f"Session owner: {view['owner']}",
-             f"Bound thread: {view['thread_id'] or 'none'}"]
+    lines = [
+        f"bridgehost {__version__}: {rt.status_line()}",
+        f"Gateway: {'reachable' if snap.gateway is not None else 'not answering'}",
+        f"Control channel: {'connected' if rt.connected else 'not connected'}",
+        f"Session owner: {view['owner']}",
+        f"Bound thread: {view['thread_id'] or 'none'}",
+    ]
     if snap.gateway is not None:
         lines += [_surface_line(snap.gateway), budget_line(snap.gateway)]
     first = snap.readiness.first_failure
-    lines.append("Ready for /call ✅" if first is None else
-                 f"Not ready for /call: {first.name} ({first.detail}). /capabilities has all "
-                 "checks.")
+    lines.append(
+        "Ready for /call ✅"
+        if first is None
+        else f"Not ready for /call: {first.name} ({first.detail}). /capabilities has all checks."
+    )
     return "\n".join(lines)

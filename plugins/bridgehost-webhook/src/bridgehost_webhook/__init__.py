@@ -58,8 +58,9 @@ class WebhookSink:
         headers = {"Idempotency-Key": str(artifact["call_id"])}
         if self._token is not None:
             headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
-        async with self._session.post(str(self.settings.url), json=dict(artifact),
-                                      headers=headers) as resp:
+        async with self._session.post(
+            str(self.settings.url), json=dict(artifact), headers=headers
+        ) as resp:
             if resp.status // 100 != 2:
                 raise RuntimeError(f"webhook answered HTTP {resp.status}")
         return str(self.settings.url)

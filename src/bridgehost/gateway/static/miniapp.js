@@ -104,6 +104,7 @@ function audioContext() {
   return app.audioContext;
 }
 
+/** Keep the screen on during a call (re-acquired when the page becomes visible again). */
 async function holdWakeLock() {
   if (!navigator.wakeLock || app.wakeLock || app.state !== "in_call") return;
   try {
@@ -119,6 +120,7 @@ async function holdWakeLock() {
   }
 }
 
+/** Let the screen sleep again. */
 function releaseWakeLock() {
   if (app.wakeLock) app.wakeLock.release().catch(() => {});
   app.wakeLock = null;
@@ -126,6 +128,7 @@ function releaseWakeLock() {
 
 // -- starting a call ------------------------------------------------------------------------
 
+/** Start (or retry): microphone (once), bootstrap, then connect the call. */
 async function startCall() {
   if (!["idle", "failed", "ended"].includes(app.state) || !app.canRetry || app.retryAt) return;
   if (!tg.initData) return;
@@ -161,7 +164,9 @@ async function startCall() {
   }
 }
 
+/** Could not start: say why, and offer "Try again" (after Retry-After) or point to /call. */
 function failed(message, {retry, stale = false, retryAfter = 0}) {
+  clearInterval(app.retryTimer);
   app.canRetry = retry;
   if (stale) {
     showHelp("A fresh call link is needed.",
@@ -176,6 +181,7 @@ function failed(message, {retry, stale = false, retryAfter = 0}) {
   tg.haptic("error");
 }
 
+/** Map a bootstrap failure to retry (transient) or stale (send /call again). */
 function bootstrapFailed(result) {
   const code = (result.body.error && result.body.error.code) || "";
   if (result.status === 0) {
@@ -190,6 +196,7 @@ function bootstrapFailed(result) {
   return failed(message, {retry: true, retryAfter: result.retryAfter});
 }
 
+/** Open the call socket, then the media of the call's transport, within the start timeout. */
 async function connect(boot, stream, context) {
   const call = {id: boot.call_id, token: boot.client_token, transport: boot.transport,
     limits: boot.limits || {}, started: false, connectedAt: 0, ending: null, ended: false,
@@ -218,6 +225,7 @@ async function connect(boot, stream, context) {
   }, deadline);
 }
 
+/** Relay: PCM16 frames over the call socket both ways; call.started once audio flows. */
 function startRelay(call, stream, context) {
   if (!context) throw new Error("this browser cannot play audio");
   call.player = new Pcm16Player(context);
@@ -233,6 +241,7 @@ function startRelay(call, stream, context) {
   });
 }
 
+/** WebRTC: the offer goes to the gateway (never to OpenAI directly); started once connected. */
 async function startWebrtc(call, stream, context) {
   const pc = new RTCPeerConnection();
   call.pc = pc;
@@ -242,7 +251,9 @@ async function startWebrtc(call, stream, context) {
   };
   for (const track of stream.getAudioTracks()) pc.addTrack(track, stream);
   call.channel = pc.createDataChannel("oai-events"); // transcripts come via the call socket
-  if (context) call.capture = new MicCapture(context, stream, {onFrame: () => {}, onLevel: showLevel});
+  if (context) { // only for the level display: the audio itself goes over WebRTC
+    call.capture = new MicCapture(context, stream, {onFrame: () => {}, onLevel: showLevel});
+  }
   await pc.setLocalDescription(await pc.createOffer());
   const answer = await postJson("/api/call/webrtc",
     {call_id: call.id, client_token: call.token, sdp: pc.localDescription.sdp}, 30000);
@@ -265,6 +276,7 @@ async function startWebrtc(call, stream, context) {
   };
 }
 
+/** Audio flows: tell the gateway (durably), keep the screen on, guard against closing. */
 function started(call) {
   call.started = true;
   clearTimeout(call.startTimer);
@@ -298,6 +310,7 @@ async function startFailed(err, text) {
 
 // -- during the call ------------------------------------------------------------------------
 
+/** Events the gateway relays: transcripts, warnings, the end. */
 function onCallEvent(call, event) {
   const seconds = Math.round((Number(event.remaining_ms) || 0) / 1000);
   switch (event.type) {
@@ -365,6 +378,7 @@ async function hangUp(reason = "user_hangup") {
   if (result.status === 404) ended(call, call.ending);
 }
 
+/** Stop everything that belongs to this call (media, peer, socket, timers). */
 function teardown(call) {
   clearTimeout(call.endTimer);
   clearTimeout(call.startTimer);
