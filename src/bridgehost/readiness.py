@@ -114,13 +114,23 @@ def _gateway_checks(
     bridge: Mapping[str, Any] | None,
 ) -> list[CheckResult]:
     if gateway is None:
+        secret_problem = gateway_error is not None and "secret" in gateway_error.lower()
+        connected = bool(bridge and bridge.get("connected"))
         return [
             CheckResult(
                 "Gateway",
                 False,
                 gateway_error or "not answering",
-                "start it: systemctl start bridge-gateway (or bridgehost gateway)",
-            )
+                "use the same REALTIME_CONTROL_SECRET for bridge-gateway and this command"
+                if secret_problem
+                else "start it: systemctl start bridge-gateway (or bridgehost gateway)",
+            ),
+            CheckResult(
+                "Control channel",
+                connected,
+                "bridge connected" if connected else "unknown: the gateway did not answer",
+                None if connected else "fix the gateway first",
+            ),
         ]
     bridge_id = config.realtime.bridge_id
     peer = next((b for b in gateway.get("bridges", []) if b.get("bridge_id") == bridge_id), None)
@@ -151,15 +161,7 @@ def _gateway_checks(
             else f"disarmed ({surface.get('last_disarm_reason') or 'never armed'})",
             None if armed else "run 'bridgectl call arm' (or send /call to arm it)",
         ),
-        CheckResult(
-            "Public Mini App origin",
-            bool(tunnel.get("ok")) and armed,
-            str(tunnel.get("detail") or "unknown"),
-            None
-            if tunnel.get("ok") and armed
-            else tunnel.get("fix")
-            or "arm the surface; check the tunnel with 'bridgectl call status'",
-        ),
+        _origin_check(armed, tunnel),
         CheckResult(
             "Session owner",
             owner == "telegram",
@@ -185,7 +187,30 @@ def _gateway_checks(
             if cap_s > 0
             else "the daily budget is used up; it resets at midnight (realtime.max_daily_call_ms)",
         ),
+        CheckResult(
+            "Live call",
+            gateway.get("call") is None,
+            "none running" if gateway.get("call") is None else "a call is running",
+            None if gateway.get("call") is None else "hang it up first: /hangup",
+        ),
     ]
+
+
+def _origin_check(armed: bool, tunnel: Mapping[str, Any]) -> CheckResult:
+    if not armed:
+        return CheckResult(
+            "Public Mini App origin",
+            False,
+            "not up: the call surface is disarmed",
+            "arm it: 'bridgectl call arm' (or send /call)",
+        )
+    ok = bool(tunnel.get("ok"))
+    return CheckResult(
+        "Public Mini App origin",
+        ok,
+        str(tunnel.get("detail") or "unknown"),
+        None if ok else tunnel.get("fix") or "check the tunnel with 'bridgectl call status'",
+    )
 
 
 async def plugin_checks(config: BridgeConfig) -> list[CheckResult]:

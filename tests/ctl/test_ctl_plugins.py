@@ -52,7 +52,7 @@ def test_separately_installed_plugin_is_listed_and_selectable(site_packages, cli
     )
     assert check.returncode == 1
     sinks = [p for p in json.loads(check.stdout)["problems"] if p["key"] == "handoff.sinks"]
-    assert "Choose one of: ext-sink, file" in sinks[0]["message"]
+    assert "Choose one of: codex, ext-sink, file, telegram" in sinks[0]["message"]
 
 
 def test_plugin_raising_on_import_is_failed_and_listing_still_works(site_packages, cli, tmp_path):

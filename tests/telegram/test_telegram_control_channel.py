@@ -24,6 +24,7 @@ from bridgehost.state import CallLog
 from bridgehost.telegram import prepare
 from bridgehost.telegram.control_channel import Backoff
 from bridgehost.telegram.daemon import build_bridge
+from bridgehost.telegram.handover import LogOnlyHandoff
 
 
 def _bind(gw, thread="thread-abc"):
@@ -183,7 +184,7 @@ async def test_prepare_collects_codex_plugin_and_note_parts_within_its_budget(
     host = PluginHost()
     host.register(_SlowPlugin(), "rota")
     slow_codex = StaticCodex(delay_s=30)
-    rt = build_bridge(loaded, host=host, codex=slow_codex)
+    rt = build_bridge(loaded, host=host, codex=slow_codex, handoff=LogOnlyHandoff())
     try:
         rt.store.add_note("check the tokenizer", None)
         call = {"call_id": "c1", "bridge_id": "bridge", "telegram_user_id": CHAT}
@@ -206,7 +207,7 @@ async def test_prepare_collects_codex_plugin_and_note_parts_within_its_budget(
         assert titles == ["Notes the user sent in Telegram before the call", "On-call rota"]
         assert "check the tokenizer" in answer["context"]["parts"][0]["text"]
 
-        fast = build_bridge(loaded, host=host, codex=StaticCodex())
+        fast = build_bridge(loaded, host=host, codex=StaticCodex(), handoff=LogOnlyHandoff())
         answer = await prepare.prepare_call(fast, {**call, "call_id": "c2"})
         assert [p["priority"] for p in answer["context"]["parts"]] == [90, 40]
         fast.store.close()

@@ -65,27 +65,10 @@ async def _plugin_checks(rt: BridgeRuntime) -> list[CheckResult]:
     return list(await asyncio.gather(*(run(p, c) for p, c in rt.host.readiness_checks(rt.config))))
 
 
-def _call_check(gateway: dict[str, Any] | None) -> list[CheckResult]:
-    if gateway is None:
-        return []
-    call = gateway.get("call")
-    if not call:
-        return [CheckResult("Live call", True, "none running")]
-    return [
-        CheckResult(
-            "Live call",
-            False,
-            f"call {call.get('call_id')} is {call.get('status')}",
-            "send /hangup to end it, or wait until it ends",
-        )
-    ]
-
-
 def _refine(
     rt: BridgeRuntime, checks: list[CheckResult], error: GatewayApiError | None
 ) -> list[CheckResult]:
     """Sharper details and fixes where the bridge knows more than the generic check."""
-    armed = any(c.name == "Call surface" and c.ok for c in checks)
     out = []
     for check in checks:
         if check.name == "Gateway" and not rt.config.realtime.enabled:
@@ -105,8 +88,6 @@ def _refine(
             and rt.channel.last_error
         ):
             check = replace(check, detail=f"not connected: {rt.channel.last_error}")
-        elif check.name == "Public Mini App origin" and not check.ok and not armed:
-            check = replace(check, detail=f"{check.detail}; no invite until the surface is armed")
         out.append(check)
     return out
 
@@ -124,7 +105,7 @@ async def snapshot(rt: BridgeRuntime) -> Snapshot:
             error = exc
         except TimeoutError:
             error = GatewayApiError("The gateway did not answer in time.")
-    extra = [*await _plugin_checks(rt), *_call_check(gateway)]
+    extra = await _plugin_checks(rt)
     readiness = evaluate(
         rt.config,
         rt.secrets,
