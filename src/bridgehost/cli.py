@@ -5,30 +5,25 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-from bridgehost import __version__
+from bridgehost._cli_common import CONTEXT_SETTINGS, group_options
 from bridgehost.ctl.plugins_cmd import plugins
 from bridgehost.logging import configure_logging
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="bridgehost")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=str),
-    default=None,
-    help="Path to bridge.config.toml (default: $BRIDGE_CONFIG, ./bridge.config.toml, "
-    "/etc/bridgehost/bridge.config.toml).",
-)
+@click.group(context_settings=CONTEXT_SETTINGS)
+@group_options("bridgehost")
 @click.option(
     "--log-level",
     default=lambda: os.environ.get("BRIDGEHOST_LOG_LEVEL", "INFO"),
     show_default="INFO or $BRIDGEHOST_LOG_LEVEL",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="How much the services log.",
 )
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, log_level: str) -> None:
@@ -46,21 +41,9 @@ def gateway(ctx: click.Context) -> None:
     Runs in the foreground until SIGTERM or Ctrl-C. Under systemd it reports READY=1, STATUS=
     lines and watchdog pings; a socket passed by socket activation is used instead of binding.
     """
-    from bridgehost.config import ConfigError, load_config
     from bridgehost.gateway.service import GatewayStartError, build_gateway, serve
 
-    configure_logging("bridge-gateway", level=ctx.obj["log_level"])
-    try:
-        loaded = load_config(ctx.obj["config_path"])
-        built = build_gateway(loaded)
-    except (ConfigError, GatewayStartError) as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
-    try:
-        asyncio.run(serve(built))
-    except GatewayStartError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
+    _run_service(ctx, "bridge-gateway", build_gateway, serve, GatewayStartError)
 
 
 @main.command()
@@ -109,19 +92,26 @@ def telegram(ctx: click.Context) -> None:
     Runs in the foreground until SIGTERM or Ctrl-C. Under systemd it reports READY=1 once it
     polls Telegram, STATUS= lines (gateway connection, bound thread) and watchdog pings.
     """
-    from bridgehost.config import ConfigError, load_config
     from bridgehost.telegram.daemon import BridgeStartError, build_bridge, run_bridge
 
-    configure_logging("bridge-telegram", level=ctx.obj["log_level"])
+    _run_service(ctx, "bridge-telegram", build_bridge, run_bridge, BridgeStartError)
+
+
+def _run_service(
+    ctx: click.Context,
+    name: str,
+    build: Callable[[Any], Any],
+    run: Callable[[Any], Awaitable[None]],
+    start_error: type[Exception],
+) -> None:
+    """Load the config, build the service, run it; start problems exit 2 (no restart loop)."""
+    from bridgehost.config import ConfigError, load_config
+
+    configure_logging(name, level=ctx.obj["log_level"])
     try:
-        loaded = load_config(ctx.obj["config_path"])
-        built = build_bridge(loaded)
-    except (ConfigError, BridgeStartError) as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
-    try:
-        asyncio.run(run_bridge(built))
-    except BridgeStartError as exc:
+        built = build(load_config(ctx.obj["config_path"]))
+        asyncio.run(run(built))
+    except (ConfigError, start_error) as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
 

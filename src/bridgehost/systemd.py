@@ -23,9 +23,11 @@ Operators see the ``STATUS=`` text in ``systemctl status bridge-gateway``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import inspect
 import os
+import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -249,3 +251,11 @@ def inherited_sockets(env: Mapping[str, str] | None = None) -> list[socket.socke
         sock.set_inheritable(False)
         sockets.append(sock)
     return sockets
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """Set ``stop`` on SIGTERM (``systemctl stop``) and SIGINT (Ctrl-C), from the event loop."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)

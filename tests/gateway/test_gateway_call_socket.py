@@ -147,6 +147,8 @@ async def test_idle_warning_then_idle_timeout(gateway_factory):
     )
     body = await gw.start_call()
     ws = await _authed(gw, body)
+    replayed = await _next_json(ws, "call.event")  # missed before the socket was up
+    assert replayed["event"]["type"] == "transcript.unavailable"
     warning = await _next_json(ws, "call.event")
     assert warning["event"]["type"] == "call.idle_warning"
     assert warning["event"]["remaining_ms"] == 500

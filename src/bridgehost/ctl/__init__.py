@@ -8,20 +8,12 @@ from __future__ import annotations
 
 import click
 
-from bridgehost import __version__
+from bridgehost._cli_common import CONTEXT_SETTINGS, group_options
 from bridgehost.logging import configure_logging
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="bridgectl")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=str),
-    default=None,
-    help="Path to bridge.config.toml (default: $BRIDGE_CONFIG, ./bridge.config.toml, "
-    "/etc/bridgehost/bridge.config.toml).",
-)
+@click.group(context_settings=CONTEXT_SETTINGS)
+@group_options("bridgectl")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
     """Operate bridgehost: plugins, configuration, the call surface and calls.

@@ -54,7 +54,6 @@ class Gateway:
     bootstrap_limits: MultiLimiter = field(init=False)
     miniapp_limits: MultiLimiter = field(init=False)
     auth_failures: AuthFailures = field(default_factory=AuthFailures)
-    status_listeners: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         rt = self.config.realtime

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import Callable
 
 import structlog
@@ -22,7 +21,13 @@ from bridgehost.config import LoadedConfig, requirements_problems
 from bridgehost.gateway.app import Gateway, make_app
 from bridgehost.plugins import PluginError, PluginHost
 from bridgehost.providers import ProviderStartError
-from bridgehost.systemd import Notifier, inherited_sockets, run_watchdog, watchdog_interval
+from bridgehost.systemd import (
+    Notifier,
+    inherited_sockets,
+    run_watchdog,
+    stop_on_signals,
+    watchdog_interval,
+)
 
 log = structlog.get_logger("bridgehost.gateway")
 
@@ -109,10 +114,7 @@ async def serve(
     """Run ``gateway`` until ``stop`` is set (or SIGTERM/SIGINT arrives)."""
     notifier = Notifier()
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+    stop_on_signals(stop)
     notifier.status("starting: recovering calls and starting providers")
     recovered = await gateway.calls.recover()
     await gateway.backend.start()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -31,7 +30,7 @@ from bridgehost.gateway.store import iso, utc_now
 from bridgehost.logging import register_secret
 from bridgehost.plugins import PluginHost
 from bridgehost.state import StateError
-from bridgehost.systemd import Notifier, run_watchdog, watchdog_interval
+from bridgehost.systemd import Notifier, run_watchdog, stop_on_signals, watchdog_interval
 from bridgehost.telegram import commands
 from bridgehost.telegram.access import Access
 from bridgehost.telegram.codex_seam import AppServerContext, CodexContext
@@ -245,10 +244,7 @@ async def run_bridge(
     """Run an assembled bridge until ``stop`` is set (or SIGTERM/SIGINT arrives)."""
     notifier = Notifier()
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+    stop_on_signals(stop)
     notifier.status("starting: reaching Telegram")
     application = build_application(rt)
     tasks: list[asyncio.Task[None]] = []
