@@ -122,7 +122,14 @@ async def _replay_to_browser(
     session: CallSession, socket: web.WebSocketResponse, since_seq: int
 ) -> None:
     """Send what the page missed (before it connected, or while it was away) from the log."""
-    events = await asyncio.to_thread(lambda: session.log.read().events)
+
+    def logged() -> list[dict[str, Any]]:
+        try:
+            return session.log.read().events
+        except FileNotFoundError:  # the page came first: nothing is logged yet
+            return []
+
+    events = await asyncio.to_thread(logged)
     for event in events:
         if (
             event.get("seq", 0) > since_seq
