@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import types
 from importlib.metadata import EntryPoint
 
@@ -147,6 +149,18 @@ def test_load_plugins_env_limits_third_party_plugins_only(site_packages):
     assert host.record("extra").status is PluginStatus.DISABLED
     assert "BRIDGEHOST_LOAD_PLUGINS" in host.record("extra").detail
     assert host.record("file").status is PluginStatus.ENABLED
+
+
+def test_loading_the_builtins_does_not_import_the_openai_sdk():
+    """Every ``bridgectl`` command loads the plugins; the SDK alone costs ~0.7 s of CPU."""
+    script = (
+        "import sys; from bridgehost.plugins import PluginHost; PluginHost.load(env={}); "
+        "print(sorted(m for m in sys.modules if m == 'openai' or m.startswith('openai.')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.splitlines()[-1] == "[]"
 
 
 def test_config_disabled_applies_to_builtins_too():

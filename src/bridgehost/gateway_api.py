@@ -16,6 +16,10 @@ import aiohttp
 from bridgehost.config import BridgeConfig, Secrets
 
 DEFAULT_TIMEOUT_S = 10.0
+ARM_KEEPALIVE_S = 4.0
+"""While arming, the gateway writes a progress line at least this often (seconds)."""
+ARM_READ_TIMEOUT_S = 3 * ARM_KEEPALIVE_S
+"""The shortest read timeout :meth:`GatewayApi.arm` uses: three keep-alives may go missing."""
 
 
 class GatewayApiError(RuntimeError):
@@ -113,12 +117,29 @@ class GatewayApi:
             "POST", "/control/hangup", {"reason": reason, "call_id": call_id}
         )
 
-    async def arm(self, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-        """``POST /control/arm``, reporting progress lines; returns the result object."""
+    async def arm(
+        self, progress: Callable[[str], None] | None = None, source: str = "bridgectl"
+    ) -> dict[str, Any]:
+        """``POST /control/arm {source}``, reporting progress lines; returns the result object.
+
+        The gateway says something at least every :data:`ARM_KEEPALIVE_S` while it waits for the
+        tunnel or the public origin, so a read timeout of :data:`ARM_READ_TIMEOUT_S` (or the
+        client's own, if longer) holds however long a healthy arm takes.
+
+        :param source: who arms (``armed_by`` in the gateway's status): ``bridgectl``,
+            ``telegram``…
+        """
         assert self._session is not None, "use 'async with GatewayApi(...)'"
+        read_s = max(self._timeout.sock_read or 0.0, ARM_READ_TIMEOUT_S)
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self._timeout.sock_connect, sock_read=read_s
+        )
         try:
             async with self._session.post(
-                self.base + "/control/arm", headers=self._headers()
+                self.base + "/control/arm",
+                json={"source": source},
+                headers=self._headers(),
+                timeout=timeout,
             ) as resp:
                 if resp.status >= 400:
                     raise _answered_error(await resp.json(content_type=None), resp.status)

@@ -28,7 +28,6 @@ python-telegram-bot, websockets, httpx) go through the same chain and come out t
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import os
 import re
@@ -36,12 +35,17 @@ import sys
 import threading
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
-from logging_journald import JournaldTransport
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
+
+from bridgehost._journald import (
+    JOURNAL_SOCKET,
+    JournaldHandler,
+    journal_field_name,
+    journal_fields,
+)
 
 __all__ = [
     "LogMode",
@@ -57,7 +61,6 @@ __all__ = [
 ]
 
 REDACTED = "[redacted]"
-JOURNAL_SOCKET = "/run/systemd/journal/socket"
 JOURNAL_SOCKET_ENV = "BRIDGEHOST_JOURNAL_SOCKET"
 MIN_SECRET_LENGTH = 8
 
@@ -74,7 +77,6 @@ _SECRET_KEY_PARTS = (
     "cookie",
 )
 _BOT_TOKEN = re.compile(r"(?<![A-Za-z0-9])bot(\d+):[A-Za-z0-9_-]+")
-_PRIORITIES = {"debug": 7, "info": 6, "warning": 4, "warn": 4, "error": 3, "critical": 2}
 # Third-party loggers that are chatty at INFO: httpx logs every request line, including each
 # python-telegram-bot getUpdates poll (whose URL carries the bot token, redacted or not).
 _NOISY_LOGGERS = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "hpack": logging.WARNING}
@@ -158,104 +160,6 @@ def redact(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Ev
     return {key: _redact_item(key, value) for key, value in event_dict.items()}
 
 
-# --- journald ----------------------------------------------------------------------------------
-
-_FIELD_BAD_CHARS = re.compile(r"[^A-Z0-9_]")
-_RESERVED_FIELDS = frozenset({"MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "EVENT", "LOGGER"})
-
-
-def journal_field_name(key: str) -> str:
-    """Turn an event key into a valid journald field name (``call_id`` → ``CALL_ID``).
-
-    journald accepts ``[A-Z0-9_]``, at most 64 characters, not starting with ``_`` (trusted,
-    set by journald itself) nor with a digit. Keys that would collide with the fields this
-    module sets (``message`` …) get an ``F_`` prefix.
-    """
-    name = _FIELD_BAD_CHARS.sub("_", key.upper()).lstrip("_")
-    if not name or name[0].isdigit() or name in _RESERVED_FIELDS:
-        name = "F_" + name
-    return name[:64]
-
-
-def _journal_value(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool | dict | list) or value is None:
-        return json.dumps(value, default=repr)
-    return str(value)
-
-
-def _logfmt(event_dict: Mapping[str, Any]) -> str:
-    parts = []
-    for key, value in event_dict.items():
-        text = _journal_value(value)
-        if not text or set(text) & {" ", "\t", "=", '"', "'", "\n"}:
-            text = repr(text)
-        parts.append(f"{key}={text}")
-    return " ".join(parts)
-
-
-def journal_fields(event_dict: Mapping[str, Any], service: str) -> list[tuple[str, str | int]]:
-    """Turn one rendered event into journald fields: MESSAGE, PRIORITY, … then one per key.
-
-    ``MESSAGE`` (what ``journalctl`` shows) is the event followed by its other keys as
-    ``key=value``, then the traceback, if any, on the following lines.
-    """
-    ed = dict(event_dict)
-    event = _journal_value(ed.pop("event", ""))
-    level = str(ed.pop("level", "info")).lower()
-    ed.pop("timestamp", None)  # journald stamps every entry itself
-    logger_name = ed.pop("logger", None)
-    trailers = [str(ed.pop(key)) for key in ("stack", "exception") if key in ed]
-
-    message = " ".join(part for part in (event, _logfmt(ed)) if part)
-    fields: list[tuple[str, str | int]] = [
-        ("MESSAGE", "\n".join([message, *trailers])),
-        ("PRIORITY", _PRIORITIES.get(level, 6)),
-        ("SYSLOG_IDENTIFIER", service),
-        ("EVENT", event),
-    ]
-    if logger_name is not None:
-        fields.append(("LOGGER", str(logger_name)))
-    fields.extend((journal_field_name(str(k)), _journal_value(v)) for k, v in ed.items())
-    return fields
-
-
-class _JournaldHandler(logging.Handler):
-    """Sends records to journald; writes the message to ``fallback`` if journald is gone.
-
-    Its formatter renders JSON (``ProcessorFormatter`` must return a string); the handler parses
-    it back into fields. The round trip costs microseconds and keeps every step ordinary.
-    """
-
-    def __init__(self, service: str, socket_path: str | os.PathLike[str], fallback: TextIO) -> None:
-        super().__init__()
-        self.service = service
-        # Unconnected: every send addresses the path, as sd_journal_sendv() does, so a restarted
-        # journald (a new socket at the same path) is picked up and a missing one is not fatal.
-        self.transport = JournaldTransport(socket_path=Path(socket_path), connected=False)
-        self.fallback = fallback
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            fields = journal_fields(json.loads(self.format(record)), self.service)
-        except Exception:
-            self.handleError(record)
-            return
-        try:
-            self.transport.send(fields)
-        except OSError:
-            try:
-                self.fallback.write(f"{fields[0][1]}\n")
-                self.fallback.flush()
-            except Exception:
-                self.handleError(record)
-
-    def close(self) -> None:
-        self.transport.socket.close()
-        super().close()
-
-
 # --- set-up ------------------------------------------------------------------------------------
 
 
@@ -303,7 +207,7 @@ def _renderer(mode: LogMode) -> Processor:
 
 def _handler(mode: LogMode, service: str, stream: TextIO, socket_path: str) -> logging.Handler:
     if mode is LogMode.JOURNALD:
-        return _JournaldHandler(service, socket_path, fallback=stream)
+        return JournaldHandler(service, socket_path, fallback=stream)
     return logging.StreamHandler(stream)
 
 

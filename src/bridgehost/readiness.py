@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridgehost.config import BridgeConfig, Secrets
+from bridgehost.config import BridgeConfig, Secrets, credstore_hint
 from bridgehost.providers import CheckResult
 
 
@@ -53,8 +53,8 @@ def _secret(secrets: Secrets, name: str, needed_for: str) -> CheckResult:
         name,
         False,
         f"missing; needed for {needed_for}",
-        f"put {name}=… in .env beside bridge.config.toml, export it, or add "
-        f"LoadCredential={name}:/etc/credstore/{name} to the unit",
+        f"put {name}=… in .env beside bridge.config.toml, export it, or under systemd "
+        + credstore_hint(name),
     )
 
 

@@ -20,9 +20,11 @@ from bridgehost.codex import (
     AppServerClient,
     CodexThreadBusy,
     CodexThreadNotFound,
+    CodexThreadNotMaterialized,
     append_handoff,
     call_context_parts,
     control_socket_path,
+    find_handoff,
     open_app_server,
     recent_turns,
 )
@@ -198,6 +200,26 @@ async def test_marker_alone_is_enough_to_detect_an_earlier_append(
     assert by_turn.duplicate and by_turn.turn_id == turn["id"]
     assert by_inject.duplicate and by_inject.status == "injected"
     assert len(model.posts()) == calls
+
+
+@pytest.mark.parametrize("mode", ["turn", "inject"])
+async def test_handoff_to_a_brand_new_thread(
+    client, tmp_path: Path, mode: str, model: FakeCodexModel
+) -> None:
+    """A thread with no user message yet has no turns to search (thread/turns/list refuses it):
+    that is no earlier handoff, so the first append goes ahead and a retry finds it."""
+    thread = (await client.request("thread/start", {"cwd": str(tmp_path)}))["thread"]["id"]
+    with pytest.raises(CodexThreadNotMaterialized):
+        await client.request("thread/turns/list", {"threadId": thread, "limit": 1})
+    assert await find_handoff(client, thread, "c-new") is None
+
+    first = await append_handoff(client, thread, text=SUMMARY, mode=mode, call_id="c-new")
+    assert not first.duplicate and first.error is None
+    assert first.status == ("completed" if mode == "turn" else "injected")
+    if mode == "turn":
+        assert input_texts(model.posts()[-1])[-1] == f"bridgehost-handoff: c-new\n{SUMMARY}"
+    again = await append_handoff(client, thread, text=SUMMARY, mode=mode, call_id="c-new")
+    assert again.duplicate and (again.status, again.turn_id) == (first.status, first.turn_id)
 
 
 async def test_wrong_thread_id_names_the_fix(client, model: FakeCodexModel) -> None:

@@ -315,7 +315,8 @@ def test_requirements_when_enabled(tmp_path: Path) -> None:
         "telegram.authorized_chat_id",
     }
     fix = gateway["OPENAI_API_KEY"].fix or ""
-    assert "LoadCredential=OPENAI_API_KEY:" in fix and ".env" in fix
+    assert "/etc/credstore/OPENAI_API_KEY" in fix and ".env" in fix
+    assert "/etc/bridgehost/credentials" not in fix
     assert "bridgectl telegram discover" in (gateway["telegram.authorized_chat_id"].fix or "")
     assert {p.key for p in requirements_problems(loaded, "ctl")} == {"REALTIME_CONTROL_SECRET"}
     assert len(requirements_problems(loaded, "telegram")) == 4

@@ -394,7 +394,7 @@ async def test_process_mode() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "fakes.telegram_api",
+        "fakes.telegram_sim",
         "--port",
         str(port),
         "--token",

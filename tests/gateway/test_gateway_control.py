@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+
+from bridgehost import gateway_api
+from bridgehost.gateway_api import GatewayApi
+from bridgehost.providers import Health
 
 
 async def test_healthz_says_ok_and_nothing_else(gw):
@@ -113,3 +118,58 @@ async def test_unknown_route_and_method_are_json(gw):
     async with gw.http.get(f"{gw.base}/api/call/bootstrap") as resp:
         assert resp.status == 405
         assert (await resp.json())["error"]["code"] == "method_not_allowed"
+
+
+async def _armed_by(gw) -> str | None:
+    async with gw.http.get(f"{gw.base}/control/status", headers=gw.control_headers()) as resp:
+        return (await resp.json())["surface"]["armed_by"]
+
+
+async def test_arm_records_who_armed(gw):
+    await gw.arm()
+    assert await _armed_by(gw) == "bridgectl"  # no body: the default
+    async with GatewayApi(gw.loaded.config, gw.loaded.secrets) as api:
+        await api.arm(source="telegram")
+    assert await _armed_by(gw) == "telegram"
+    events = gw.gateway.surface.state.recent_events
+    assert events[-1]["source"] == "telegram"
+
+
+@pytest.mark.parametrize("source", ["", "x" * 33, "two words", 7])
+async def test_arm_refuses_a_bad_source(gw, source):
+    async with gw.http.post(
+        f"{gw.base}/control/arm", json={"source": source}, headers=gw.control_headers()
+    ) as resp:
+        assert resp.status == 400
+        assert (await resp.json())["error"]["code"] == "invalid_field"
+    assert gw.gateway.surface.state.armed is False
+
+
+async def test_a_slow_healthy_arm_keeps_the_client_reading(gateway_factory, monkeypatch):
+    """The public origin answers only after 1.5 s, longer than the client's read timeout: the
+    gateway's keep-alive lines carry the client through."""
+    gw = await gateway_factory()
+    gw.gateway.surface.keepalive_s = 0.2
+    monkeypatch.setattr(gateway_api, "ARM_READ_TIMEOUT_S", 0.6)
+    tunnel = gw.gateway.tunnel
+    healthy = tunnel.health
+    warm_at = time.monotonic() + 1.5
+
+    async def warming() -> Health:
+        if time.monotonic() < warm_at:
+            return Health(ok=False, detail="the origin is warming up")
+        return await healthy()
+
+    monkeypatch.setattr(tunnel, "health", warming)
+    lines: list[str] = []
+    async with GatewayApi(gw.loaded.config, gw.loaded.secrets, timeout_s=0.6) as api:
+        result = await api.arm(lines.append)
+    assert result["armed"] is True
+    still = [line for line in lines if line.startswith(f"still waiting for {gw.base}/healthz (")]
+    assert len(still) >= 3, lines
+    assert lines[-1] == "armed"
+
+
+def test_the_arm_read_timeout_outlasts_the_keepalive():
+    assert gateway_api.ARM_READ_TIMEOUT_S >= 2 * gateway_api.ARM_KEEPALIVE_S
+    assert gateway_api.DEFAULT_TIMEOUT_S >= 2 * gateway_api.ARM_KEEPALIVE_S

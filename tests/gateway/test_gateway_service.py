@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+from types import SimpleNamespace
+
+import aiohttp
+
+from bridgehost.gateway import service
 
 from .conftest import free_port, secrets_env, write_config
 
@@ -74,3 +80,28 @@ async def test_systemd_notifications_and_a_clean_stop_ending_the_call(
     await asyncio.wait_for(gw.task, 10)
     assert await notify_socket.wait_for_async("STOPPING", "1")
     assert body["call_id"]
+
+
+async def test_requests_are_logged_at_debug_only(gw, caplog, monkeypatch):
+    """No access line per request at INFO (health probes would fill the journal); at DEBUG one
+    event per request, without the query string (a launch token can be in it)."""
+    logged: list[tuple[str, dict[str, object]]] = []
+    recorder = SimpleNamespace(debug=lambda event, **fields: logged.append((event, fields)))
+    monkeypatch.setattr(service, "access_log", recorder)
+
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
+    async with aiohttp.ClientSession() as http, http.get(f"{gw.base}/healthz") as resp:
+        assert resp.status == 200
+    assert logged == [] and not [r for r in caplog.records if r.name == "aiohttp.access"]
+
+    caplog.set_level(logging.DEBUG, logger="aiohttp.access")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{gw.base}/healthz") as resp:
+            assert resp.status == 200
+        async with http.get(f"{gw.base}/miniapp?launch=not-a-real-token") as resp:
+            assert resp.status == 404
+    assert [(event, f["method"], f["path"], f["status"]) for event, f in logged] == [
+        ("http request", "GET", "/healthz", 200),
+        ("http request", "GET", "/miniapp", 404),
+    ]
+    assert "not-a-real-token" not in repr(logged)

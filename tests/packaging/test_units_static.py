@@ -20,17 +20,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from bridgehost.ctl import units_cmd
-from bridgehost.ctl.units_cmd import (
+from bridgehost.ctl import _credstore, _units_install, _units_render
+from bridgehost.ctl import _doctor as doctor_checks
+from bridgehost.ctl._installed_units import parse_unit
+from bridgehost.ctl._units_install import plan_install
+from bridgehost.ctl._units_render import (
     GATEWAY,
     PYTHON_DROPIN,
     UNIT_NAMES,
     UnitValues,
-    doctor,
-    install_units,
     render_unit,
     template_text,
 )
+from bridgehost.ctl.units_cmd import doctor, install_units
 
 REPO = Path(__file__).resolve().parents[2]
 EXPOSURE_LIMIT = 2.0
@@ -98,7 +100,7 @@ def test_packaging_copies_match_the_shipped_templates() -> None:
 
 
 def _settings(name: str) -> dict[str, list[str]]:
-    return units_cmd.parse_unit(template_text(name))
+    return parse_unit(template_text(name))
 
 
 def test_service_conventions() -> None:
@@ -263,12 +265,12 @@ def test_human_output_lists_files_and_next_commands(tmp_path: Path, config: Path
 def test_listen_address_follows_the_config(tmp_path: Path) -> None:
     path = tmp_path / "bridge.config.toml"
     path.write_text('[realtime]\ngateway_host = "::1"\ngateway_port = 9001\n')
-    plan = units_cmd.plan_install("system", tmp_path / "u", path, "root")
+    plan = plan_install("system", tmp_path / "u", path, "root")
     assert plan.values.listen == "[::1]:9001"
     path.write_text('[realtime]\ngateway_host = "gateway.example"\n')
     with pytest.raises(Exception, match="not an IP address"):
-        units_cmd.plan_install("system", tmp_path / "u", path, "root")
-    missing = units_cmd.plan_install("system", tmp_path / "u", tmp_path / "none.toml", "root")
+        plan_install("system", tmp_path / "u", path, "root")
+    missing = plan_install("system", tmp_path / "u", tmp_path / "none.toml", "root")
     assert missing.values.listen == "127.0.0.1:8890"
     assert any("does not exist yet" in note for note in missing.notes)
 
@@ -276,7 +278,7 @@ def test_listen_address_follows_the_config(tmp_path: Path) -> None:
 def test_python_under_a_home_directory_gets_a_dropin(
     tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(units_cmd, "python_home_paths", lambda: [Path("/home/alice/.pyenv")])
+    monkeypatch.setattr(_units_install, "python_home_paths", lambda: [Path("/home/alice/.pyenv")])
     prefix = tmp_path / "units"
     assert (
         invoke(install_units, ["--prefix", str(prefix), "--bridge-user", "root"], config).exit_code
@@ -285,7 +287,7 @@ def test_python_under_a_home_directory_gets_a_dropin(
     dropin = prefix / f"{GATEWAY}.d" / PYTHON_DROPIN
     text = dropin.read_text()
     assert "ProtectHome=tmpfs\n" in text and "BindReadOnlyPaths=/home/alice/.pyenv\n" in text
-    monkeypatch.setattr(units_cmd, "python_home_paths", lambda: [])
+    monkeypatch.setattr(_units_install, "python_home_paths", lambda: [])
     result = invoke(install_units, ["--prefix", str(prefix), "--bridge-user", "root"], config)
     assert "removed" in result.output and not dropin.exists()
 
@@ -297,7 +299,7 @@ def test_user_units_have_no_accounts_or_credentials(tmp_path: Path, config: Path
     plan = json.loads(result.output)
     assert plan["scope"] == "user" and plan["bridge_user"] is None
     for item in plan["files"]:
-        settings = units_cmd.parse_unit(item["text"])
+        settings = parse_unit(item["text"])
         for key in ("Service.DynamicUser", "Service.User", "Service.LoadCredential"):
             assert key not in settings, (key, item["path"])
         for key in ("Unit.Wants", "Unit.After", "Install.WantedBy"):
@@ -308,7 +310,7 @@ def test_user_units_have_no_accounts_or_credentials(tmp_path: Path, config: Path
 
 
 def test_render_refuses_unknown_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(units_cmd, "template_text", lambda name: "[Unit]\nX=@NOPE@\n")
+    monkeypatch.setattr(_units_render, "template_text", lambda name: "[Unit]\nX=@NOPE@\n")
     values = UnitValues(Path("/x/bridgehost"), Path("/etc/b.toml"), "127.0.0.1:1", "u", None)
     with pytest.raises(ValueError, match="@NOPE@"):
         render_unit("bridge.target", values)
@@ -333,9 +335,9 @@ def stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]
     credstore, state = tmp_path / "credstore", tmp_path / "var-lib"
     credstore.mkdir(mode=0o700)
     state.mkdir()
-    monkeypatch.setattr(units_cmd, "CREDSTORE", (credstore,))
-    monkeypatch.setattr(units_cmd, "state_root", lambda scope, env=None: state)
-    monkeypatch.setattr(units_cmd, "python_home_paths", lambda: [])
+    monkeypatch.setattr(_credstore, "CREDSTORE", (credstore,))
+    monkeypatch.setattr(doctor_checks, "state_root", lambda scope, env=None: state)
+    monkeypatch.setattr(doctor_checks, "python_home_paths", lambda: [])
     return credstore, state
 
 
@@ -444,7 +446,7 @@ def test_doctor_accepts_secrets_from_an_environment_file(
 
 
 def test_parse_unit_follows_systemd_list_semantics() -> None:
-    parsed = units_cmd.parse_unit(
+    parsed = parse_unit(
         "[Service]\n# LoadCredential=IGNORED\nLoadCredential=A\nLoadCredential=B\n"
         "LoadCredential=\nLoadCredential=C:/etc/c\nExecStart=/bin/x \\\n  --flag\n"
     )

@@ -70,6 +70,7 @@ async def test_call_arms_a_disarmed_surface_then_sends_the_button(
     sends = [c.params["text"] for c in tg.calls if c.method == "sendMessage"]
     assert sends[0].startswith("Arming…")
     assert gw.gateway.surface.state.armed
+    assert gw.gateway.surface.state.armed_by == "telegram"
     async with aiohttp.ClientSession() as http, http.get(url) as resp:
         assert resp.status == 200
 

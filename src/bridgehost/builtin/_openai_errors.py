@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import openai
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from bridgehost.providers import ProviderStartError
@@ -109,6 +108,8 @@ def api_error(
     exc: BaseException, *, timeout_s: float, base_url: object, during: str = "starting the call"
 ) -> ProviderStartError:
     """Translate an SDK exception (or a bare timeout) into a start error."""
+    import openai  # the SDK takes ~0.7 s to import: only when used
+
     if isinstance(exc, openai.APIStatusError):
         retry_after = exc.response.headers.get("retry-after")
         message = status_message(

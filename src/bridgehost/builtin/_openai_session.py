@@ -14,10 +14,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
-from openai import AsyncOpenAI
 from structlog.typing import FilteringBoundLogger
 
 from bridgehost.builtin._openai_errors import api_error
@@ -25,6 +23,9 @@ from bridgehost.builtin._openai_events import normalize
 from bridgehost.builtin._openai_settings import OpenAISettings
 from bridgehost.builtin._openai_sideband import CallGone, Sideband
 from bridgehost.providers import ProviderStartError, SessionEvents, SessionSetup
+
+if TYPE_CHECKING:  # the SDK takes ~0.7 s to import; the client comes from the backend
+    from openai import AsyncOpenAI
 
 CALL_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
@@ -110,6 +111,8 @@ class OpenAICallSession:
         return answer
 
     async def _create_call(self, sdp: str) -> tuple[str, str]:
+        import openai  # the SDK takes ~0.7 s to import: only when used
+
         timeout_s = self.settings.request_timeout_s
         try:
             async with asyncio.timeout(timeout_s * (self.settings.max_retries + 1) + 5.0):
@@ -193,6 +196,8 @@ class OpenAICallSession:
         self.openai_call_id, self.upstream_ended = None, False
 
     async def _hangup(self, budget_s: float | None = None) -> None:
+        import openai  # the SDK takes ~0.7 s to import: only when used
+
         call_id = self.openai_call_id
         if call_id is None or self.upstream_ended:
             return

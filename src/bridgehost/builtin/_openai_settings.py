@@ -12,13 +12,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bridgehost.config import RealtimeConfig
+from bridgehost.config import RealtimeConfig, credstore_hint
 
 NAME = "openai"
 """The backend's name, as ``realtime.backend`` selects it."""
 KEY_FIX = (
-    "set OPENAI_API_KEY in the environment, in .env next to bridge.config.toml, or as a "
-    "systemd credential (LoadCredential=OPENAI_API_KEY:…), then restart bridge-gateway"
+    "set OPENAI_API_KEY in the environment, in .env next to bridge.config.toml, or under systemd "
+    f"{credstore_hint('OPENAI_API_KEY')}, then restart bridge-gateway"
 )
 
 

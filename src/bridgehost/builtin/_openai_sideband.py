@@ -19,15 +19,17 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openai import AsyncOpenAI
-from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from structlog.typing import FilteringBoundLogger
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from bridgehost.builtin._openai_errors import handshake_error
 from bridgehost.providers import ProviderStartError
+
+if TYPE_CHECKING:  # the SDK takes ~0.7 s to import; the client comes from the caller
+    from openai import AsyncOpenAI
+    from openai.resources.realtime.realtime import AsyncRealtimeConnection
 
 OnEvent = Callable[[dict[str, Any]], Awaitable[None]]
 OnLost = Callable[[str], None]

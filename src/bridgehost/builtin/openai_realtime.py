@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-from openai import AsyncOpenAI
 
 from bridgehost import hookimpl
 from bridgehost.builtin._openai_session import OpenAICallSession
@@ -39,6 +38,9 @@ from bridgehost.providers import (
     SessionEvents,
     SessionSetup,
 )
+
+if TYPE_CHECKING:  # the SDK takes ~0.7 s to import: client() imports it on first use
+    from openai import AsyncOpenAI
 
 __all__ = [
     "NAME",
@@ -81,6 +83,8 @@ class OpenAIRealtimeBackend:
     def client(self) -> AsyncOpenAI:
         """The SDK client (built on first use; the SDK reads ``OPENAI_BASE_URL`` itself)."""
         if self._client is None:
+            from openai import AsyncOpenAI  # the SDK takes ~0.7 s to import: only when used
+
             self._client = AsyncOpenAI(
                 api_key=self._key(),
                 timeout=self.settings.request_timeout_s,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from bridgehost.codex._errors import CodexError, CodexThreadBusy, CodexThreadNotFound
+from bridgehost.codex._errors import (
+    CodexError,
+    CodexThreadBusy,
+    CodexThreadNotFound,
+    CodexThreadNotMaterialized,
+)
 from bridgehost.codex._subscription import Subscription
 from bridgehost.codex.appserver import (
     AppServerClient,
@@ -28,6 +33,7 @@ __all__ = [
     "CodexError",
     "CodexThreadBusy",
     "CodexThreadNotFound",
+    "CodexThreadNotMaterialized",
     "HandoffMode",
     "Subscription",
     "ThreadSummary",

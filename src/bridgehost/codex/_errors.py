@@ -26,6 +26,7 @@ _NOT_FOUND = re.compile(
     r"thread not (?:found|loaded)|no rollout found for thread|invalid thread id", re.I
 )
 _BUSY = re.compile(r"already has an active writer", re.I)
+_NOT_MATERIALIZED = re.compile(r"is not materialized yet", re.I)
 
 
 class CodexError(RuntimeError):
@@ -53,6 +54,11 @@ class CodexError(RuntimeError):
 
 class CodexThreadNotFound(CodexError):
     """The thread id is unknown to this ``CODEX_HOME`` (or is not a thread id at all)."""
+
+
+class CodexThreadNotMaterialized(CodexError):
+    """The thread has no user message yet, so it has no turns: ``thread/turns/list`` refuses it
+    (and a thread that never gets one is not saved)."""
 
 
 class CodexThreadBusy(CodexError):
@@ -85,6 +91,10 @@ def rpc_error(
         err = thread_not_found(thread_id, home, detail=text, method=method)
         err.code = code
         return err
+    if thread_id and _NOT_MATERIALIZED.search(text):
+        return CodexThreadNotMaterialized(
+            f"codex app-server refused {method}: {text}", method=method, code=code, detail=text
+        )
     if _BUSY.search(text):
         return CodexThreadBusy(
             f"Codex thread {thread_id or '?'} is open in another Codex process, which holds its "

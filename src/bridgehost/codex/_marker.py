@@ -16,8 +16,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from bridgehost.codex._errors import CodexError
+
+if TYPE_CHECKING:
+    from bridgehost.codex.appserver import AppServerClient
+    from bridgehost.codex.handoff import HandoffMode
+
+log = structlog.get_logger("bridgehost.codex.handoff")
 
 MARKER_PREFIX = "bridgehost-handoff: "
 ATTACHMENT_TYPE = "bridgehost.handoff"
@@ -108,3 +119,45 @@ def rollout_has_marker(
         ):
             return True
     return False
+
+
+async def find_attachment(
+    client: AppServerClient, thread_id: str, call_id: str
+) -> dict[str, Any] | None:
+    """The attachment record of an append of ``call_id`` to the thread, if there is one."""
+    key, cursor = identity_key(call_id), None
+    for _ in range(10):
+        params: dict[str, Any] = {"threadId": thread_id, "limit": 100}
+        if cursor:
+            params["cursor"] = cursor
+        page = await client.request("thread/attachment/list", params)
+        for att in page.get("data") or []:
+            if att.get("attachmentType") == ATTACHMENT_TYPE and att.get("identityKey") == key:
+                return att
+        cursor = page.get("nextCursor")
+        if not cursor:
+            break
+    return None
+
+
+async def record_attachment(
+    client: AppServerClient, thread_id: str, call_id: str, mode: HandoffMode, turn_id: str | None
+) -> None:
+    """Remember the append as a thread attachment (best effort: the marker remains)."""
+    try:
+        await client.request(
+            "thread/attachment/add",
+            {
+                "threadId": thread_id,
+                "attachmentType": ATTACHMENT_TYPE,
+                "identityKey": identity_key(call_id),
+                "payload": {
+                    "callId": call_id,
+                    "mode": mode,
+                    "turnId": turn_id,
+                    "appendedAt": int(time.time()),
+                },
+            },
+        )
+    except CodexError as exc:
+        log.warning("codex.handoff_record_failed", call_id=call_id, error=str(exc))

@@ -14,31 +14,38 @@ Two modes:
 
 Idempotency: :func:`find_handoff` looks for an earlier append of the same call id before
 anything is appended (attachment record, marked user message in the thread's turns, then the
-rollout file for injections; see :mod:`bridgehost.codex._marker`). Concurrent appends of one call
-id are not serialized here; the outbox delivers one call id at a time.
+rollout file for injections; see :mod:`bridgehost.codex._marker`). A brand-new thread, with no
+user message yet, has no turns to search (and no rollout to resume): that is no earlier append.
+Concurrent appends of one call id are not serialized here; the outbox delivers one call id at a
+time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import structlog
 
-from bridgehost.codex._errors import CodexError, describe_turn_error
+from bridgehost.codex._errors import (
+    CodexError,
+    CodexThreadNotFound,
+    CodexThreadNotMaterialized,
+    describe_turn_error,
+)
 from bridgehost.codex._marker import (
-    ATTACHMENT_TYPE,
     check_call_id,
+    find_attachment,
     identity_key,
     marker_line,
+    record_attachment,
     rollout_has_marker,
     with_marker,
 )
-from bridgehost.codex.appserver import AppServerClient, login_problem
+from bridgehost.codex.appserver import AppServerClient, loaded_thread_ids, login_problem
 from bridgehost.codex.threads import item_text, iter_turns
 
 log = structlog.get_logger("bridgehost.codex.handoff")
@@ -81,36 +88,21 @@ _TURN_STATUS: dict[str, ReceiptStatus] = {
 }
 
 
-async def _attachment(
-    client: AppServerClient, thread_id: str, call_id: str
-) -> dict[str, Any] | None:
-    key, cursor = identity_key(call_id), None
-    for _ in range(10):
-        params: dict[str, Any] = {"threadId": thread_id, "limit": 100}
-        if cursor:
-            params["cursor"] = cursor
-        page = await client.request("thread/attachment/list", params)
-        for att in page.get("data") or []:
-            if att.get("attachmentType") == ATTACHMENT_TYPE and att.get("identityKey") == key:
-                return att
-        cursor = page.get("nextCursor")
-        if not cursor:
-            break
-    return None
-
-
 async def _marked_turn(
     client: AppServerClient, thread_id: str, call_id: str
 ) -> dict[str, Any] | None:
     key, line = identity_key(call_id), marker_line(call_id)
     turns = iter_turns(client, thread_id, page_size=20, max_turns=SCAN_TURNS)
-    async with aclosing(turns):
-        async for turn in turns:
-            for item in turn.get("items") or []:
-                if item.get("type") == "userMessage" and (
-                    item.get("clientId") == key or item_text(item).split("\n", 1)[0] == line
-                ):
-                    return turn
+    try:
+        async with aclosing(turns):
+            async for turn in turns:
+                for item in turn.get("items") or []:
+                    if item.get("type") == "userMessage" and (
+                        item.get("clientId") == key or item_text(item).split("\n", 1)[0] == line
+                    ):
+                        return turn
+    except CodexThreadNotMaterialized:  # a brand-new thread: no user message, so no turns yet
+        return None
     return None
 
 
@@ -142,7 +134,7 @@ async def find_handoff(
     """
     check_call_id(call_id)
     thread = (await client.request("thread/read", {"threadId": thread_id}))["thread"]
-    found = await _attachment(client, thread_id, call_id)
+    found = await find_attachment(client, thread_id, call_id)
     payload = found.get("payload") if found and isinstance(found.get("payload"), dict) else {}
     if found and payload.get("mode") == "inject":
         return AppendReceipt(
@@ -178,27 +170,14 @@ async def find_handoff(
     return None
 
 
-async def _record(
-    client: AppServerClient, thread_id: str, call_id: str, mode: HandoffMode, turn_id: str | None
-) -> None:
-    """Remember the append as a thread attachment (best effort: the marker remains)."""
+async def _resume(client: AppServerClient, thread_id: str) -> None:
+    """Load the thread into this app-server. A brand-new thread (no user message yet) is not
+    saved, so it has no rollout to resume; loaded in this server, it needs no resuming."""
     try:
-        await client.request(
-            "thread/attachment/add",
-            {
-                "threadId": thread_id,
-                "attachmentType": ATTACHMENT_TYPE,
-                "identityKey": identity_key(call_id),
-                "payload": {
-                    "callId": call_id,
-                    "mode": mode,
-                    "turnId": turn_id,
-                    "appendedAt": int(time.time()),
-                },
-            },
-        )
-    except CodexError as exc:
-        log.warning("codex.handoff_record_failed", call_id=call_id, error=str(exc))
+        await client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+    except CodexThreadNotFound:
+        if thread_id not in await loaded_thread_ids(client):
+            raise
 
 
 async def _failure_text(client: AppServerClient, error: dict[str, Any] | None) -> str:
@@ -221,7 +200,7 @@ async def _run_turn(
             },
         )
         turn_id = str(started["turn"]["id"])
-        await _record(client, thread_id, call_id, "turn", turn_id)
+        await record_attachment(client, thread_id, call_id, "turn", turn_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
         retrying: dict[str, Any] | None = None
@@ -288,7 +267,7 @@ async def append_handoff(
         )
         return existing
     body = with_marker(text, call_id)
-    await client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+    await _resume(client, thread_id)
     if mode == "inject":
         await client.request(
             "thread/inject_items",
@@ -303,7 +282,7 @@ async def append_handoff(
                 ],
             },
         )
-        await _record(client, thread_id, call_id, "inject", None)
+        await record_attachment(client, thread_id, call_id, "inject", None)
         receipt = AppendReceipt(
             call_id=call_id,
             thread_id=thread_id,

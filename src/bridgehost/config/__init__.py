@@ -10,9 +10,11 @@ Typical use::
 
 The file is found by ``--config``, ``$BRIDGE_CONFIG``, ``./bridge.config.toml``, then
 ``/etc/bridgehost/bridge.config.toml``. Secrets come from ``$CREDENTIALS_DIRECTORY/<NAME>``
-(systemd ``LoadCredential=``), the environment, then ``.env`` next to the config file.
+(systemd ``LoadCredential=``; the shipped units load ``/etc/credstore/<NAME>``), the
+environment, then ``.env`` next to the config file.
 """
 
+from bridgehost.config._handoff import HandoffConfig, PricesConfig
 from bridgehost.config._load import (
     CONFIG_FILE_NAME,
     SYSTEM_CONFIG_PATH,
@@ -26,19 +28,24 @@ from bridgehost.config._mask import mask_config, render_toml
 from bridgehost.config._models import (
     BridgeConfig,
     CodexConfig,
-    HandoffConfig,
     PluginsConfig,
-    PricesConfig,
     StorageConfig,
     TelegramConfig,
 )
 from bridgehost.config._problems import ConfigError, ConfigProblem
 from bridgehost.config._realtime import MANAGED_TUNNEL, STATIC_TUNNEL, RealtimeConfig
 from bridgehost.config._requirements import Service, requirements_problems, secret_fix
-from bridgehost.config._secrets import KNOWN_SECRETS, Secrets, validate_secret_name
+from bridgehost.config._secrets import (
+    CREDSTORE_DIR,
+    KNOWN_SECRETS,
+    Secrets,
+    credstore_hint,
+    validate_secret_name,
+)
 
 __all__ = [
     "CONFIG_FILE_NAME",
+    "CREDSTORE_DIR",
     "KNOWN_SECRETS",
     "MANAGED_TUNNEL",
     "STATIC_TUNNEL",
@@ -56,6 +63,7 @@ __all__ = [
     "Service",
     "StorageConfig",
     "TelegramConfig",
+    "credstore_hint",
     "find_config_path",
     "load_config",
     "mask_config",

@@ -9,6 +9,7 @@ from bridgehost.config._secrets import (
     OPENAI_API_KEY,
     REALTIME_CONTROL_SECRET,
     TELEGRAM_BOT_TOKEN,
+    credstore_hint,
 )
 
 if TYPE_CHECKING:
@@ -33,9 +34,8 @@ def secret_fix(name: str, loaded: LoadedConfig) -> str:
     """How to provide secret ``name``: environment, ``.env`` file, or systemd credential."""
     dotenv = loaded.secrets.dotenv_path
     where = f"add {name}=… to {dotenv}" if dotenv else f"add {name}=… to a .env file"
-    return (
-        f"export {name}=… in the environment, or {where}, or under systemd add "
-        f"`LoadCredential={name}:/etc/bridgehost/credentials/{name}` to the unit"
+    return f"export {name}=… in the environment, or {where}, or under systemd " + credstore_hint(
+        name
     )
 
 

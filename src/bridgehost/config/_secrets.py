@@ -23,6 +23,8 @@ KNOWN_SECRETS: tuple[str, ...] = (TELEGRAM_BOT_TOKEN, OPENAI_API_KEY, REALTIME_C
 SOURCE_CREDENTIAL = "credential"
 SOURCE_ENVIRONMENT = "environment"
 SOURCE_DOTENV = ".env file"
+CREDSTORE_DIR = "/etc/credstore"
+"""Where the shipped units' ``LoadCredential=NAME`` (no path) finds secret ``NAME``."""
 
 _NAME_RE = re.compile(r"^[\w.-]+$")
 
@@ -39,6 +41,14 @@ def validate_secret_name(name: str) -> str:
             "(e.g. OPENAI_API_KEY)"
         )
     return name
+
+
+def credstore_hint(name: str) -> str:
+    """How to give secret ``name`` to the shipped systemd units (the fix in messages)."""
+    return (
+        f"put it in {CREDSTORE_DIR}/{name} (root-only, mode 0600), which the units load with "
+        f"LoadCredential={name}"
+    )
 
 
 class Secrets:

@@ -5,7 +5,8 @@ answers only requests from this machine (loopback peer, no proxy or tunnel heade
 ``Authorization: Bearer <REALTIME_CONTROL_SECRET>``; anything else gets 404, so the control API
 does not even show through the tunnel.
 
-``POST /control/arm`` streams progress as JSON lines (``{"progress": "..."}``) and ends with one
+``POST /control/arm {source?}`` streams progress as JSON lines (``{"progress": "..."}``), at least
+one every :data:`~bridgehost.gateway_api.ARM_KEEPALIVE_S` seconds while it waits, and ends with one
 ``{"result": {...}}`` or ``{"error": {...}}`` line, so ``bridgectl call arm`` can show what it is
 waiting for while the tunnel comes up.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +24,8 @@ from bridgehost.gateway._keys import GATEWAY
 from bridgehost.gateway.errors import ApiError, read_json_body
 
 _HIDDEN = ApiError(404, "not_found", "No such route.")
+_ARM_SOURCE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+DEFAULT_ARM_SOURCE = "bridgectl"
 
 
 def add_routes(app: web.Application) -> None:
@@ -85,13 +89,16 @@ async def control_status(request: web.Request) -> web.Response:
 
 
 async def control_arm(request: web.Request) -> web.StreamResponse:
-    """``POST /control/arm``: start the tunnel, wait for the public origin, mint a token."""
+    """``POST /control/arm {source?}``: start the tunnel, wait for the public origin, mint a
+    token. ``source`` (who arms: ``telegram``, ``bridgectl``…) becomes the surface's
+    ``armed_by``."""
     gw = _require_control(request)
+    source = _arm_source(await _optional_body(request, gw))
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     await response.prepare(request)
     lines: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     arming = asyncio.ensure_future(
-        gw.surface.arm("bridgectl", lambda text: lines.put_nowait({"progress": text}))
+        gw.surface.arm(source, lambda text: lines.put_nowait({"progress": text}))
     )
     arming.add_done_callback(lambda _task: lines.put_nowait({}))
     while (line := await lines.get()) or not arming.done():
@@ -104,6 +111,18 @@ async def control_arm(request: web.Request) -> web.StreamResponse:
     await response.write((json.dumps(final) + "\n").encode())
     await response.write_eof()
     return response
+
+
+def _arm_source(body: dict[str, Any]) -> str:
+    source = body.get("source", DEFAULT_ARM_SOURCE)
+    if not isinstance(source, str) or not _ARM_SOURCE.fullmatch(source):
+        raise ApiError(
+            400,
+            "invalid_field",
+            "'source' must be 1-32 letters, digits, '_', '.' or '-' (who arms: telegram, "
+            "bridgectl…).",
+        )
+    return source
 
 
 async def control_disarm(request: web.Request) -> web.Response:

@@ -6,16 +6,21 @@ listen (on an inherited socket-activation socket, or by binding ``gateway_host:g
 then ``READY=1``. While running, ``STATUS=`` says what the gateway is doing and ``WATCHDOG=1``
 is sent from the event loop while the housekeeping task is alive. On SIGTERM/SIGINT:
 ``STOPPING=1``, the live call ends with reason ``gateway_stop``, the tunnel stops, sockets close.
+
+Requests are logged at DEBUG only (:class:`DebugAccessLogger`): at the default INFO level, health
+probes and page loads do not fill the journal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 
 import structlog
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from bridgehost.config import LoadedConfig, requirements_problems
 from bridgehost.gateway.app import Gateway, make_app
@@ -30,8 +35,30 @@ from bridgehost.systemd import (
 )
 
 log = structlog.get_logger("bridgehost.gateway")
+access_log = structlog.get_logger("bridgehost.gateway.access")
 
 HOUSEKEEPING_EVERY_S = 5.0
+
+
+class DebugAccessLogger(AbstractAccessLogger):
+    """aiohttp's access log as one DEBUG event per request: method, path (never the query
+    string, which can carry a launch token), status and duration. Off unless the log level is
+    DEBUG, so nothing is formatted per request otherwise."""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether DEBUG is on (aiohttp asks once per connection)."""
+        return self.logger.isEnabledFor(logging.DEBUG)
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        """Log one answered request."""
+        access_log.debug(
+            "http request",
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            duration_ms=round(time * 1000, 1),
+        )
 
 
 class GatewayStartError(RuntimeError):
@@ -118,7 +145,9 @@ async def serve(
     notifier.status("starting: recovering calls and starting providers")
     recovered = await gateway.calls.recover()
     await gateway.backend.start()
-    runner = web.AppRunner(make_app(gateway), shutdown_timeout=5.0)
+    runner = web.AppRunner(
+        make_app(gateway), shutdown_timeout=5.0, access_log_class=DebugAccessLogger
+    )
     await runner.setup()
     tasks: list[asyncio.Task[None]] = []
     try:

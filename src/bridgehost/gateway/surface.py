@@ -2,17 +2,20 @@
 
 The gateway is the single owner of this state. Arming starts the selected tunnel, waits until the
 public origin answers ``/healthz``, and mints a launch token; disarming stops the tunnel and
-forgets the token, remembering why. The token is stored only as a hash.
+forgets the token, remembering why. The token is stored only as a hash. While arming waits (for the
+tunnel, the public origin, or another arm), it says so at least every
+:data:`~bridgehost.gateway_api.ARM_KEEPALIVE_S` seconds, so a client reading the progress stream
+never sits in silence for up to ``realtime.startup_timeout_ms``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import hashlib
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,13 +23,13 @@ from typing import Any
 import structlog
 
 from bridgehost.config import BridgeConfig
+from bridgehost.gateway._arm_progress import ArmProgress, Progress
 from bridgehost.gateway.errors import ApiError
 from bridgehost.gateway.store import GatewayStore, iso, utc_now
+from bridgehost.gateway_api import ARM_KEEPALIVE_S
 from bridgehost.providers import Health, ProviderStartError, Tunnel
 
 log = structlog.get_logger("bridgehost.gateway.surface")
-
-Progress = Callable[[str], None]
 
 
 class TokenStatus(enum.StrEnum):
@@ -82,11 +85,13 @@ class CallSurface:
         tunnel: Tunnel,
         *,
         probe_interval_s: float = 0.5,
+        keepalive_s: float = ARM_KEEPALIVE_S,
     ) -> None:
         self.config = config
         self.store = store
         self.tunnel = tunnel
         self.probe_interval_s = probe_interval_s
+        self.keepalive_s = keepalive_s
         saved = store.load_surface() or {}
         known = SurfaceState.__dataclass_fields__
         self.state = SurfaceState(**{k: v for k, v in saved.items() if k in known})
@@ -110,31 +115,47 @@ class CallSurface:
     # -- arming ------------------------------------------------------------------------
 
     async def arm(self, source: str, progress: Progress | None = None) -> ArmResult:
-        """Start the tunnel, wait for the public origin, mint a fresh launch token."""
-        say = progress or (lambda _text: None)
-        async with self._lock:
-            try:
-                public_url = await self._bring_up_tunnel(say)
-                say(f"waiting for {public_url}/healthz to answer through the public origin")
-                await self._wait_public(public_url)
-            except ApiError as exc:
-                self._event("arm", "error", exc.message, source)
-                self._save()
-                raise
-            token = self._mint(public_url, source)
-            self._event("arm", "ok", f"armed at {public_url}", source)
-            self._save()
-            say("armed")
-            log.info("surface armed", public_url=public_url, source=source)
-            return ArmResult(
-                launch_url=self.launch_url(token),
-                public_url=public_url,
-                expires_at=self.state.token_expires_at or "",
-            )
+        """Start the tunnel, wait for the public origin, mint a fresh launch token.
 
-    async def _bring_up_tunnel(self, say: Progress) -> str:
+        :param source: who asked (``bridgectl``, ``telegram``…): ``armed_by`` in the status.
+        :param progress: called with each progress line, and with a keep-alive line at least
+            every ``keepalive_s`` while arming waits.
+        """
+        steps = ArmProgress(progress or (lambda _text: None), self.keepalive_s)
+        keeping_alive = steps.keeping_alive() if progress else contextlib.nullcontext()
+        async with keeping_alive:
+            steps.waiting_for("another arm to finish")
+            async with self._lock:
+                return await self._arm_locked(source, steps)
+
+    async def _arm_locked(self, source: str, steps: ArmProgress) -> ArmResult:
+        try:
+            public_url = await self._bring_up_tunnel(steps)
+            steps.tell(f"waiting for {public_url}/healthz to answer through the public origin")
+            steps.waiting_for(f"{public_url}/healthz")
+            await self._wait_public(public_url)
+        except ApiError as exc:
+            self._event("arm", "error", exc.message, source)
+            self._save()
+            raise
+        steps.waiting_for(None)
+        token = self._mint(public_url, source)
+        self._event("arm", "ok", f"armed at {public_url}", source)
+        self._save()
+        steps.tell("armed")
+        log.info("surface armed", public_url=public_url, source=source)
+        return ArmResult(
+            launch_url=self.launch_url(token),
+            public_url=public_url,
+            expires_at=self.state.token_expires_at or "",
+        )
+
+    async def _bring_up_tunnel(self, steps: ArmProgress) -> str:
+        steps.waiting_for(None)
         if self.tunnel.public_url is None:
-            say(f"starting tunnel ({self.config.realtime.effective_tunnel_mode})")
+            mode = self.config.realtime.effective_tunnel_mode
+            steps.tell(f"starting tunnel ({mode})")
+            steps.waiting_for(f"the {mode} tunnel to start")
             try:
                 await self.tunnel.start()
             except ProviderStartError as exc:

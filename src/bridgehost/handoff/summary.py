@@ -14,13 +14,14 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-import openai
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bridgehost.handoff._markdown import describe_end, format_duration
 
 if TYPE_CHECKING:
+    import openai
+
     from bridgehost.config import BridgeConfig, Secrets
     from bridgehost.handoff.artifact import HandoffArtifact
 
@@ -99,6 +100,8 @@ class SummaryOutput(BaseModel):
 
 def describe_failure(exc: BaseException, timeout_s: float) -> str:
     """A one-line reason for ``summary_error`` (never contains the API key)."""
+    import openai  # the SDK takes ~0.7 s to import: only when used
+
     if isinstance(exc, openai.AuthenticationError):
         return "OpenAI rejected the API key (HTTP 401); check OPENAI_API_KEY"
     if isinstance(exc, openai.RateLimitError):
@@ -212,6 +215,8 @@ class Summarizer:
         )
 
     async def _request(self, artifact: HandoffArtifact) -> SummaryOutput:
+        import openai  # the SDK takes ~0.7 s to import: only when used
+
         async with openai.AsyncOpenAI(
             api_key=self._api_key,
             base_url=self._base_url,

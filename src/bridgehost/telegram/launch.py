@@ -103,7 +103,7 @@ async def _arm(rt: BridgeRuntime, progress: ArmProgress) -> dict[str, Any]:
     wait_s = rt.config.realtime.startup_timeout_ms / 1000 + 15
     async with GatewayApi(rt.config, rt.secrets, timeout_s=wait_s) as api:
         async with asyncio.timeout(wait_s + 15):
-            return await api.arm(progress.update)
+            return await api.arm(progress.update, source="telegram")
 
 
 async def launch(rt: BridgeRuntime, bot: Any) -> None:
