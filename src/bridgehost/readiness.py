@@ -2,7 +2,7 @@
 ``/call status`` and ``bridgectl capabilities``.
 
 :func:`evaluate` turns what is known (config, secrets, the gateway's status, the bridge's own
-view) into the seed's prerequisites, each as a :class:`~bridgehost.providers.CheckResult` with a
+view) into the prerequisites of a call, each as a :class:`~bridgehost.providers.CheckResult` with a
 fix. :func:`gather` collects those inputs (asking the gateway's control API) and adds the
 plugins' own readiness checks.
 """

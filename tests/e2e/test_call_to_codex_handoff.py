@@ -1,5 +1,5 @@
 """One real call, end to end: ``/call`` in Telegram → the Mini App in Chromium → a WebRTC call →
-``/hangup`` → the handoff in the bound Codex thread (DESIGN.md §4, §7).
+``/hangup`` → the handoff in the bound Codex thread.
 
 Everything runs for real except the internet services: the gateway (in-process ``serve``, via
 the gateway harness's ``gateway_factory``), the bridge daemon (``serve_bridge`` with its

@@ -1,6 +1,6 @@
 """A stand-in for ``cloudflared tunnel --url …`` (a quick tunnel), stdlib only.
 
-It prints to stderr what cloudflared prints (``reference/protocols.md`` §4: zerolog console
+It prints to stderr what cloudflared prints (zerolog console
 lines ``<RFC3339> <LVL> <msg>``, the ASCII box around the ``https://<words>.trycloudflare.com``
 URL, the metrics server line, "Registered tunnel connection") and serves the metrics routes
 ``/ready`` (503 until "connected", then 200), ``/healthcheck`` and ``/quicktunnel`` on the

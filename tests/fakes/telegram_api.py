@@ -10,7 +10,7 @@ In-process::
 The simulated user's side (:meth:`~FakeBotApi.push_message`, :meth:`~FakeBotApi.fail`...), the
 ``/sim/`` HTTP routes and the fake as its own process (``python -m fakes.telegram_sim``) live in
 :mod:`fakes.telegram_sim`; the wire shapes shared by both in :mod:`fakes.telegram_protocol`.
-Behaviour and error texts follow real Telegram as tgfake reproduces it (protocols.md §3.5-3.7).
+Behaviour and error texts follow the real Bot API.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 launch URLs as a Telegram client opens them, and the rule for which Web App URLs Telegram accepts.
 
 Signing follows https://core.telegram.org/bots/webapps ("Validating data received via the Mini
-App"), see ``/work/shared/reference/protocols.md`` §3.3::
+App")::
 
     data_check_string = "\\n".join(f"{k}={v}" for k, v in sorted(fields) if k != "hash")
     secret_key        = HMAC_SHA256(key=b"WebAppData", msg=bot_token)

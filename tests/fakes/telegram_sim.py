@@ -227,7 +227,7 @@ class SimulatedUser:
         extra: dict[str, Any] | None = None,
         **user: Any,
     ) -> str:
-        """Init data signed with this bot's token (protocols.md §3.3). A ``query_id`` (or one
+        """Init data signed with this bot's token. A ``query_id`` (or one
         in ``extra``) becomes answerable with ``answerWebAppQuery``. ``user``: ``username``,
         ``last_name``, ``language_code``."""
         query = query_id or (extra or {}).get("query_id")

@@ -1,8 +1,8 @@
 """The installed units under a real systemd: readiness, STATUS=, socket activation, watchdog, logs.
 
 One throw-away systemd per module, booted as PID 1 of private pid/mount/cgroup namespaces by the
-scripts in ``sdns/`` (see ``reference/systemd-feasibility.md``; ``/etc`` and ``/var`` are
-copy-on-write there, so nothing reaches the host). Inside it, as an operator would:
+scripts in ``sdns/`` (``/etc`` and ``/var`` are copy-on-write there, so nothing reaches the
+host). Inside it, as an operator would:
 ``bridgectl install-units``, a config in ``/etc/bridgehost``, credentials in ``/etc/credstore``,
 then ``systemctl``. The gateway runs with the echo backend and a static loopback origin; a
 stand-in bridge answers on ``/ws/bridge``. The network namespace is the host's, so the tests reach

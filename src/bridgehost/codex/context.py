@@ -1,7 +1,7 @@
 """What the voice model is told about the bound Codex thread (the call's context parts).
 
 Two parts, each short on purpose (the original sent whole turns to the browser and the realtime
-provider; spec §12.9): a session summary (thread, working directory, latest user focus, latest
+provider): a session summary (thread, working directory, latest user focus, latest
 assistant answer) and the thread's last turns, every one trimmed to about 180 characters.
 """
 

@@ -4,7 +4,7 @@ Everything is read through the app-server API (``thread/list``, ``thread/read``,
 ``thread/turns/list`` with ``itemsView: "full"``), which also works for threads that are not
 loaded anywhere, and while another process holds a thread's writer lock.
 
-:func:`recent_turns` follows the context pack of the original implementation (spec §5.2): user
+:func:`recent_turns` builds the recent-turns part of the call context: user
 and assistant messages of the thread, newest last, without aborted turns, without empty texts or
 ``<turn_aborted>`` markers, and without assistant messages whose phase is not the final answer.
 """

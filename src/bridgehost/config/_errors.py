@@ -38,7 +38,7 @@ _KIND = {
 LEGACY_KEYS = frozenset(
     {"codex.app_server_port", "bridge", "branding", "presentation", "providers"}
 )
-"""Keys of the original TypeScript bridge's file that bridgehost does not read."""
+"""Keys of older bridge configuration files that bridgehost does not read."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ ProxyEntry = Annotated[str, AfterValidator(_network)]
 
 
 class RealtimeConfig(BaseModel):
-    """``[realtime]``: every key of the seed's live-call surface, plus bridgehost's own.
+    """``[realtime]``: the live-call surface: tunnel, gateway, model, timers, limits.
 
     Cross-field rules (all reported at once): ``idle_warning_ms < idle_timeout_ms <= max_call_ms
     <= max_daily_call_ms``; ``static-public-url`` needs an https origin in ``public_url`` (plain

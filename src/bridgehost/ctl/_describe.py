@@ -29,7 +29,7 @@ def when(moment: Any) -> str:
 
 
 def disarm_reason(surface: Mapping[str, Any]) -> str:
-    """Why the surface is disarmed, as a person reads it (spec §3.6, one wording per cause)."""
+    """Why the surface is disarmed, as a person reads it (one wording per cause)."""
     reason = surface.get("last_disarm_reason")
     probe = surface.get("last_probe") or {}
     if not reason:

@@ -1,7 +1,7 @@
 """Telegram Mini App init data: verify who opened the call screen, and when.
 
 The page sends ``Telegram.WebApp.initData`` (the raw query string) to the gateway;
-:func:`verify_init_data` checks it as Telegram documents (``reference/protocols.md`` §3.3):
+:func:`verify_init_data` checks it as Telegram documents:
 
 1. parse it strictly as ``application/x-www-form-urlencoded``, refusing duplicate keys;
 2. ``secret = HMAC_SHA256(key=b"WebAppData", msg=bot_token)``;
@@ -11,7 +11,7 @@ The page sends ``Telegram.WebApp.initData`` (the raw query string) to the gatewa
 5. ``auth_date`` must be at most ``max_age`` old and not in the future beyond a small skew;
 6. ``user`` is parsed as received and must carry an integer ``id``.
 
-Optionally (§3.4) the Ed25519 ``signature`` is checked too, against Telegram's public key over
+Optionally the Ed25519 ``signature`` is checked too, against Telegram's public key over
 ``f"{bot_id}:WebAppData\\n"`` plus the sorted pairs without ``hash`` and ``signature``.
 """
 
