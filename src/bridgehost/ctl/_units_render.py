@@ -35,6 +35,7 @@ SERVICES: dict[str, str] = {GATEWAY: "gateway", TELEGRAM: "telegram"}
 PYTHON_DROPIN = "50-python-paths.conf"
 DEFAULT_LISTEN = "127.0.0.1:8890"
 HOME_ROOTS = (Path("/home"), Path("/root"), Path("/run/user"))
+TMP_ROOTS = (Path("/tmp"), Path("/var/tmp"))  # PrivateTmp= (implied by DynamicUser=) hides them
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
 PLACEHOLDER = re.compile(r"@[A-Z]+@")
 _HEADER = (
@@ -131,7 +132,8 @@ def _under(path: Path, roots: Iterable[Path]) -> bool:
 
 def python_home_paths() -> list[Path]:
     """Directories this bridgehost needs (Python, its venv, the package) under /home, /root or
-    /run/user, which ``ProtectHome=yes`` hides; the outermost of each, sorted."""
+    /run/user, which ``ProtectHome=yes`` hides, or under /tmp and /var/tmp, which
+    ``PrivateTmp=`` hides; the outermost of each, sorted."""
     import bridgehost
 
     candidates = {
@@ -143,9 +145,10 @@ def python_home_paths() -> list[Path]:
         Path(bridgehost.__file__).resolve().parent.parent,
     }
     candidates |= {Path(entry) for entry in sys.path if entry and Path(entry).is_dir()}
-    found = {path.absolute() for path in candidates if _under(path.absolute(), HOME_ROOTS)}
+    roots = HOME_ROOTS + TMP_ROOTS
+    found = {path.absolute() for path in candidates if _under(path.absolute(), roots)}
     outermost = [p for p in found if not any(o != p and o in p.parents for o in found)]
-    return sorted(p for p in outermost if p not in HOME_ROOTS)
+    return sorted(p for p in outermost if p not in roots)
 
 
 def _unit_value(value: str) -> str:
@@ -228,11 +231,13 @@ def render_unit(name: str, values: UnitValues, scope: Scope = "system") -> str:
 def render_python_dropin(paths: list[Path]) -> str:
     """The gateway drop-in that shows ``paths`` despite ``ProtectHome=``."""
     binds = "\n".join(f"BindReadOnlyPaths={_unit_value(str(p))}" for p in paths)
+    under_home = any(_under(p, HOME_ROOTS) for p in paths)
+    protect = "ProtectHome=tmpfs\n" if under_home else ""
     return (
         _HEADER.format(version=__version__, unit="bridge-gateway")
-        + "# Python or bridgehost lives under a home directory, which ProtectHome=yes hides from\n"
-        "# the gateway: mount empty, read-only home directories instead and show just these.\n"
-        f"[Service]\nProtectHome=tmpfs\n{binds}\n"
+        + "# Python or bridgehost lives under a home directory (hidden by ProtectHome=yes) or a\n"
+        "# temporary directory (hidden by PrivateTmp=): show just these paths, read-only.\n"
+        f"[Service]\n{protect}{binds}\n"
     )
 
 
