@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -57,12 +58,34 @@ async def fetch_status(loaded: LoadedConfig, *, as_json: bool) -> dict[str, Any]
         raise gateway_error(exc, as_json=as_json) from exc
 
 
+SERVICE_STATE_DIR = Path("/var/lib/bridge-telegram")
+"""Where bridge-telegram.service keeps its state (``StateDirectory=bridge-telegram``)."""
+
+
+def bridge_state_root(loaded: LoadedConfig) -> Path:
+    """The bridge's state directory as bridge-telegram sees it.
+
+    ``storage.root`` when the config or ``$STATE_DIRECTORY`` sets it; otherwise, when the default
+    directory holds no bridge state but the systemd unit's state directory does, that one, so
+    ``bridgectl bind`` next to the services changes what the running bridge reads.
+    """
+    from bridgehost.state import default_paths
+
+    root = Path(loaded.config.storage.root)
+    explicit = "root" in (loaded.raw.get("storage") or {}) or os.environ.get("STATE_DIRECTORY")
+    if explicit or default_paths(root).bridge_db.exists():
+        return root
+    if default_paths(SERVICE_STATE_DIR).bridge_db.exists():
+        return SERVICE_STATE_DIR
+    return root
+
+
 def open_bridge_store(loaded: LoadedConfig, *, create: bool, as_json: bool) -> BridgeStore | None:
     """The bridge's database; ``None`` when it does not exist yet and ``create`` is false."""
     from bridgehost.bridge_state import BridgeStore
     from bridgehost.state import StateError, default_paths
 
-    root = loaded.config.storage.root
+    root = bridge_state_root(loaded)
     if not create and not default_paths(root).bridge_db.exists():
         return None
     try:

@@ -176,6 +176,8 @@ async def serve(
     finally:
         notifier.stopping("stopping: ending the live call")
         log.info("gateway stopping")
+        for site in list(runner.sites):  # new connections wait in the (socket-activated)
+            await site.stop()  # listen queue for the next process; open ones stay up
         await gateway.calls.shutdown("gateway_stop")
         for task in tasks:
             task.cancel()
