@@ -92,6 +92,7 @@ class FakeBridge:
     allow: bool = True
     reason: str = "No Codex thread is bound. Run: bridgectl bind --latest"
     answer: bool = True
+    answer_delay_s: float = 0.0
     ack: bool = True
     events: list[dict[str, Any]] = field(default_factory=list)
     prepares: list[dict[str, Any]] = field(default_factory=list)
@@ -116,6 +117,8 @@ class FakeBridge:
             data = json.loads(message.data)
             if data["type"] == "call.prepare":
                 self.prepares.append(data)
+                if self.answer_delay_s:
+                    await asyncio.sleep(self.answer_delay_s)
                 if self.answer:
                     await self._ws.send_json(
                         {

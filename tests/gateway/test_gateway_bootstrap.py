@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
@@ -200,3 +201,19 @@ async def test_calls_that_really_started_do_not_use_up_the_rate_limit(gateway_fa
             pass
         await gw.gateway.calls.shutdown()
         await ws.close()
+
+
+async def test_page_leaving_during_prepare_frees_the_one_call_rule(gw):
+    gw.bridge.answer_delay_s = 0.5
+    token = await _armed_token(gw)
+    body = {"launch_token": token, "init_data": init_data()}
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.1):
+            await gw.http.post(f"{gw.base}/api/call/bootstrap", json=body)
+    ended = await gw.bridge.wait_for("call.ended")
+    assert (ended["reason"], ended["ended_by"]) == ("bootstrap_cancelled", "browser")
+    assert gw.gateway.calls.current is None
+    gw.bridge.answer_delay_s = 0.0
+    token = await _armed_token(gw)
+    resp = await gw.bootstrap(token)
+    assert resp.status == 200, await resp.text()

@@ -99,7 +99,7 @@ async def bootstrap(request: web.Request) -> web.Response:
             retry_after=reserved.retry_after,
         )
     try:
-        payload = await _open_call(gw, user_id)
+        payload = await _open_call(gw, user_id, request)
     except ApiError as exc:
         if exc.status != 401:
             gw.bootstrap_limits.refund(reserved)
@@ -142,7 +142,7 @@ def _verify_user(gw: Any, init_data: str, address: str) -> int:
     return verified.user_id
 
 
-async def _open_call(gw: Any, user_id: int) -> dict[str, Any]:
+async def _open_call(gw: Any, user_id: int, request: web.Request) -> dict[str, Any]:
     rt = gw.config.realtime
     budget = gw.calls.budget()
     if budget.next_call_cap_ms <= 0:
@@ -166,6 +166,11 @@ async def _open_call(gw: Any, user_id: int) -> dict[str, Any]:
         except ApiError as exc:
             await gw.calls.finish(session, exc.code, "gateway")
             raise
+        if request.transport is None or request.transport.is_closing():
+            # The page gave up while the bridge prepared: nobody will ever connect this call,
+            # so end it now rather than hold the one-call rule until the launch window ends.
+            await gw.calls.finish(session, "bootstrap_cancelled", "browser")
+            raise ApiError(499, "bootstrap_cancelled", "The page left before the call was ready.")
         await gw.calls.launch(session)
     return {
         "call_id": session.call_id,
