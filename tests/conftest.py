@@ -66,3 +66,17 @@ def run_cli(
 def cli():
     """Run ``bridgectl``/``bridgehost`` as real processes: ``cli(["bridgectl", "plugins"])``."""
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def codex_bin() -> str:
+    """The real codex CLI (installed by scripts/setup.sh), or a skip that says how to get it."""
+    from fakes.codex_model import find_codex_binary
+
+    found = find_codex_binary()
+    if not found:
+        pytest.skip(
+            "codex binary not found: run `npm install --prefix .codex-npm "
+            "@openai/codex@0.169.0` or set BRIDGEHOST_CODEX_BIN"
+        )
+    return found

@@ -29,24 +29,11 @@ from fakes.codex_model import (
     FakeCodexModel,
     codex_args,
     descendants,
-    find_codex_binary,
     run_turn,
     running,
 )
 
 UNKNOWN_THREAD = "01a20000-0000-7000-8000-000000000000"
-
-
-@pytest.fixture(scope="session")
-def codex_bin() -> str:
-    """The real codex CLI, or a skip that says how to get it."""
-    found = find_codex_binary()
-    if not found:
-        pytest.skip(
-            "codex binary not found: run `npm install --prefix .codex-npm "
-            "@openai/codex@0.169.0` or set BRIDGEHOST_CODEX_BIN"
-        )
-    return found
 
 
 @pytest.fixture(scope="module")

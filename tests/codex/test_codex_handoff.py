@@ -33,25 +33,12 @@ from fakes.codex_model import (
     CODEX_ENV,
     FakeCodexModel,
     codex_args,
-    find_codex_binary,
     input_texts,
     run_turn,
     seed_thread,
 )
 
 SUMMARY = "Voice call summary: bump the retry limit to 5 in config.py."
-
-
-@pytest.fixture(scope="session")
-def codex_bin() -> str:
-    """The real codex CLI, or a skip that says how to get it."""
-    found = find_codex_binary()
-    if not found:
-        pytest.skip(
-            "codex binary not found: run `npm install --prefix .codex-npm "
-            "@openai/codex@0.169.0` or set BRIDGEHOST_CODEX_BIN"
-        )
-    return found
 
 
 @pytest.fixture(scope="module")

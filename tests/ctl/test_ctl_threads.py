@@ -29,35 +29,6 @@ class Home:
     newer: str
 
 
-def _codex_config(port: int, key_env: str) -> str:
-    """``$CODEX_HOME/config.toml``: the fake provider and no outbound extras."""
-    return f"""\
-model_provider = "fake"
-model = "fake-model"
-sandbox_mode = "read-only"
-approval_policy = "never"
-
-[analytics]
-enabled = false
-
-[features]
-plugins = false
-apps = false
-remote_plugin = false
-plugin_sharing = false
-tool_suggest = false
-shell_snapshot = false
-
-[model_providers.fake]
-name = "fake"
-base_url = "http://127.0.0.1:{port}/v1"
-wire_api = "responses"
-env_key = "{key_env}"
-request_max_retries = 0
-stream_max_retries = 0
-"""
-
-
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     """Two threads: "Older work" (named) and then an unnamed, newer one."""
@@ -67,6 +38,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
             KEY_ENV,
             FakeCodexModel,
             codex_args,
+            codex_home_config,
             find_codex_binary,
             seed_thread,
         )
@@ -99,7 +71,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
 
     with FakeCodexModel() as model:
         older, newer = asyncio.run(seed(model))
-        (codex_home / "config.toml").write_text(_codex_config(model.port, KEY_ENV))
+        (codex_home / "config.toml").write_text(codex_home_config(model.port, KEY_ENV))
         config = root / "bridge.config.toml"
         storage = root / "state"
         config.write_text(

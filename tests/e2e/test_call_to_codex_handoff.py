@@ -46,7 +46,13 @@ from bridgehost.handoff import marker_line
 from bridgehost.handoff._markdown import format_duration
 from bridgehost.telegram.daemon import serve_bridge
 from bridgehost.telegram.runtime import BridgeRuntime
-from fakes.codex_model import KEY_ENV, FakeCodexModel, find_codex_binary, seed_thread
+from fakes.codex_model import (
+    KEY_ENV,
+    FakeCodexModel,
+    codex_home_config,
+    find_codex_binary,
+    seed_thread,
+)
 from fakes.openai_api import FakeOpenAI
 from fakes.telegram_api import FakeBotApi
 from gateway.conftest import BOT_TOKEN, OPENAI_KEY, USER_ID, secrets_env
@@ -70,33 +76,6 @@ ANSWERED = "Agreed, I'll note that as an action item"
 SUMMARY_MODEL = "gpt-summary-e2e"
 SINKS = ["file", "codex", "telegram"]
 WAIT_S = 30.0
-
-# $CODEX_HOME/config.toml: the loopback model provider, and none of Codex's outbound extras.
-CODEX_CONFIG = """\
-model_provider = "fake"
-model = "fake-model"
-sandbox_mode = "read-only"
-approval_policy = "never"
-
-[analytics]
-enabled = false
-
-[features]
-plugins = false
-apps = false
-remote_plugin = false
-plugin_sharing = false
-tool_suggest = false
-shell_snapshot = false
-
-[model_providers.fake]
-name = "fake"
-base_url = "http://127.0.0.1:{port}/v1"
-wire_api = "responses"
-env_key = "{key_env}"
-request_max_retries = 0
-stream_max_retries = 0
-"""
 
 
 # -- the parts ---------------------------------------------------------------------------------
@@ -144,7 +123,7 @@ async def codex(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     monkeypatch.setenv(KEY_ENV, "sk-fake-codex-model")  # inherited by every codex app-server
     monkeypatch.setenv("RUST_LOG", "warn")
     with FakeCodexModel() as model:
-        (home / "config.toml").write_text(CODEX_CONFIG.format(port=model.port, key_env=KEY_ENV))
+        (home / "config.toml").write_text(codex_home_config(model.port))
         client = await AppServerClient.spawn(CODEX_BIN, home, cwd=work, timeout=20)
         try:
             model.script(("final_answer", EARLIER_REPLY))

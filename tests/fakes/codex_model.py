@@ -61,6 +61,39 @@ def find_codex_binary() -> str | None:
     return shutil.which("codex")
 
 
+CODEX_CONFIG_TOML = """\
+model_provider = "fake"
+model = "fake-model"
+sandbox_mode = "read-only"
+approval_policy = "never"
+
+[analytics]
+enabled = false
+
+[features]
+plugins = false
+apps = false
+remote_plugin = false
+plugin_sharing = false
+tool_suggest = false
+shell_snapshot = false
+
+[model_providers.fake]
+name = "fake"
+base_url = "http://127.0.0.1:{port}/v1"
+wire_api = "responses"
+env_key = "{key_env}"
+request_max_retries = 0
+stream_max_retries = 0
+"""
+
+
+def codex_home_config(port: int, key_env: str = KEY_ENV) -> str:
+    """``$CODEX_HOME/config.toml``: the fake provider on ``port`` and no outbound extras, so
+    every ``codex app-server`` started on that home (by any process) stays on loopback."""
+    return CODEX_CONFIG_TOML.format(port=port, key_env=key_env)
+
+
 def codex_args(port: int) -> list[str]:
     """``app-server`` flags: the fake provider on ``port`` plus the loopback-only switches."""
     provider = (
