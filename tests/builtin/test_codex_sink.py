@@ -23,6 +23,7 @@ from bridgehost.codex import AppServerClient, CodexError
 from bridgehost.codex.threads import item_text, iter_turns
 from bridgehost.handoff import Outbox, Pipeline, Summarizer, build_artifact, deliveries
 from bridgehost.providers import ProviderStartError
+from fakes.codex_model import codex_args
 from fakes.openai_api import FakeOpenAI
 from handoff.handoff_helpers import make_config, no_secrets, plugin_host, seed_call
 
@@ -60,35 +61,8 @@ requires_codex = pytest.mark.skipif(
 
 
 def app_server_args(fake: FakeOpenAI) -> list[str]:
-    provider = (
-        f'model_providers.fake={{name="fake", base_url="{fake.base_url}", '
-        'wire_api="responses", env_key="FAKE_CODEX_KEY", request_max_retries=0, '
-        "stream_max_retries=0}"
-    )
-    args = [
-        "-c",
-        provider,
-        "-c",
-        'model_provider="fake"',
-        "-c",
-        'model="fake-model"',
-        "-c",
-        'sandbox_mode="read-only"',
-        "-c",
-        'approval_policy="never"',
-        "-c",
-        "analytics.enabled=false",
-    ]
-    for feature in (
-        "plugins",
-        "apps",
-        "remote_plugin",
-        "plugin_sharing",
-        "tool_suggest",
-        "shell_snapshot",
-    ):
-        args += ["--disable", feature]
-    return args
+    """``app-server`` flags pointing Codex at the fake OpenAI, loopback only."""
+    return codex_args(base_url=fake.base_url, key_env="FAKE_CODEX_KEY")
 
 
 class Codex:

@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack
 
 from bridgehost.builtin import openai_realtime
 from bridgehost.builtin._openai_errors import status_message
@@ -29,6 +27,7 @@ from bridgehost.gateway.events import validate_event
 from bridgehost.plugins import PluginHost
 from bridgehost.providers import Backend, Health, ProviderStartError, SessionSetup
 from fakes.openai_api import FakeOpenAI
+from fakes.webrtc_caller import Caller
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -74,31 +73,6 @@ class Recorder:
                     if event["type"] == event_type:
                         return event
                 await asyncio.sleep(0.02)
-
-
-class Caller:
-    """The browser side: an aiortc peer with a microphone track and the ``oai-events`` channel."""
-
-    def __init__(self) -> None:
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # never a public STUN
-        self.pc.addTrack(AudioStreamTrack())
-        self.channel = self.pc.createDataChannel("oai-events")
-
-    async def offer(self) -> str:
-        """Gather and return the SDP offer."""
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        return self.pc.localDescription.sdp
-
-    async def connect(self, answer: str) -> None:
-        """Apply the answer and wait (bounded) until media flows."""
-        await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-        async with asyncio.timeout(10):
-            while self.pc.connectionState != "connected":
-                await asyncio.sleep(0.02)
-
-    async def close(self) -> None:
-        """Hang up the peer."""
-        await self.pc.close()
 
 
 def candidates(sdp: str) -> set[str]:

@@ -8,20 +8,18 @@ hangs the call up upstream when it ends the call itself. Everything stays on 127
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack
 
 from bridgehost.builtin import openai_realtime
 from bridgehost.plugins import PluginHost
 from bridgehost.state import CallLog
 from fakes.openai_api import FakeOpenAI
+from fakes.webrtc_caller import Caller
 from gateway.conftest import OPENAI_KEY, RunningGateway, gateway_factory
 
 __all__ = ["gateway_factory"]  # the harness's fixture, used here too
@@ -29,31 +27,6 @@ __all__ = ["gateway_factory"]  # the harness's fixture, used here too
 pytestmark = pytest.mark.timeout(40)
 
 SCRIPT = [("Did the deploy finish?", "Yes, the deploy finished five minutes ago.")]
-
-
-class Caller:
-    """The Mini App's media side: an aiortc peer with a microphone and ``oai-events``."""
-
-    def __init__(self) -> None:
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # never a public STUN
-        self.pc.addTrack(AudioStreamTrack())
-        self.channel = self.pc.createDataChannel("oai-events")
-
-    async def offer(self) -> str:
-        """Gather and return the SDP offer."""
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        return self.pc.localDescription.sdp
-
-    async def connect(self, answer: str) -> None:
-        """Apply the answer and wait (bounded) until media flows."""
-        await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-        async with asyncio.timeout(10):
-            while self.pc.connectionState != "connected":
-                await asyncio.sleep(0.02)
-
-    async def close(self) -> None:
-        """Hang up the peer."""
-        await self.pc.close()
 
 
 @pytest.fixture

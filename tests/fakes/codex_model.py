@@ -94,11 +94,15 @@ def codex_home_config(port: int, key_env: str = KEY_ENV) -> str:
     return CODEX_CONFIG_TOML.format(port=port, key_env=key_env)
 
 
-def codex_args(port: int) -> list[str]:
-    """``app-server`` flags: the fake provider on ``port`` plus the loopback-only switches."""
+def codex_args(
+    port: int | None = None, *, base_url: str | None = None, key_env: str = KEY_ENV
+) -> list[str]:
+    """``app-server`` flags: the fake provider (on ``port``, or at ``base_url``) plus the
+    loopback-only switches."""
+    base_url = base_url or f"http://127.0.0.1:{port}/v1"
     provider = (
-        f'model_providers.fake={{name="fake", base_url="http://127.0.0.1:{port}/v1", '
-        f'wire_api="responses", env_key="{KEY_ENV}", request_max_retries=0, '
+        f'model_providers.fake={{name="fake", base_url="{base_url}", '
+        f'wire_api="responses", env_key="{key_env}", request_max_retries=0, '
         "stream_max_retries=0}"
     )
     return [

@@ -133,40 +133,32 @@ async def find_handoff(
     Raises :class:`CodexThreadNotFound` when the thread does not exist.
     """
     check_call_id(call_id)
+
+    def duplicate(
+        mode: HandoffMode, status: ReceiptStatus, turn_id: str | None = None
+    ) -> AppendReceipt:
+        return AppendReceipt(
+            call_id=call_id,
+            thread_id=thread_id,
+            mode=mode,
+            status=status,
+            turn_id=turn_id,
+            duplicate=True,
+            transport=client.transport,
+        )
+
     thread = (await client.request("thread/read", {"threadId": thread_id}))["thread"]
     found = await find_attachment(client, thread_id, call_id)
     payload = found.get("payload") if found and isinstance(found.get("payload"), dict) else {}
     if found and payload.get("mode") == "inject":
-        return AppendReceipt(
-            call_id=call_id,
-            thread_id=thread_id,
-            mode="inject",
-            status="injected",
-            duplicate=True,
-            transport=client.transport,
-        )
+        return duplicate("inject", "injected")
     turn = await _marked_turn(client, thread_id, call_id)
     if turn is not None:
         return _turn_receipt(client, thread_id, call_id, turn, duplicate=True)
     if found:
-        return AppendReceipt(
-            call_id=call_id,
-            thread_id=thread_id,
-            mode="turn",
-            status="started",
-            turn_id=payload.get("turnId"),
-            duplicate=True,
-            transport=client.transport,
-        )
+        return duplicate("turn", "started", payload.get("turnId"))
     if await asyncio.to_thread(rollout_has_marker, thread.get("path"), call_id):
-        return AppendReceipt(
-            call_id=call_id,
-            thread_id=thread_id,
-            mode="inject",
-            status="injected",
-            duplicate=True,
-            transport=client.transport,
-        )
+        return duplicate("inject", "injected")
     return None
 
 
