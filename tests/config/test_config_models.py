@@ -44,7 +44,7 @@ def test_defaults_match_the_spec() -> None:
     assert rt.enabled is False
     assert rt.bridge_id == "bridge"
     assert rt.public_url == "" and rt.control_url == ""
-    assert rt.surface_mode == "manual-arm"
+    assert not hasattr(rt, "surface_mode")
     assert rt.tunnel_mode is None
     assert rt.effective_tunnel_mode == "managed-quick-cloudflared"
     assert (rt.gateway_host, rt.gateway_port) == ("127.0.0.1", 8890)
@@ -155,7 +155,6 @@ def test_effective_tunnel_mode_and_control_url() -> None:
         ({"bridge_id": "my bridge"}, "realtime.bridge_id"),
         ({"bridge_id": "x" * 65}, "realtime.bridge_id"),
         ({"bridge_id": ""}, "realtime.bridge_id"),
-        ({"surface_mode": "auto-arm"}, "realtime.surface_mode"),
         ({"model": "  "}, "realtime.model"),
         ({"trusted_proxies": ["10.0.0.0/8", "not-an-ip"]}, "realtime.trusted_proxies[1]"),
         ({"gateway_port": "8890"}, "realtime.gateway_port"),
@@ -282,3 +281,15 @@ def test_unknown_keys_everywhere_except_plugin_tables() -> None:
         }
     )
     assert set(problems) == {"realtime.max_cal_ms", "telegram.chat_id", "handoff.prices.audio_in"}
+
+
+def test_a_removed_key_is_accepted_and_reported_as_ignored() -> None:
+    from bridgehost.config._realtime import ignored_settings
+
+    raw = {"realtime": {"surface_mode": "manual-arm", "enabled": True}}
+    config = validate_config(raw, env={})
+    assert config.realtime.enabled is True
+    assert "surface_mode" not in config.realtime.model_dump()
+    ((key, why),) = ignored_settings(raw)
+    assert key == "realtime.surface_mode" and "no effect" in why
+    assert ignored_settings({"realtime": {"enabled": True}}) == []

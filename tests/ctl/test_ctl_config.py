@@ -263,3 +263,19 @@ def test_show_invalid_config_exits_1(isolated: Path) -> None:
     result = run("config", "show", "--json")
     assert result.exit_code == 1
     assert json.loads(result.stdout)["ok"] is False
+
+
+def test_check_notes_a_removed_key_and_still_passes(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_file = GOOD.replace("enabled = true\n", 'enabled = true\nsurface_mode = "manual-arm"\n')
+    path = write_config(isolated / "bridge.config.toml", old_file)
+    set_secrets(monkeypatch)
+    result = run("config", "check")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == f"OK: {path} (4 keys set)"
+    assert "note: realtime.surface_mode is ignored: it was removed" in result.stdout
+    payload = json.loads(run("config", "check", "--json").stdout)
+    assert payload["ok"] is True
+    assert [item["key"] for item in payload["ignored"]] == ["realtime.surface_mode"]
+    assert load_config(path, env={}).config.realtime.enabled is True

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator, model_validator
 
@@ -17,6 +18,22 @@ STATIC_TUNNEL = "static-public-url"
 """Tunnel mode that serves a fixed, operator-managed public origin (default with public_url)."""
 
 BRIDGE_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+REMOVED_SETTINGS: dict[str, str] = {
+    "surface_mode": "the call surface is always armed by hand (bridgectl call arm or /call), "
+    "so the setting had no effect",
+}
+"""``[realtime]`` keys that older files may still set: accepted, ignored, and reported by
+``bridgectl config check`` (:func:`ignored_settings`)."""
+
+
+def ignored_settings(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(dotted key, why)`` for each removed ``[realtime]`` key a TOML document still sets."""
+    realtime = raw.get("realtime")
+    if not isinstance(realtime, Mapping):
+        return []
+    return [(f"realtime.{key}", why) for key, why in REMOVED_SETTINGS.items() if key in realtime]
+
 
 _NON_BLANK = (
     "bridge_id",
@@ -77,10 +94,6 @@ class RealtimeConfig(BaseModel):
         "Override for the bridge's control-channel URL (ws:// or wss://); empty means "
         "ws://<gateway_host>:<gateway_port>/ws/bridge",
         unit="URL",
-    )
-    surface_mode: Literal["manual-arm"] = setting(
-        "manual-arm",
-        "How the call surface is armed; only manual-arm exists",
     )
     tunnel_mode: str | None = setting(
         None,
@@ -268,6 +281,14 @@ class RealtimeConfig(BaseModel):
         gt=0,
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_removed(cls, data: Any) -> Any:
+        """Accept and drop keys that no longer do anything (see :data:`REMOVED_SETTINGS`)."""
+        if isinstance(data, Mapping) and any(key in data for key in REMOVED_SETTINGS):
+            return {k: v for k, v in data.items() if k not in REMOVED_SETTINGS}
+        return data
+
     @field_validator(*_NON_BLANK, mode="after")
     @classmethod
     def _not_blank(cls, value: str) -> str:
@@ -390,4 +411,10 @@ class RealtimeConfig(BaseModel):
         return issues
 
 
-__all__ = ["MANAGED_TUNNEL", "STATIC_TUNNEL", "RealtimeConfig"]
+__all__ = [
+    "MANAGED_TUNNEL",
+    "REMOVED_SETTINGS",
+    "STATIC_TUNNEL",
+    "RealtimeConfig",
+    "ignored_settings",
+]

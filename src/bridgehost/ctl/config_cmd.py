@@ -17,6 +17,7 @@ from bridgehost.config import (
     render_toml,
     requirements_problems,
 )
+from bridgehost.config._realtime import ignored_settings
 
 SERVICES: dict[str, tuple[str, ...]] = {
     "all": ("gateway", "telegram"),
@@ -119,21 +120,26 @@ def check(ctx: click.Context, as_json: bool, service: str) -> None:
     Exit 0 when everything is in order, 1 when there are problems.
     """
     report = collect_problems(_config_path(ctx), service)
+    ignored = ignored_settings(report.loaded.raw) if report.loaded else []
     if as_json:
-        _emit_json(
-            {
-                "ok": not report.problems,
-                "path": report.path,
-                "service": service,
-                "problems": [problem.to_dict() for problem in report.problems],
-            }
-        )
+        payload: dict[str, Any] = {
+            "ok": not report.problems,
+            "path": report.path,
+            "service": service,
+            "problems": [problem.to_dict() for problem in report.problems],
+        }
+        if ignored:  # removed keys an older file still sets: accepted, without effect
+            payload["ignored"] = [{"key": key, "why": why} for key, why in ignored]
+        _emit_json(payload)
     elif report.problems:
         _echo_problems(report.path, report.problems, err=False, headline=report.headline)
     else:
         keys = report.loaded.keys_set if report.loaded else 0
         where = report.path or "no config file found, using the defaults"
         click.echo(f"OK: {where} ({keys} key{'' if keys == 1 else 's'} set)")
+    if not as_json:
+        for key, why in ignored:
+            click.echo(f"  note: {key} is ignored: it was removed ({why}); delete the line")
     if report.problems:
         ctx.exit(1)
 
