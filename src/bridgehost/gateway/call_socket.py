@@ -17,6 +17,7 @@ import asyncio
 import json
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -24,6 +25,7 @@ from aiohttp import WSMsgType, web
 
 from bridgehost.gateway._keys import GATEWAY
 from bridgehost.gateway.calls import BROWSER_EVENT_TYPES
+from bridgehost.gateway.errors import has_lone_surrogate
 from bridgehost.gateway.events import EventError
 
 if TYPE_CHECKING:
@@ -38,21 +40,44 @@ AUTH_FAILURE_WINDOW_S = 30.0
 
 
 class AuthFailures:
-    """Counts failed socket authentications per (call, address) over a short window."""
+    """Counts failed authentications per key (call and address, sign-ins per address).
 
-    def __init__(self) -> None:
+    A failure counts while it is at most ``window`` seconds old (:data:`AUTH_FAILURE_WINDOW_S`
+    by default); at most 10 000 keys are kept (the oldest key is forgotten first).
+    """
+
+    def __init__(
+        self,
+        window: float = AUTH_FAILURE_WINDOW_S,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.window = window
+        self._clock = clock
         self._seen: dict[str, deque[float]] = defaultdict(deque)
+
+    def _live(self, key: str, now: float) -> deque[float]:
+        entries = self._seen[key]
+        while entries and now - entries[0] > self.window:
+            entries.popleft()
+        return entries
 
     def add(self, key: str) -> int:
         """Record one failure; return how many fall in the window."""
-        now = time.monotonic()
-        entries = self._seen[key]
+        now = self._clock()
+        entries = self._live(key, now)
         entries.append(now)
-        while entries and now - entries[0] > AUTH_FAILURE_WINDOW_S:
-            entries.popleft()
         if len(self._seen) > 10_000:
             self._seen.pop(next(iter(self._seen)))
         return len(entries)
+
+    def retry_after(self, key: str, allowed: int) -> float:
+        """Seconds until one more failure for ``key`` would be at most the ``allowed``-th."""
+        now = self._clock()
+        entries = self._live(key, now) if key in self._seen else deque()
+        if len(entries) < allowed:
+            return 0.0
+        return max(0.0, entries[len(entries) - allowed] + self.window - now)
 
     def clear(self, key: str) -> None:
         """Forget a key after a success."""
@@ -92,10 +117,7 @@ async def _authenticate(
     except TimeoutError:  # slow networks time out; only wrong tokens count as failures
         await socket.close(code=4001, message=b"auth_timeout")
         return False
-    try:
-        data = json.loads(message.data) if message.type is WSMsgType.TEXT else None
-    except ValueError:
-        data = None
+    data = _parse_frame(message.data) if message.type is WSMsgType.TEXT else None
     if not (
         isinstance(data, dict)
         and data.get("type") == "call.auth"
@@ -149,6 +171,15 @@ async def _auth_failed(
     await socket.close(code=4001, message=why.encode())
 
 
+def _parse_frame(text: str) -> Any:
+    """A text frame's JSON value, or None if it is not JSON or holds a lone surrogate."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return None if has_lone_surrogate(value) else value
+
+
 async def _serve(gateway: Gateway, session: CallSession, socket: web.WebSocketResponse) -> None:
     async for message in socket:
         if message.type is WSMsgType.BINARY:
@@ -171,11 +202,14 @@ async def _serve(gateway: Gateway, session: CallSession, socket: web.WebSocketRe
 async def _on_text(
     gateway: Gateway, session: CallSession, socket: web.WebSocketResponse, data: str
 ) -> None:
-    try:
-        frame: Any = json.loads(data)
-    except ValueError:
+    frame = _parse_frame(data)
+    if frame is None:
         await socket.send_json(
-            {"type": "error", "code": "bad_message", "message": "frames must be JSON objects"}
+            {
+                "type": "error",
+                "code": "bad_message",
+                "message": "frames must be JSON objects of valid Unicode text",
+            }
         )
         return
     if not isinstance(frame, dict) or frame.get("type") != "call.event":

@@ -21,7 +21,14 @@ from aiohttp import hdrs, web
 
 from bridgehost.logging import get_logger
 
-__all__ = ["ApiError", "error_middleware", "error_response", "read_json_body"]
+__all__ = [
+    "ApiError",
+    "error_middleware",
+    "error_response",
+    "has_lone_surrogate",
+    "invalid_unicode",
+    "read_json_body",
+]
 
 log = get_logger("bridgehost.gateway.errors")
 
@@ -44,6 +51,7 @@ _HTTP_ERRORS: dict[int, tuple[str, str]] = {
 }
 _INTERNAL = ("internal_error", "The gateway hit an unexpected error; it has been logged.")
 _MAX_SIZE_RE = re.compile(r"size (\d+)")
+_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 _SKIPPED_HEADERS = frozenset({"content-type", "content-length", "content-encoding"})
 
 
@@ -189,7 +197,9 @@ async def read_json_body(request: web.Request, *, max_bytes: int) -> dict[str, A
     Raises :class:`ApiError`: 413 ``body_too_large`` when ``Content-Length`` announces more than
     ``max_bytes`` (nothing is read) or the body turns out longer (reading stops one byte past the
     cap); 400 ``malformed_json`` when the body is empty, not UTF-8, not JSON (the message says
-    where parsing failed), or JSON but not an object.
+    where parsing failed), or JSON but not an object; 400 ``invalid_unicode`` when a string or
+    key holds a lone surrogate escape (``"\\ud800"``): valid JSON, but not text that can be
+    stored, compared or logged.
     """
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
@@ -215,7 +225,40 @@ async def read_json_body(request: web.Request, *, max_bytes: int) -> dict[str, A
         raise _malformed("it is not valid JSON") from None
     if not isinstance(value, dict):
         raise _malformed(f"got a JSON {_json_kind(value)}")
+    if has_lone_surrogate(value):
+        raise invalid_unicode("The request body")
     return value
+
+
+def has_lone_surrogate(value: object) -> bool:
+    """Whether parsed JSON holds a string or key with a lone surrogate (``"\\ud800"``).
+
+    ``json.loads`` joins escaped surrogate *pairs* into one character, so any surrogate code
+    point left is unpaired: such a string cannot be encoded as UTF-8. Walks iteratively, so
+    deep nesting costs no recursion.
+    """
+    pending: list[object] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE_RE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def invalid_unicode(what: str) -> ApiError:
+    """The 400 for text with a lone surrogate; ``what`` names the part ("The request body")."""
+    return ApiError(
+        400,
+        "invalid_unicode",
+        f"{what} holds a lone surrogate escape (such as \\ud800), which is not valid Unicode; "
+        "send text as plain UTF-8.",
+    )
 
 
 def _json_kind(value: object) -> str:

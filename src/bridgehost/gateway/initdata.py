@@ -109,6 +109,7 @@ def _parse(init_data: str, max_length: int) -> dict[str, str]:
     if len(init_data) > max_length:
         raise InitDataError("malformed")
     try:
+        init_data.encode("utf-8")  # a lone surrogate ("\\ud800") cannot be signed or compared
         pairs = parse_qsl(
             init_data,
             keep_blank_values=True,
@@ -116,7 +117,7 @@ def _parse(init_data: str, max_length: int) -> dict[str, str]:
             errors="strict",
             max_num_fields=_MAX_FIELDS,
         )
-    except ValueError:  # includes UnicodeDecodeError and too many fields
+    except ValueError:  # includes UnicodeEncodeError/UnicodeDecodeError and too many fields
         raise InitDataError("malformed") from None
     fields = dict(pairs)
     if len(fields) != len(pairs):
@@ -210,11 +211,13 @@ def verify_init_data(
     raw_date = fields.get("auth_date", "")
     if not _AUTH_DATE_RE.fullmatch(raw_date) or int(raw_date) == 0:
         raise InitDataError("no_auth_date")
-    auth_date = datetime.fromtimestamp(int(raw_date), UTC)
+    seconds = int(raw_date)
+    # Compare as numbers first: a far-future stamp (up to 12 digits) is past datetime's range.
+    if seconds - now.timestamp() > max_future_skew.total_seconds():
+        raise InitDataError("future")
+    auth_date = datetime.fromtimestamp(seconds, UTC)
     if now - auth_date > max_age:
         raise InitDataError("stale")
-    if auth_date - now > max_future_skew:
-        raise InitDataError("future")
     user = _user(fields)
     return VerifiedInitData(
         user_id=user["id"],

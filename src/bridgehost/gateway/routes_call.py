@@ -130,8 +130,10 @@ def _verify_user(gw: Any, init_data: str, address: str) -> int:
             raise ApiError(
                 429,
                 "rate_limited",
-                "Too many failed sign-ins from your address. Wait a few minutes and try again.",
-                retry_after=60,
+                "Too many failed sign-ins from your address. Wait a little and try again.",
+                retry_after=gw.auth_failures.retry_after(
+                    failure_key, gw.config.realtime.bootstrap_rate_limit_per_ip
+                ),
             ) from exc
         raise ApiError(401, f"init_data_{exc.reason}", exc.message) from exc
     allowed = gw.config.telegram.authorized_chat_id
@@ -247,14 +249,30 @@ async def webrtc(request: web.Request) -> web.Response:
     return web.json_response({"sdp": answer})
 
 
+def _end_reason(body: Mapping[str, Any]) -> str:
+    """The page's ``reason`` if it is one the page may give, else ``user_hangup``.
+
+    Absent or null means ``user_hangup``; anything but a string is a 400, checked before the
+    call is touched.
+    """
+    reason = body.get("reason")
+    if reason is None:
+        return "user_hangup"
+    if not isinstance(reason, str):
+        raise ApiError(
+            400,
+            "invalid_field",
+            "'reason' must be a string, such as 'user_hangup' or 'page_closed'.",
+        )
+    return reason if reason in BROWSER_END_REASONS else "user_hangup"
+
+
 async def hangup(request: web.Request) -> web.Response:
     """``POST /api/call/hangup {call_id, client_token, reason?}`` from the page."""
     gw = request.app[GATEWAY]
     body = await read_json_body(request, max_bytes=gw.config.realtime.max_body_bytes)
     session = _session_for(gw, body)
-    reason = body.get("reason")
-    reason = reason if reason in BROWSER_END_REASONS else "user_hangup"
-    await gw.calls.request_end(session, reason, "browser")
+    await gw.calls.request_end(session, _end_reason(body), "browser")
     return web.json_response({"ok": True, "reason": session.ending_reason})
 
 
@@ -263,6 +281,7 @@ async def finalize(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     body = await read_json_body(request, max_bytes=gw.config.realtime.max_ws_message_bytes)
     session = _session_for(gw, body)
+    reason = _end_reason(body)
     events = body.get("events") or []
     if not isinstance(events, list) or len(events) > MAX_FINAL_EVENTS:
         raise ApiError(
@@ -278,8 +297,6 @@ async def finalize(request: web.Request) -> web.Response:
                 accepted += 1
         except EventError:
             rejected += 1
-    reason = body.get("reason")
-    reason = reason if reason in BROWSER_END_REASONS else "user_hangup"
     await gw.calls.request_end(session, reason, "browser")
     await gw.calls.finish(session)
     return web.json_response(

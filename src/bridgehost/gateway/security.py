@@ -119,13 +119,19 @@ def miniapp_csp(nonce: str, *, connect_src: Sequence[str]) -> str:
 def secret_matches(given: str | None, expected: SecretStr | str | None) -> bool:
     """Whether ``given`` equals ``expected``, compared in constant time.
 
-    False when either is missing or empty, so an unset secret never matches an empty one.
+    False when either is missing or empty, so an unset secret never matches an empty one, and
+    when ``given`` is not valid Unicode: aiohttp hands header bytes that are not UTF-8 over as
+    surrogate escapes, and such a value is simply a wrong secret.
     """
     if isinstance(expected, SecretStr):
         expected = expected.get_secret_value()
     if not given or not expected:
         return False
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+    try:
+        given_bytes = given.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return hmac.compare_digest(given_bytes, expected.encode("utf-8"))
 
 
 def bearer_token(request: web.BaseRequest) -> str | None:
