@@ -22,7 +22,10 @@ pytest_plugins = ("ctl_fixtures",)  # the ctl_gateway fixture
 
 
 def no_codex(config: Path) -> Path:
-    add_section(config, '[codex]\nbinary = "/nonexistent/codex"\n')
+    """``config`` with a Codex home of its own but no codex binary."""
+    home = config.parent / "codex-home"
+    home.mkdir()
+    add_section(config, f'[codex]\nbinary = "/nonexistent/codex"\nhome = "{home}"\n')
     return config
 
 

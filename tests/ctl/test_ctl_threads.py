@@ -126,9 +126,12 @@ def test_bind_latest_and_by_id(home: Home, cli) -> None:
 
 
 def test_threads_without_codex(tmp_path: Path, cli) -> None:
+    codex_home = tmp_path / "codex-home"
+    codex_home.mkdir()
     config = tmp_path / "bridge.config.toml"
     config.write_text(
-        f'[codex]\nbinary = "/nonexistent/codex"\n[storage]\nroot = "{tmp_path / "state"}"\n'
+        f'[codex]\nbinary = "/nonexistent/codex"\nhome = "{codex_home}"\n'
+        f'[storage]\nroot = "{tmp_path / "state"}"\n'
     )
     result = run_sync(cli, config, "threads")
     assert result.code == 2, result
