@@ -78,7 +78,9 @@ def message_pattern(node: ast.expr | None) -> re.Pattern[str] | None:
         return re.compile(re.escape(text))
     if isinstance(node, ast.JoinedStr):
         parts = [
-            re.escape(value.value) if isinstance(value, ast.Constant) else "(.+?)"
+            re.escape(value.value)
+            if isinstance(value, ast.Constant) and isinstance(value.value, str)
+            else "(.+?)"
             for value in node.values
         ]
         return re.compile("".join(parts))
@@ -97,7 +99,7 @@ def _module_dict(relative: str, name: str) -> dict[str, str]:
             return {
                 key.value: ast.literal_eval(val)
                 for key, val in zip(value.keys, value.values, strict=True)
-                if isinstance(key, ast.Constant)
+                if isinstance(key, ast.Constant) and isinstance(key.value, str)
             }
     raise AssertionError(f"{relative} has no {name}")
 
@@ -193,6 +195,7 @@ def _sites_in(path: Path) -> list[Site]:
         where = f"{relative}:{line}"
         fixed = message_pattern(message)
         number = status.value if isinstance(status, ast.Constant) else None
+        number = number if isinstance(number, int) else None
         for code, table_message in _codes(code_node, where):
             sites.append(Site(code, where, table_message or fixed, number))
 
@@ -210,18 +213,18 @@ def _sites_in(path: Path) -> list[Site]:
             elif name in CLIENT_ERRORS:
                 add(_argument(node, 99, "code"), node.lineno, _argument(node, 0, "message"))
             elif name in wrappers:
-                at_code, at_message = wrappers[name]
-                message = None if at_message is None else _argument(node, at_message, "message")
-                add(_argument(node, at_code, "code"), node.lineno, message)
+                at_wrapped, at_text = wrappers[name]
+                text = None if at_text is None else _argument(node, at_text, "message")
+                add(_argument(node, at_wrapped, "code"), node.lineno, text)
             elif name in builders:
                 for position in builders[name]:
                     add(_argument(node, position, "code"), node.lineno)
             elif in_gateway and name == "close":
                 reason = next((kw.value for kw in node.keywords if kw.arg == "message"), None)
                 if isinstance(reason, ast.Constant) and isinstance(reason.value, bytes):
-                    text = reason.value.decode()
-                    if CODE_RE.fullmatch(text):
-                        sites.append(Site(text, f"{relative}:{node.lineno}"))
+                    closed = reason.value.decode()
+                    if CODE_RE.fullmatch(closed):
+                        sites.append(Site(closed, f"{relative}:{node.lineno}"))
         elif isinstance(node, ast.Dict) and in_gateway and _dict_get(node, "type") == "error":
             add(_dict_value(node, "code"), node.lineno, _dict_value(node, "message"))
         elif isinstance(node, ast.Assign) and names_codes:
