@@ -45,7 +45,7 @@ def test_hello_defaults_and_lenient_parts():
     assert hello.status == {}
     result = parse_from_bridge('{"type": "call.prepare.result", "reply_to": "r"}')
     assert isinstance(result, CallPrepareResult)
-    assert (result.allowed, result.reason, result.context.parts) == (False, None, [])
+    assert (result.allowed, result.reason, result.context) == (False, None, {})
     hangup = parse_from_bridge(json.dumps({"type": "call.hangup", "reason": "x" * 100}))
     assert isinstance(hangup, CallHangup) and hangup.reason == "x" * 64
 
@@ -74,6 +74,10 @@ def test_bad_hellos_name_the_problem(data, message):
 def test_bad_frames_name_the_field_and_unknown_types_are_distinct():
     with pytest.raises(FrameError, match=r"call\.prepare\.result\.reply_to must be a string"):
         parse_from_bridge('{"type": "call.prepare.result", "reply_to": 5, "allowed": true}')
+    with pytest.raises(FrameError, match=r"result\.context must have 'parts' as a list of objects"):
+        parse_from_bridge(
+            '{"type": "call.prepare.result", "reply_to": "r", "context": {"parts": 1}}'
+        )
     with pytest.raises(FrameError, match=r"call\.ack\.seq must be an integer"):
         parse_from_bridge('{"type": "call.ack", "call_id": "c", "seq": true}')
     with pytest.raises(UnknownFrame) as unknown:

@@ -1,21 +1,26 @@
 """A minimal bridge for the demo: answers prepares, stores events, writes the handoff files.
 
-It speaks the real ``/ws/bridge`` protocol to the real gateway, but needs no Telegram and no
-Codex: the call context is a fixed demo note, and the handoff goes to the ``file`` sink.
+It is the real bridge client (:class:`~bridgehost.telegram.control_channel.ControlChannel`) and
+the real event store and hand-over (:class:`~bridgehost.telegram.handover.CallTracker`) on the
+real gateway, but needs no Telegram and no Codex: the call context is a fixed demo note, and the
+handoff goes to the ``file`` sink.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Any
-
-import aiohttp
 
 from bridgehost.bridge_state import BridgeStore
 from bridgehost.config import LoadedConfig
 from bridgehost.plugins import PluginHost
+from bridgehost.protocol.end_reasons import end_label
+from bridgehost.telegram.control_channel import ControlChannel
+from bridgehost.telegram.handover import CallTracker
+
+CONNECT_TIMEOUT_S = 10.0
+DEMO_CONTEXT = {"parts": [{"title": "Demo", "text": "This is an offline demo."}]}
 
 
 class DemoBridge:
@@ -23,49 +28,37 @@ class DemoBridge:
 
     def __init__(self, loaded: LoadedConfig, url: str, secret: str) -> None:
         self.loaded = loaded
-        self.url = url
-        self.secret = secret
         self.store = BridgeStore.open(loaded.config.storage.root)
         self.store.bind("demo-thread")
         self.handoffs: dict[str, str] = {}
         self.ended = asyncio.Queue[str]()
-        self._session: aiohttp.ClientSession | None = None
+        self.tracker = CallTracker(self.store, self)
+        self.channel = ControlChannel(
+            url,
+            secret,
+            loaded.config.realtime.bridge_id,
+            tracker=self.tracker,
+            prepare=self._prepare,
+            status=lambda: self.store.binding().to_json(),
+        )
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Connect and say hello."""
-        self._session = aiohttp.ClientSession()
-        ws = await self._session.ws_connect(
-            self.url, headers={"Authorization": f"Bearer {self.secret}"}
-        )
-        binding = self.store.binding().to_json()
-        await ws.send_json({"type": "bridge.hello", "bridge_id": "bridge", "status": binding})
-        self._task = asyncio.create_task(self._run(ws))
+        """Connect, say hello, and wait (bounded) until the gateway has greeted back."""
+        self._task = asyncio.create_task(self.channel.run(), name="demo-control-channel")
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                await self.channel.wait_connected()
+        except TimeoutError:
+            raise RuntimeError(
+                f"the demo bridge could not connect to the gateway: {self.channel.last_error}"
+            ) from None
 
-    async def _run(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for message in ws:
-            data = json.loads(message.data)
-            if data["type"] == "call.prepare":
-                await ws.send_json(
-                    {
-                        "type": "call.prepare.result",
-                        "reply_to": data["id"],
-                        "allowed": True,
-                        "context": {
-                            "parts": [{"title": "Demo", "text": "This is an offline demo."}]
-                        },
-                    }
-                )
-            elif data["type"] == "call.event":
-                event = data["event"]
-                self.store.record_event(data["call_id"], event)
-                await ws.send_json(
-                    {"type": "call.ack", "call_id": data["call_id"], "seq": event["seq"]}
-                )
-                if event["type"] == "call.ended":
-                    await self._hand_off(data["call_id"])
+    async def _prepare(self, call: dict[str, Any]) -> dict[str, Any]:
+        return {"allowed": True, "context": DEMO_CONTEXT}
 
-    async def _hand_off(self, call_id: str) -> None:
+    async def call_ended(self, call_id: str) -> None:
+        """Write the demo handoff of an ended call through the ``file`` sink."""
         events = self.store.call_events(call_id)
         ended = events[-1]
         lines = [
@@ -73,7 +66,7 @@ class DemoBridge:
             "",
             f"# Demo call {call_id}",
             "",
-            f"- ended: {ended['reason']} (by {ended['ended_by']})",
+            f"- ended: {end_label(ended['reason'])} (by {ended['ended_by']})",
             f"- duration: {ended['duration_ms'] / 1000:.1f} s",
             f"- events logged: {len(events)}",
             "",
@@ -96,11 +89,11 @@ class DemoBridge:
         await self.ended.put(call_id)
 
     async def close(self) -> None:
-        """Disconnect and close the store."""
+        """Disconnect, let a hand-over in flight finish, and close the store."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._session is not None:
-            await self._session.close()
+        await self.channel.close()
+        await self.tracker.drain(5.0)
         self.store.close()

@@ -1,31 +1,16 @@
-"""``/ws/bridge``: the control channel between the gateway and the bridge (bridge-telegram).
+"""``/ws/bridge``: the gateway's side of the control channel to the bridge (bridge-telegram).
 
-The bridge connects over loopback with ``Authorization: Bearer <REALTIME_CONTROL_SECRET>`` and
-sends ``bridge.hello`` first. Messages are JSON text frames:
-
-=====================  ==============  ========================================================
-type                   direction       meaning
-=====================  ==============  ========================================================
-``bridge.hello``       bridge → gw     ``{bridge_id, status}``; the gateway replays unacknowledged
-                                       events of every call, then answers ``hello.ok``
-``bridge.status``      bridge → gw     ``{status}``: readiness as the bridge sees it
-``call.prepare``       gw → bridge     ``{id, call: {call_id, bridge_id, telegram_user_id}}``
-``call.prepare.result`` bridge → gw    ``{reply_to, allowed, reason?, context: {parts: [...]}}``
-``call.event``         gw → bridge     ``{call_id, event}``: every logged event, in ``seq`` order
-``call.ack``           bridge → gw     ``{call_id, seq}``: the bridge holds events up to ``seq``
-``call.hangup``        bridge → gw     ``{call_id?, reason}``: end the call (``/hangup``)
-=====================  ==============  ========================================================
-
-Delivery is at-least-once and ordered: events are replayed from the call's log after any
-reconnect until the bridge acknowledges them, so nothing logged is lost across restarts of
-either side. The bridge de-duplicates by ``(call_id, seq)``.
+The frames, their fields and the delivery rules are in :mod:`bridgehost.protocol.bridge`. The
+gateway authenticates the bridge (``Authorization: Bearer <REALTIME_CONTROL_SECRET>``), expects
+``bridge.hello`` first, replays every unacknowledged event, answers ``hello.ok``, and then serves
+the bridge's frames. A frame that breaks the protocol closes the channel with a 4xxx code and
+the problem as the reason; a frame of a type this gateway does not know is logged and ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,9 +18,32 @@ from typing import Any
 
 import structlog
 from aiohttp import WSMsgType, web
+from pydantic import ValidationError
 
 from bridgehost.gateway.errors import ApiError
 from bridgehost.gateway.store import GatewayStore, iso, utc_now
+from bridgehost.protocol.bridge import (
+    CLOSE_BAD_FRAME,
+    CLOSE_BAD_HELLO,
+    CLOSE_REPLACED,
+    BridgeHello,
+    BridgeStatus,
+    CallAck,
+    CallEventFrame,
+    CallHangup,
+    CallPrepare,
+    CallPrepareResult,
+    Frame,
+    FrameError,
+    HelloOk,
+    LoggedEvent,
+    PrepareCall,
+    UnknownFrame,
+    close_reason,
+    parse_from_bridge,
+    parse_hello,
+)
+from bridgehost.protocol.end_reasons import EndReason
 from bridgehost.state import CallLog, StatePaths
 
 log = structlog.get_logger("bridgehost.gateway.bridge")
@@ -54,25 +62,16 @@ class BridgePeer:
     connected_at: str = field(default_factory=lambda: iso(utc_now()) or "")
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def send(self, message: dict[str, Any]) -> bool:
+    async def send(self, frame: Frame) -> bool:
         """Send one frame; False if the socket is gone."""
         if self.socket.closed:
             return False
         try:
             async with self.send_lock:
-                await self.socket.send_json(message)
+                await self.socket.send_str(frame.to_json())
         except (ConnectionError, RuntimeError):
             return False
         return True
-
-
-@dataclass(frozen=True)
-class PrepareResult:
-    """The bridge's answer to ``call.prepare``."""
-
-    allowed: bool
-    reason: str | None
-    context: dict[str, Any]
 
 
 class BridgeHub:
@@ -91,7 +90,7 @@ class BridgeHub:
         self.max_message_bytes = max_message_bytes
         self.authorize = authorize
         self.peers: dict[str, BridgePeer] = {}
-        self._pending: dict[str, asyncio.Future[PrepareResult]] = {}
+        self._pending: dict[str, asyncio.Future[CallPrepareResult]] = {}
         self.on_hangup: Callable[[str | None, str], Awaitable[None]] | None = None
         self._closing = False
 
@@ -120,7 +119,15 @@ class BridgeHub:
             async for message in socket:
                 if message.type is not WSMsgType.TEXT:
                     continue
-                await self._dispatch(peer, message.data)
+                try:
+                    await self._dispatch(peer, message.data)
+                except FrameError as exc:
+                    log.warning(
+                        "bridge broke the protocol", bridge_id=peer.bridge_id, error=str(exc)
+                    )
+                    await socket.close(
+                        code=CLOSE_BAD_FRAME, message=close_reason(str(exc)).encode()
+                    )
         finally:
             if self.peers.get(peer.bridge_id) is peer:
                 del self.peers[peer.bridge_id]
@@ -131,22 +138,27 @@ class BridgeHub:
     async def _hello(self, socket: web.WebSocketResponse) -> BridgePeer | None:
         try:
             async with asyncio.timeout(HELLO_TIMEOUT_S):
-                first = await socket.receive_json()
-        except (TimeoutError, ValueError, TypeError):
-            await socket.close(code=4001, message=b"expected bridge.hello")
+                first = await socket.receive()
+        except TimeoutError:
+            await socket.close(code=CLOSE_BAD_HELLO, message=b"expected bridge.hello in time")
             return None
-        bridge_id = first.get("bridge_id") if isinstance(first, dict) else None
-        if first.get("type") != "bridge.hello" or not isinstance(bridge_id, str) or not bridge_id:
-            await socket.close(code=4001, message=b"expected bridge.hello")
+        if first.type is not WSMsgType.TEXT:
+            await socket.close(code=CLOSE_BAD_HELLO, message=b"expected bridge.hello as text")
             return None
-        old = self.peers.get(bridge_id)
+        try:
+            hello = parse_hello(first.data)
+        except FrameError as exc:
+            log.warning("bridge sent a bad hello", error=str(exc))
+            await socket.close(code=CLOSE_BAD_HELLO, message=close_reason(str(exc)).encode())
+            return None
+        old = self.peers.get(hello.bridge_id)
         if old is not None:
-            await old.socket.close(code=4008, message=b"replaced")
-        peer = BridgePeer(bridge_id, socket, status=first.get("status") or {})
-        self.peers[bridge_id] = peer
-        log.info("bridge connected", bridge_id=bridge_id)
+            await old.socket.close(code=CLOSE_REPLACED, message=b"replaced")
+        peer = BridgePeer(hello.bridge_id, socket, status=dict(hello.status))
+        self.peers[hello.bridge_id] = peer
+        log.info("bridge connected", bridge_id=hello.bridge_id)
         await self._replay(peer)
-        await peer.send({"type": "hello.ok"})
+        await peer.send(HelloOk())
         return peer
 
     async def _replay(self, peer: BridgePeer) -> None:
@@ -154,65 +166,54 @@ class BridgeHub:
             path = self.paths.call_log(record.call_id)
             if not path.exists():
                 continue
-            events = await asyncio.to_thread(lambda p=path: CallLog(p).read().events)
-            for event in events:
-                if event.get("seq", 0) > record.bridge_acked_seq:
-                    await peer.send(
-                        {"type": "call.event", "call_id": record.call_id, "event": event}
-                    )
+            log_read = await asyncio.to_thread(CallLog(path).read)
+            for event in log_read.events:
+                seq = event.get("seq")
+                if not (isinstance(seq, int) and seq > record.bridge_acked_seq):
+                    continue
+                try:
+                    frame = _event_frame(record.call_id, event)
+                except ValidationError:  # a line damaged from outside: the rest still goes
+                    log.warning("skipped a damaged logged event", call_id=record.call_id, seq=seq)
+                    continue
+                await peer.send(frame)
 
     async def _dispatch(self, peer: BridgePeer, data: str) -> None:
+        """Act on one frame; :class:`FrameError` if it breaks the protocol."""
         try:
-            message = json.loads(data)
-        except ValueError:
-            log.warning("bridge sent malformed JSON", bridge_id=peer.bridge_id)
+            frame = parse_from_bridge(data)
+        except UnknownFrame as exc:
+            log.warning("bridge sent an unknown message", bridge_id=peer.bridge_id, type=exc.kind)
             return
-        kind = message.get("type") if isinstance(message, dict) else None
-        if kind == "bridge.status" and isinstance(message.get("status"), dict):
-            peer.status = message["status"]
-        elif kind == "call.prepare.result":
-            self._resolve(message)
-        elif kind == "call.ack":
-            call_id, seq = message.get("call_id"), message.get("seq")
-            if isinstance(call_id, str) and isinstance(seq, int):
-                self.store.ack_bridge(call_id, seq)
-        elif kind == "call.hangup" and self.on_hangup is not None:
-            call_id = message.get("call_id")
-            reason = message.get("reason") if isinstance(message.get("reason"), str) else None
-            await self.on_hangup(
-                call_id if isinstance(call_id, str) else None, (reason or "telegram_hangup")[:64]
-            )
-        else:
-            log.warning("bridge sent an unknown message", bridge_id=peer.bridge_id, type=kind)
-
-    def _resolve(self, message: dict[str, Any]) -> None:
-        future = self._pending.get(message.get("reply_to", ""))
-        if future is None or future.done():
-            return
-        context = message.get("context")
-        reason = message.get("reason")
-        future.set_result(
-            PrepareResult(
-                allowed=message.get("allowed") is True,
-                reason=reason if isinstance(reason, str) else None,
-                context=context if isinstance(context, dict) else {},
-            )
-        )
+        if isinstance(frame, BridgeStatus):
+            peer.status = dict(frame.status)
+        elif isinstance(frame, CallPrepareResult):
+            future = self._pending.get(frame.reply_to)
+            if future is not None and not future.done():
+                future.set_result(frame)
+        elif isinstance(frame, CallAck):
+            self.store.ack_bridge(frame.call_id, frame.seq)
+        elif isinstance(frame, CallHangup):
+            if self.on_hangup is not None:
+                await self.on_hangup(frame.call_id, frame.reason or EndReason.TELEGRAM_HANGUP)
+        elif isinstance(frame, BridgeHello):
+            raise FrameError("bridge.hello was already sent on this channel")
 
     # -- requests --------------------------------------------------------------------------
 
     async def prepare(
         self, bridge_id: str, call: dict[str, Any], timeout_s: float
-    ) -> PrepareResult:
+    ) -> CallPrepareResult:
         """Ask the bridge to prepare a call; raise 503 when absent, 504 on timeout."""
         peer = self.peers.get(bridge_id)
         if peer is None or peer.socket.closed:
             raise bridge_not_connected()
         request_id = secrets.token_hex(8)
-        future: asyncio.Future[PrepareResult] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[CallPrepareResult] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            if not await peer.send({"type": "call.prepare", "id": request_id, "call": call}):
+            frame = CallPrepare(id=request_id, call=PrepareCall.model_validate(call))
+            if not await peer.send(frame):
                 raise bridge_not_connected()
             async with asyncio.timeout(timeout_s):
                 return await future
@@ -231,7 +232,7 @@ class BridgeHub:
         """Send one logged event to the bridge if connected (replayed later otherwise)."""
         peer = self.peers.get(bridge_id)
         if peer is not None:
-            await peer.send({"type": "call.event", "call_id": call_id, "event": event})
+            await peer.send(_event_frame(call_id, event))
 
     async def close_all(self) -> None:
         """Close every bridge socket (gateway shutdown)."""
@@ -247,6 +248,10 @@ class BridgeHub:
             for p in self.peers.values()
             if not p.socket.closed
         ]
+
+
+def _event_frame(call_id: str, event: dict[str, Any]) -> CallEventFrame:
+    return CallEventFrame(call_id=call_id, event=LoggedEvent.model_validate(event))
 
 
 def bridge_not_connected() -> ApiError:

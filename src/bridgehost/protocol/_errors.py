@@ -41,6 +41,8 @@ def describe_validation(error: ErrorDetails, *, skip: int = 0) -> tuple[str, str
         problem = "is not valid Unicode text"
     elif kind == "string_pattern_mismatch":
         problem = "has characters that are not allowed"
+    elif kind == "value_error":
+        problem = str(ctx.get("error") or error["msg"])
     elif kind == "literal_error":
         problem = f"must be {ctx.get('expected')}"
     else:

@@ -90,14 +90,6 @@ class BridgeStatus(Frame):
     status: dict[str, Any]
 
 
-class PrepareContext(BaseModel):
-    """What the bridge adds to a call's instructions: ``parts`` (``{title, text}`` objects)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    parts: list[dict[str, Any]] = Field(default_factory=list)
-
-
 class CallPrepareResult(Frame):
     """The bridge's answer to ``call.prepare``: allowed or not (with the reason), and context."""
 
@@ -105,12 +97,23 @@ class CallPrepareResult(Frame):
     reply_to: Annotated[str, Field(max_length=64)]
     allowed: bool = False
     reason: Annotated[str, Field(max_length=2000)] | None = None
-    context: PrepareContext = Field(default_factory=PrepareContext)
+    context: dict[str, Any] = Field(default_factory=dict)
+    """What the bridge adds to the call's instructions: ``{"parts": [{title, text}, ...]}``."""
 
     @field_validator("context", mode="before")
     @classmethod
     def _no_context(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @field_validator("context")
+    @classmethod
+    def _parts_are_a_list(cls, value: dict[str, Any]) -> dict[str, Any]:
+        parts = value.get("parts")
+        if parts is not None and not (
+            isinstance(parts, list) and all(isinstance(part, dict) for part in parts)
+        ):
+            raise ValueError("must have 'parts' as a list of objects")
+        return value
 
 
 class CallAck(Frame):

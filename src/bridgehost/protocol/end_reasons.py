@@ -60,6 +60,11 @@ class EndReason(StrEnum):
         "Today's call time is used up, so the call ended. It resets at midnight.",
         "the daily call budget ran out",
     )
+    DAILY_COST_CAP = (
+        "daily_cost_cap",
+        "Today's spending cap is reached, so the call ended. It resets at midnight.",
+        "the daily spending cap (realtime.max_daily_cost_usd) was reached",
+    )
     TELEGRAM_HANGUP = (
         "telegram_hangup",
         "The call was hung up from Telegram (/hangup).",

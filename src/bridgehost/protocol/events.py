@@ -160,6 +160,15 @@ class Usage(CallEventBase):
     output_audio_s: Seconds | None = None
     input_tokens: Count | None = None
     output_tokens: Count | None = None
+    # Billed classes that never overlap, each priced once (bridgehost.cost).
+    text_input_tokens: Count | None = None
+    audio_input_tokens: Count | None = None
+    cached_input_tokens: Count | None = None
+    text_output_tokens: Count | None = None
+    audio_output_tokens: Count | None = None
+    transcription_input_tokens: Count | None = None
+    transcription_output_tokens: Count | None = None
+    transcription_s: Seconds | None = None
 
 
 class ChatMessage(CallEventBase):

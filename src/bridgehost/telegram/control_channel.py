@@ -1,29 +1,44 @@
-"""The bridge's side of ``/ws/bridge`` (the protocol is documented in
-:mod:`bridgehost.gateway.bridge_hub`).
+"""The bridge's side of ``/ws/bridge`` (the frames are in :mod:`bridgehost.protocol.bridge`).
 
-:class:`ControlChannel` connects to ``realtime.effective_control_url`` with ``Authorization:
-Bearer <REALTIME_CONTROL_SECRET>``, says ``bridge.hello`` with its status, and then, until it
-is cancelled: answers ``call.prepare`` (each in its own task, through ``prepare``), stores every
-``call.event`` through the :class:`~bridgehost.telegram.handover.CallTracker` before it sends
-``call.ack``, sends ``bridge.status`` when the status changes and every
-:data:`STATUS_EVERY_S`, and sends ``call.hangup`` for ``/hangup``. A lost connection is retried
-forever with bounded exponential backoff and jitter; each attempt is bounded in time.
+:class:`ControlChannel` is the one bridge client: bridge-telegram runs it, and so does the demo.
+It connects to ``realtime.effective_control_url`` with ``Authorization: Bearer
+<REALTIME_CONTROL_SECRET>``, says ``bridge.hello`` with its status, and then, until it is
+cancelled: answers ``call.prepare`` (each in its own task, through ``prepare``), stores every
+``call.event`` through its :class:`EventRecorder` (bridge-telegram's
+:class:`~bridgehost.telegram.handover.CallTracker`) before it sends ``call.ack``, sends
+``bridge.status`` when the status changes and every :data:`STATUS_EVERY_S`, and sends
+``call.hangup`` for ``/hangup``. A lost connection is retried forever with bounded exponential
+backoff and jitter; each attempt is bounded in time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
-from bridgehost.telegram.handover import CallTracker
+from bridgehost.protocol.bridge import (
+    CLOSE_REPLACED,
+    BridgeHello,
+    BridgeStatus,
+    CallAck,
+    CallEventFrame,
+    CallHangup,
+    CallPrepare,
+    CallPrepareResult,
+    Frame,
+    FrameError,
+    HelloOk,
+    UnknownFrame,
+    parse_from_gateway,
+)
+from bridgehost.protocol.end_reasons import EndReason
 
 log = structlog.get_logger("bridgehost.telegram.control")
 
@@ -37,7 +52,15 @@ BACKOFF_MAX_S = 30.0
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 Prepare = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+"""Answers one ``call.prepare`` (its ``call``): ``{allowed, reason?, context: {parts}}``."""
 Status = Callable[[], dict[str, Any]]
+
+
+class EventRecorder(Protocol):
+    """Where forwarded call events are stored before they are acknowledged."""
+
+    def record(self, call_id: str, event: dict[str, Any]) -> bool:
+        """Store one event (idempotent by ``(call_id, seq)``); True the first time."""
 
 
 class Backoff:
@@ -48,7 +71,7 @@ class Backoff:
 
     def next(self) -> float:
         """The delay before the next attempt."""
-        ceiling = min(self.cap, self.base * 2 ** min(self.failures, 30))
+        ceiling: float = min(self.cap, self.base * 2 ** min(self.failures, 30))
         self.failures += 1
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
@@ -76,7 +99,7 @@ def describe_failure(url: str, exc: BaseException) -> str:
         return f"realtime.control_url {url!r} is not a WebSocket URL"
     if isinstance(exc, ConnectionClosed):
         frame = exc.rcvd
-        if frame is not None and frame.code == 4008:
+        if frame is not None and frame.code == CLOSE_REPLACED:
             return "another bridge with the same realtime.bridge_id took over the channel"
         if frame is not None:
             return f"the gateway closed the channel ({frame.code} {frame.reason})".strip()
@@ -100,7 +123,7 @@ class ControlChannel:
         secret: str,
         bridge_id: str,
         *,
-        tracker: CallTracker,
+        tracker: EventRecorder,
         prepare: Prepare,
         status: Status,
         backoff: Backoff | None = None,
@@ -113,6 +136,7 @@ class ControlChannel:
         self.connected_once = False
         self._ws: ClientConnection | None = None
         self._hello_ok = False
+        self._up = asyncio.Event()
         self._send_lock = asyncio.Lock()
         self._nudge = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -121,6 +145,10 @@ class ControlChannel:
     def connected(self) -> bool:
         """Connected and greeted (``hello.ok`` received)."""
         return self._ws is not None and self._hello_ok
+
+    async def wait_connected(self) -> None:
+        """Wait until the channel is connected and greeted."""
+        await self._up.wait()
 
     def nudge(self) -> None:
         """The status may have changed: send it now rather than at the next poll."""
@@ -137,6 +165,7 @@ class ControlChannel:
                 self._failed(exc)
             finally:
                 self._ws, self._hello_ok = None, False
+                self._up.clear()
             await asyncio.sleep(self.backoff.next())
 
     def _failed(self, exc: BaseException) -> None:
@@ -159,9 +188,7 @@ class ControlChannel:
         ) as ws:
             self._ws = ws
             sent = self.status()
-            await ws.send(
-                json.dumps({"type": "bridge.hello", "bridge_id": self.bridge_id, "status": sent})
-            )
+            await ws.send(BridgeHello(bridge_id=self.bridge_id, status=sent).to_json())
             heartbeat = asyncio.create_task(self._heartbeat(sent))
             try:
                 async with asyncio.timeout(HELLO_OK_TIMEOUT_S) as deadline:
@@ -185,86 +212,83 @@ class ControlChannel:
             self._nudge.clear()
             current = self.status()
             due = current != sent or loop.time() - last_at >= STATUS_EVERY_S
-            if due and await self.send({"type": "bridge.status", "status": current}):
+            if due and await self.send(BridgeStatus(status=current)):
                 sent, last_at = current, loop.time()
 
     async def _dispatch(self, raw: str | bytes) -> None:
         try:
-            message = json.loads(raw)
-        except ValueError:
-            log.warning("gateway sent malformed JSON on the control channel")
+            frame = parse_from_gateway(raw)
+        except UnknownFrame as exc:
+            log.debug("ignored a control channel message", type=exc.kind)
             return
-        kind = message.get("type") if isinstance(message, dict) else None
-        if kind == "hello.ok":
+        except FrameError as exc:
+            log.warning("gateway sent a bad frame on the control channel", error=str(exc))
+            return
+        if isinstance(frame, HelloOk):
             self._hello_ok, self.last_error, self.connected_once = True, None, True
+            self._up.set()
             self.backoff.reset()
             log.info("control channel connected", url=self.url)
-        elif kind == "call.event":
-            await self._event(message)
-        elif kind == "call.prepare":
-            task = asyncio.create_task(self._answer_prepare(message))
+        elif isinstance(frame, CallEventFrame):
+            await self._event(frame)
+        elif isinstance(frame, CallPrepare):
+            task = asyncio.create_task(self._answer_prepare(frame))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        else:
-            log.debug("ignored a control channel message", type=kind)
 
-    async def _event(self, message: dict[str, Any]) -> None:
-        call_id, event = message.get("call_id"), message.get("event")
-        if not (
-            isinstance(call_id, str)
-            and isinstance(event, dict)
-            and isinstance(event.get("seq"), int)
-        ):
-            log.warning("gateway sent a malformed call.event")
-            return
+    async def _event(self, frame: CallEventFrame) -> None:
+        call_id, event = frame.call_id, frame.event.model_dump()
         try:
             self.tracker.record(call_id, event)
         except Exception as exc:  # not acknowledged: the gateway replays it after a reconnect
             log.error(
                 "could not store a call event; reconnecting to have it replayed",
                 call_id=call_id,
-                seq=event["seq"],
+                seq=frame.event.seq,
                 error=str(exc),
             )
             if self._ws is not None:
                 await self._ws.close(code=1011, reason="store failed")
             return
-        await self.send({"type": "call.ack", "call_id": call_id, "seq": event["seq"]})
-        if event.get("type") in ("call.started", "call.ended"):
+        await self.send(CallAck(call_id=call_id, seq=frame.event.seq))
+        if frame.event.type in ("call.started", "call.ended"):
             self.nudge()
 
-    async def _answer_prepare(self, message: dict[str, Any]) -> None:
-        call = message.get("call") if isinstance(message.get("call"), dict) else {}
+    async def _answer_prepare(self, frame: CallPrepare) -> None:
+        call = frame.call.model_dump()
         try:
-            answer = await self.prepare(call)
+            answer = CallPrepareResult.model_validate(
+                {**await self.prepare(call), "reply_to": frame.id}
+            )
         except Exception as exc:  # a bug must become a refusal, not a gateway time-out
-            log.exception("preparing a call failed", call_id=call.get("call_id"))
-            answer = {
-                "allowed": False,
-                "context": {"parts": []},
-                "reason": f"The bridge failed to prepare the call ({type(exc).__name__}). "
+            log.exception("preparing a call failed", call_id=frame.call.call_id)
+            answer = CallPrepareResult(
+                reply_to=frame.id,
+                allowed=False,
+                context={"parts": []},
+                reason=f"The bridge failed to prepare the call ({type(exc).__name__}). "
                 "See journalctl -u bridge-telegram.",
-            }
-        await self.send({"type": "call.prepare.result", "reply_to": message.get("id"), **answer})
+            )
+        await self.send(answer)
         self.nudge()
 
-    async def send(self, message: dict[str, Any]) -> bool:
+    async def send(self, frame: Frame) -> bool:
         """Send one frame; False when not connected."""
         ws = self._ws
         if ws is None:
             return False
         try:
             async with self._send_lock:
-                await ws.send(json.dumps(message))
+                await ws.send(frame.to_json())
         except (ConnectionClosed, WebSocketException, OSError):
             return False
         return True
 
-    async def hangup(self, call_id: str | None, reason: str = "telegram_hangup") -> bool:
+    async def hangup(self, call_id: str | None, reason: str = EndReason.TELEGRAM_HANGUP) -> bool:
         """Ask the gateway to end the call (``call_id`` None: whichever is running)."""
         if not self.connected:
             return False
-        return await self.send({"type": "call.hangup", "call_id": call_id, "reason": reason})
+        return await self.send(CallHangup(call_id=call_id, reason=reason))
 
     async def close(self) -> None:
         """Cancel prepares in flight (the run task is cancelled by its owner)."""
