@@ -3,7 +3,8 @@
 The codes are read from the source itself, by walking the AST of ``src/bridgehost``:
 
 * ``ApiError(status, code, message)`` and ``error_response(status, code, message)`` (HTTP);
-* ``(code, message)`` pairs and ``code = "..."`` assignments in ``gateway/errors.py``;
+* ``raw_error_response(status, reason, code, message)`` (answers written straight to a socket);
+* ``(code, message)`` tuples of literals and ``code = "..."`` assignments in the gateway;
 * ``{"type": "error", "code": ..., "message": ...}`` frames the gateway sends on a socket;
 * WebSocket close reasons ``socket.close(code=4xxx, message=b"...")`` in the gateway;
 * ``call.error`` event codes built by the realtime backends;
@@ -31,7 +32,11 @@ DOC = ROOT / "docs" / "troubleshooting.md"
 
 CODE_RE = re.compile(r"[a-z][a-z0-9_]*")
 HEADING_RE = re.compile(r"^### `([^`]+)`\s*$", re.MULTILINE)
-SERVER_ERRORS = {"ApiError": (0, 1, 2), "error_response": (0, 1, 2)}
+SERVER_ERRORS = {
+    "ApiError": (0, 1, 2),
+    "error_response": (0, 1, 2),
+    "raw_error_response": (0, 2, 3),
+}
 """Gateway error constructors: positions of status, code and message."""
 CLIENT_ERRORS = frozenset({"CtlError", "CodexUnavailable", "GatewayApiError"})
 """bridgectl's error types: ``code=`` keyword, message first."""
@@ -59,6 +64,10 @@ def _call_name(node: ast.Call) -> str | None:
 
 
 def _argument(node: ast.Call, position: int, keyword: str) -> ast.expr | None:
+    """The argument at ``position`` (or passed as ``keyword``); None behind a ``*args``.
+
+    Codes passed as ``*PAIR`` are found through the ``(code, message)`` tuple itself.
+    """
     if len(node.args) > position and not any(
         isinstance(arg, ast.Starred) for arg in node.args[: position + 1]
     ):
@@ -235,14 +244,14 @@ def _sites_in(path: Path) -> list[Site]:
             for arg, default in defaults:
                 if arg.arg == "code" and default is not None:
                     add(default, node.lineno)
-    if relative == "gateway/errors.py":
+    if in_gateway:
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Tuple)
                 and len(node.elts) == 2
                 and (code := _text(node.elts[0])) is not None
                 and CODE_RE.fullmatch(code)
-                and _text(node.elts[1]) is not None
+                and " " in (_text(node.elts[1]) or "")
             ):
                 add(node.elts[0], node.lineno, node.elts[1])
     return sites
@@ -290,6 +299,7 @@ def test_the_collector_finds_the_codes_it_is_meant_to_find() -> None:
         "transcription_failed",
         "no_secret",
         "unreachable",
+        "too_many_connections",
     ):
         assert known in codes, f"the collector no longer finds {known!r}"
     assert all(CODE_RE.fullmatch(code) for code in codes), sorted(codes)
