@@ -433,6 +433,49 @@ class PluginHost:
         )
         return provided.record.factory(context)
 
+    def selected(self, config: BridgeConfig) -> list[Provided]:
+        """The providers ``config`` selects that are available (problems are left out).
+
+        The tunnel mode, the realtime backend (only with ``realtime.enabled``) and the listed
+        handoff sinks; :meth:`selection_problems` reports the ones that are missing.
+        """
+        wanted = [("handoff_sinks", name) for name in config.handoff.sinks]
+        if config.realtime.enabled:
+            wanted[:0] = [
+                ("tunnel_modes", config.realtime.effective_tunnel_mode),
+                ("realtime_backends", config.realtime.backend),
+            ]
+        chosen: list[Provided] = []
+        for slot_key, name in wanted:
+            try:
+                chosen.append(self.select(slot_key, name))
+            except PluginError:
+                continue
+        return chosen
+
+    def secret_needs(self, config: BridgeConfig, service: str) -> list[tuple[str, str]]:
+        """``(secret name, why)`` for each secret the selected providers need in ``service``."""
+        needs: dict[str, str] = {}
+        for provided in self.selected(config):
+            for need in provided.record.secrets:
+                if service in need.why:
+                    needs.setdefault(need.name, need.why[service])
+        return list(needs.items())
+
+    def declared_secrets(self, service: str) -> dict[str, str]:
+        """Every secret a loaded provider declares for ``service``, selected or not, with why.
+
+        ``install-units`` loads all of them (``LoadCredential=`` skips a missing one), so a
+        change of backend or sink needs no new units.
+        """
+        needs: dict[str, str] = {}
+        for slot in SLOTS:
+            for provided in self._provided[slot.key]:
+                for need in provided.record.secrets:
+                    if service in need.why:
+                        needs.setdefault(need.name, need.why[service])
+        return needs
+
     def require_ready(self, config: BridgeConfig) -> None:
         """Raise one :class:`PluginError` listing every conflict and selection problem."""
         problems = self.conflicts() + [p.message for p in self.selection_problems(config)]
@@ -453,8 +496,18 @@ class PluginHost:
         return sorted(parts, key=lambda p: -p.priority)
 
     def readiness_checks(self, config: BridgeConfig) -> list[tuple[str, ReadinessCheck]]:
-        """Collect ``(plugin name, check)`` pairs from every plugin."""
-        checks = []
+        """Collect ``(plugin name, check)`` pairs: the selected providers' own, then the hook's."""
+        checks: list[tuple[str, ReadinessCheck]] = []
+        for provided in self.selected(config):
+            declared = provided.record.readiness
+            if declared is None:
+                continue
+            try:
+                checks.extend((provided.plugin, c) for c in declared(config))
+            except Exception as exc:
+                log.warning(
+                    "provider readiness failed", plugin=provided.plugin, error=_describe_error(exc)
+                )
         for plugin_name, result in self._call_each("bridgehost_readiness_checks", config=config):
             checks.extend((plugin_name, c) for c in result if isinstance(c, ReadinessCheck))
         return checks
@@ -488,10 +541,12 @@ def _allow_list(env: Mapping[str, str]) -> frozenset[str] | None:
     return frozenset(part.strip() for part in raw.split(",") if part.strip())
 
 
-def check_config_problems(loaded: LoadedConfig) -> list[ConfigProblem]:
+def check_config_problems(
+    loaded: LoadedConfig, host: PluginHost | None = None
+) -> list[ConfigProblem]:
     """Plugin problems for ``bridgectl config check``: conflicts, selection and settings."""
     from bridgehost.config import ConfigProblem
 
-    host = PluginHost.for_config(loaded.config)
+    host = host or PluginHost.for_config(loaded.config)
     problems = [ConfigProblem(key="plugins", message=m, fix=None) for m in host.conflicts()]
     return problems + host.selection_problems(loaded.config)

@@ -1,10 +1,17 @@
 """Typed records that plugins return from the ``bridgehost_register_*`` hooks.
 
 A provider record is a frozen description: a ``name`` the config selects it by, a one-line
-``description`` for ``bridgectl plugins``, an optional pydantic ``settings_model`` for its own
-``[plugins.<name>]`` table, and a ``factory`` that builds the live object. Hooks stay
-synchronous; the objects a factory builds carry the async life cycle (``start``, ``stop``,
-``health``) that the services drive.
+``description`` for ``bridgectl plugins``, and a ``factory`` that builds the live object. A
+record also *declares what it needs*, so the host never has to know a provider by name:
+
+- ``settings_model``: the pydantic model of its own ``[plugins.<name>]`` table;
+- ``secrets``: the secrets it needs (:class:`SecretNeed`), which ``bridgectl config check``,
+  ``capabilities``, the credential helpers and ``install-units`` (``LoadCredential=``) read;
+- ``readiness``: extra readiness checks that gate ``/call`` while it is selected;
+- capability flags: ``TunnelMode.managed_process``, ``RealtimeBackend.server_side_session``.
+
+Hooks stay synchronous; the objects a factory builds carry the async life cycle (``start``,
+``stop``, ``health``) that the services drive.
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
     from bridgehost.config import BridgeConfig, Secrets
+
+Service = Literal["gateway", "telegram"]
+"""The two services a provider runs in: tunnels and backends in the gateway, sinks in the bridge."""
 
 PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 """Provider names: lower-case letters, digits and dashes, as they appear in the config."""
@@ -75,9 +85,20 @@ class Lifecycle(Protocol):
         """Report current health without side effects that a user would notice."""
 
 
+UrlChangeCallback = Callable[[str | None, str], Awaitable[None] | None]
+"""Hears ``(new_url, reason)`` when a tunnel's origin changes, ``(None, reason)`` when gone."""
+
+
 @runtime_checkable
 class Tunnel(Lifecycle, Protocol):
-    """A running tunnel mode: makes the gateway reachable at a public origin."""
+    """A running tunnel mode: makes the gateway reachable at a public origin.
+
+    ``on_url_change`` is a plain attribute the gateway sets after the host built the object; a
+    tunnel whose origin can change by itself (a restarted child process) calls it then. A tunnel
+    whose origin never changes keeps it and never calls it.
+    """
+
+    on_url_change: UrlChangeCallback | None
 
     @property
     def public_url(self) -> str | None:
@@ -147,11 +168,35 @@ class Sink(Lifecycle, Protocol):
         """
 
 
+@dataclass(frozen=True, slots=True)
+class SecretNeed:
+    """A secret a provider needs while it is selected.
+
+    :param name: the secret's name, as a variable, a ``.env`` key and a systemd credential
+        (``OPENAI_API_KEY``); letters, digits, ``_``, ``.`` and ``-``.
+    :param why: per service that needs it, the reason a person reads in ``config check``
+        ("the gateway opens realtime sessions with it"). The provider's own service (the
+        gateway for tunnels and backends, the bridge for sinks) is the usual one key.
+    """
+
+    name: str
+    why: Mapping[Service, str]
+
+    def __post_init__(self) -> None:
+        from bridgehost.config._secrets import validate_secret_name
+
+        validate_secret_name(self.name)
+        if not self.why:
+            raise ValueError(f"secret {self.name}: say which service needs it, and why")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Provider:
     name: str
     description: str
     settings_model: type[BaseModel] | None = None
+    secrets: Sequence[SecretNeed] = ()
+    readiness: Callable[[BridgeConfig], Sequence[ReadinessCheck]] | None = None
 
     def __post_init__(self) -> None:
         if not PROVIDER_NAME.match(self.name):
@@ -163,9 +208,15 @@ class _Provider:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TunnelMode(_Provider):
-    """A tunnel mode, selected by ``realtime.tunnel_mode``."""
+    """A tunnel mode, selected by ``realtime.tunnel_mode``.
+
+    :param managed_process: the gateway runs the tunnel as its own child process, which
+        reaches the gateway over loopback; the gateway then trusts the forwarded client address
+        (``CF-Connecting-IP``, ``X-Forwarded-For``) on loopback connections.
+    """
 
     factory: Callable[[ProviderContext], Tunnel]
+    managed_process: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,10 +225,13 @@ class RealtimeBackend(_Provider):
 
     :param transport: ``webrtc`` when the browser sends media to the backend through an SDP
         exchange the gateway proxies; ``relay`` when audio travels over ``/ws/call``.
+    :param server_side_session: the gateway holds a server-side session with the backend
+        (a sideband) that reports transcripts and usage and lets it end the call itself.
     """
 
     factory: Callable[[ProviderContext], Backend]
     transport: Literal["webrtc", "relay"] = "webrtc"
+    server_side_session: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -249,6 +303,7 @@ class SlotSpec:
     record_type: type[_Provider]
     label: str
     config_key: str
+    service: Service
 
 
 SLOTS: Sequence[SlotSpec] = (
@@ -258,6 +313,7 @@ SLOTS: Sequence[SlotSpec] = (
         TunnelMode,
         "tunnel mode",
         "realtime.tunnel_mode",
+        "gateway",
     ),
     SlotSpec(
         "realtime_backends",
@@ -265,6 +321,7 @@ SLOTS: Sequence[SlotSpec] = (
         RealtimeBackend,
         "realtime backend",
         "realtime.backend",
+        "gateway",
     ),
     SlotSpec(
         "handoff_sinks",
@@ -272,6 +329,7 @@ SLOTS: Sequence[SlotSpec] = (
         HandoffSink,
         "handoff sink",
         "handoff.sinks",
+        "telegram",
     ),
 )
 """The three provider slots, in the order they are listed."""

@@ -46,13 +46,13 @@ def _check_json(check: CheckResult) -> dict[str, Any]:
     return {"name": check.name, "ok": check.ok, "detail": check.detail, "fix": check.fix}
 
 
-def _secret(secrets: Secrets, name: str, needed_for: str) -> CheckResult:
+def _secret(secrets: Secrets, name: str, why: str) -> CheckResult:
     if secrets.get(name) is not None:
         return CheckResult(name, True, f"present ({secrets.source(name)})")
     return CheckResult(
         name,
         False,
-        f"missing; needed for {needed_for}",
+        f"missing: {why}",
         f"put {name}=… in .env beside bridge.config.toml, export it, or under systemd "
         + credstore_hint(name),
     )
@@ -66,6 +66,7 @@ def evaluate(
     gateway_error: str | None = None,
     bridge: Mapping[str, Any] | None = None,
     extra: Sequence[CheckResult] = (),
+    provider_secrets: Sequence[tuple[str, str]] | None = None,
 ) -> Readiness:
     """The prerequisites of a call, in the order a person fixes them.
 
@@ -74,6 +75,8 @@ def evaluate(
     :param bridge: the bridge's own view ``{"connected", "owner", "thread_id"}``; when None it
         is taken from the gateway's list of connected bridges.
     :param extra: plugin checks; they gate ``/call`` too.
+    :param provider_secrets: ``(name, why)`` of the secrets the selected providers declare for
+        the gateway; by default read from the installed plugins.
     """
     rt = config.realtime
     checks = [
@@ -86,11 +89,12 @@ def evaluate(
             else "set enabled = true under [realtime] in "
             "bridge.config.toml and restart both services",
         ),
-        _secret(secrets, "TELEGRAM_BOT_TOKEN", "the bot and Mini App sign-in"),
-        _secret(secrets, "REALTIME_CONTROL_SECRET", "the bridge's control channel"),
+        _secret(secrets, "TELEGRAM_BOT_TOKEN", "the bot and the Mini App sign-in need it"),
+        _secret(secrets, "REALTIME_CONTROL_SECRET", "the bridge's control channel needs it"),
     ]
-    if rt.backend == "openai":
-        checks.append(_secret(secrets, "OPENAI_API_KEY", "the openai realtime backend"))
+    if provider_secrets is None:
+        provider_secrets = selected_secrets(config)
+    checks += [_secret(secrets, name, why) for name, why in provider_secrets]
     chat = config.telegram.authorized_chat_id
     checks.append(
         CheckResult(
@@ -211,6 +215,13 @@ def _origin_check(armed: bool, tunnel: Mapping[str, Any]) -> CheckResult:
         str(tunnel.get("detail") or "unknown"),
         None if ok else tunnel.get("fix") or "check the tunnel with 'bridgectl call status'",
     )
+
+
+def selected_secrets(config: BridgeConfig) -> list[tuple[str, str]]:
+    """``(name, why)`` of each secret the providers ``config`` selects need in the gateway."""
+    from bridgehost.plugins import PluginHost
+
+    return PluginHost.for_config(config).secret_needs(config, "gateway")
 
 
 async def plugin_checks(config: BridgeConfig) -> list[CheckResult]:

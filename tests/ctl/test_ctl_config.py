@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ from click.testing import CliRunner
 
 from bridgehost.config import ConfigProblem, load_config
 from bridgehost.ctl import config_cmd, main
+from bridgehost.plugins import PluginHost
 
 REAL_PLUGIN_PROBLEMS = config_cmd.plugin_problems
 
@@ -39,7 +38,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in [*SECRET_VALUES, "BRIDGE_CONFIG", "CREDENTIALS_DIRECTORY", "STATE_DIRECTORY"]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("bridgehost.config._load.SYSTEM_CONFIG_PATH", tmp_path / "none.toml")
-    monkeypatch.setattr(config_cmd, "plugin_problems", lambda loaded: [])
+    monkeypatch.setattr(config_cmd, "plugin_problems", lambda loaded, host: [])
     return work
 
 
@@ -159,18 +158,16 @@ def test_usage_errors_exit_2() -> None:
     assert run("config", "frobnicate").exit_code == 2
 
 
-def fake_plugin_host(monkeypatch: pytest.MonkeyPatch, check) -> None:
-    """Put a stand-in ``bridgehost.plugins`` exposing ``check_config_problems`` in place."""
-    module = types.ModuleType("bridgehost.plugins")
-    module.check_config_problems = check  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "bridgehost.plugins", module)
+def fake_plugin_check(monkeypatch: pytest.MonkeyPatch, check) -> None:
+    """Replace the plugin host's ``check_config_problems`` as ``config check`` sees it."""
+    monkeypatch.setattr(config_cmd, "plugin_problems", REAL_PLUGIN_PROBLEMS)
+    monkeypatch.setattr(config_cmd, "check_config_problems", check)
 
 
 def test_check_includes_plugin_host_problems(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(config_cmd, "plugin_problems", REAL_PLUGIN_PROBLEMS)
-    fake_plugin_host(
+    fake_plugin_check(
         monkeypatch,
-        lambda loaded: [
+        lambda loaded, host: [
             ConfigProblem(
                 "realtime.backend", "no realtime backend named 'x'", "choose one of: echo"
             )
@@ -187,20 +184,13 @@ def test_check_includes_plugin_host_problems(monkeypatch: pytest.MonkeyPatch) ->
     ]
 
 
-def test_plugin_problems_skipped_without_plugin_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "bridgehost.plugins", None)  # import raises ImportError
-    assert REAL_PLUGIN_PROBLEMS(load_config(env={})) == []
-    fake_plugin_host(monkeypatch, None)
-    del sys.modules["bridgehost.plugins"].check_config_problems  # module without the check
-    assert REAL_PLUGIN_PROBLEMS(load_config(env={})) == []
-
-
 def test_plugin_problems_reports_a_crashing_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(loaded: object) -> list[ConfigProblem]:
+    def boom(loaded: object, host: object) -> list[ConfigProblem]:
         raise RuntimeError("plugin exploded")
 
-    fake_plugin_host(monkeypatch, boom)
-    (problem,) = REAL_PLUGIN_PROBLEMS(load_config(env={}))
+    fake_plugin_check(monkeypatch, boom)
+    loaded = load_config(env={})
+    (problem,) = REAL_PLUGIN_PROBLEMS(loaded, PluginHost.for_config(loaded.config))
     assert problem.key == "plugins"
     assert "plugin exploded" in problem.message
 

@@ -143,7 +143,7 @@ async def test_missing_control_secret(ctl_gateway, cli) -> None:
     caps = await run(cli, gw.loaded.path, "capabilities", env=env)
     assert caps.code == 1, caps
     assert "[FAIL] REALTIME_CONTROL_SECRET:" in caps.stdout
-    assert "missing; needed for the bridge's control channel" in caps.stdout
+    assert "missing: the bridge's control channel needs it" in caps.stdout
     assert "REALTIME_CONTROL_SECRET" in one_line_error(caps)
 
     status, armed = (
@@ -170,7 +170,7 @@ async def test_missing_openai_key_with_openai_backend(gateway_factory, cli) -> N
     caps = await run(cli, config, "capabilities", "--json")
     assert caps.code == 1
     key = check(caps, "OPENAI_API_KEY")
-    assert key["ok"] is False and key["detail"] == "missing; needed for the openai realtime backend"
+    assert key["ok"] is False and key["detail"] == "missing: the gateway opens OpenAI realtime sessions with it"
     assert "OPENAI_API_KEY=" in key["fix"]
     human = await run(cli, config, "capabilities")
     assert "[FAIL] OPENAI_API_KEY:" in human.stdout and "fix: put OPENAI_API_KEY=" in human.stdout

@@ -121,11 +121,7 @@ def test_service_conventions() -> None:
         ):
             assert unit.get(f"Service.{key}"), f"{name} lacks {key}="
         assert unit["Unit.PartOf"] == ["bridge.target"], name
-        assert unit["Service.LoadCredential"] == [
-            "TELEGRAM_BOT_TOKEN",
-            "REALTIME_CONTROL_SECRET",
-            "OPENAI_API_KEY",
-        ], name
+        assert "\n@CREDENTIALS@\n" in template_text(name), f"{name}: no credentials placeholder"
         assert "\n#EnvironmentFile=" in template_text(name), f"{name}: document EnvironmentFile="
     gateway = _settings("bridge-gateway.service")
     assert gateway["Service.DynamicUser"] == ["yes"]
@@ -218,6 +214,16 @@ def test_gateway_exposure_is_at_most_two(installed: Path) -> None:
 
 
 # --- install-units -------------------------------------------------------------------------------
+
+
+def test_installed_units_load_every_credential(installed: Path) -> None:
+    for name in ("bridge-gateway.service", "bridge-telegram.service"):
+        unit = parse_unit((installed / name).read_text())
+        assert unit["Service.LoadCredential"] == [
+            "TELEGRAM_BOT_TOKEN",
+            "REALTIME_CONTROL_SECRET",
+            "OPENAI_API_KEY",
+        ], name
 
 
 def test_dry_run_json_fills_every_placeholder(tmp_path: Path, config: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,8 +23,6 @@ CONNECT_FIX = (
 
 ProgressCallback = Callable[[str], None]
 """Hears one sentence per step of a start or restart ("waiting for … to answer")."""
-UrlChangeCallback = Callable[[str | None, str], Awaitable[None] | None]
-"""Hears ``(new_url, reason)`` after a restart, or ``(None, reason)`` when the tunnel is gone."""
 
 
 class CloudflaredSettings(BaseModel):

@@ -7,7 +7,9 @@ says an edge connection is up, and then probes ``{origin}/healthz`` through the 
 backoff (a new hostname often fails DNS for a while) — all within
 ``realtime.startup_timeout_ms``. A failure raises :class:`ProviderStartError` naming the fix and
 starts a cooldown (longer when Cloudflare rate-limits quick tunnels); ``start()`` during a
-cooldown says when to retry.
+cooldown says when to retry, and :meth:`ManagedQuickCloudflared.cooldown_status` says when it
+ends. The cooldown is kept in ``{storage.root}/tunnel-cooldown.json``, so it survives a gateway
+restart.
 
 While running, a child that dies is restarted (a bounded number of times), and the gateway
 hears the new origin — or ``None`` and the reason when it gives up — through
@@ -24,11 +26,18 @@ import contextlib
 import inspect
 import time
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 from bridgehost import hookimpl
 from bridgehost.builtin import _probe
-from bridgehost.builtin._cloudflared_policy import Clock, CooldownTracker, RestartBudget
+from bridgehost.builtin._cloudflared_policy import (
+    COOLDOWN_FILENAME,
+    Clock,
+    CooldownFile,
+    CooldownTracker,
+    RestartBudget,
+)
 from bridgehost.builtin._cloudflared_process import (
     TunnelChild,
     build_command,
@@ -43,10 +52,15 @@ from bridgehost.builtin._cloudflared_settings import (
     STATIC_FIX,
     CloudflaredSettings,
     ProgressCallback,
-    UrlChangeCallback,
     resolve_binary,
 )
-from bridgehost.providers import Health, ProviderContext, ProviderStartError, TunnelMode
+from bridgehost.providers import (
+    Health,
+    ProviderContext,
+    ProviderStartError,
+    TunnelMode,
+    UrlChangeCallback,
+)
 from bridgehost.systemd import child_environment
 
 __all__ = [
@@ -102,6 +116,7 @@ class ManagedQuickCloudflared:
             clock,
             normal_s=self.settings.cooldown_s,
             rate_limit_s=self.settings.rate_limit_cooldown_s,
+            store=CooldownFile(Path(context.config.storage.root) / COOLDOWN_FILENAME),
         )
         self._restarts = RestartBudget(
             clock, limit=self.settings.max_restarts, window_s=self.settings.restart_window_s
@@ -127,6 +142,11 @@ class ManagedQuickCloudflared:
     def pid(self) -> int | None:
         """The running cloudflared's process id, if any."""
         return self._child.pid if self._child is not None and self._child.running else None
+
+    def cooldown_status(self) -> dict[str, Any]:
+        """The running cooldown: ``cooldown_until`` (ISO 8601), ``cooldown_s`` (seconds left),
+        ``cooldown_reason`` and ``rate_limited``; all None when starts are allowed."""
+        return self._cooldown.status()
 
     async def start(self) -> None:
         """Start cloudflared and wait until the public origin reaches the gateway.
@@ -356,5 +376,6 @@ def bridgehost_register_tunnel_modes() -> list[TunnelMode]:
             "origin; needs cloudflared on PATH or realtime.tunnel_bin)",
             settings_model=CloudflaredSettings,
             factory=ManagedQuickCloudflared,
+            managed_process=True,
         )
     ]

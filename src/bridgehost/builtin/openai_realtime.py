@@ -35,6 +35,7 @@ from bridgehost.providers import (
     ProviderContext,
     ProviderStartError,
     RealtimeBackend,
+    SecretNeed,
     SessionEvents,
     SessionSetup,
 )
@@ -152,6 +153,16 @@ def bridgehost_register_realtime_backends() -> list[RealtimeBackend]:
             "the server key and follows the call on a server-side sideband",
             factory=OpenAIRealtimeBackend,
             transport="webrtc",
+            server_side_session=True,
             settings_model=OpenAISettings,
+            secrets=[
+                SecretNeed(
+                    "OPENAI_API_KEY",
+                    {
+                        "gateway": "the gateway opens OpenAI realtime sessions with it",
+                        "telegram": "the bridge writes call summaries with it",
+                    },
+                )
+            ],
         )
     ]

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from bridgehost import hookimpl
 from bridgehost.builtin._probe import probe_public_origin
-from bridgehost.providers import Health, ProviderContext, ProviderStartError, TunnelMode
+from bridgehost.providers import (
+    Health,
+    ProviderContext,
+    ProviderStartError,
+    TunnelMode,
+    UrlChangeCallback,
+)
 
 
 class StaticPublicUrl:
@@ -18,6 +24,7 @@ class StaticPublicUrl:
     def __init__(self, context: ProviderContext) -> None:
         self._configured = context.config.realtime.public_url.rstrip("/")
         self._started = False
+        self.on_url_change: UrlChangeCallback | None = None  # a fixed origin never changes
 
     @property
     def public_url(self) -> str | None:

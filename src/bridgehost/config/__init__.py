@@ -14,6 +14,7 @@ The file is found by ``--config``, ``$BRIDGE_CONFIG``, ``./bridge.config.toml``,
 environment, then ``.env`` next to the config file.
 """
 
+from bridgehost.config._gateway import GatewayConfig
 from bridgehost.config._handoff import HandoffConfig, PricesConfig
 from bridgehost.config._load import (
     CONFIG_FILE_NAME,
@@ -34,7 +35,12 @@ from bridgehost.config._models import (
 )
 from bridgehost.config._problems import ConfigError, ConfigProblem
 from bridgehost.config._realtime import MANAGED_TUNNEL, STATIC_TUNNEL, RealtimeConfig
-from bridgehost.config._requirements import Service, requirements_problems, secret_fix
+from bridgehost.config._requirements import (
+    Service,
+    core_secrets,
+    requirements_problems,
+    secret_fix,
+)
 from bridgehost.config._secrets import (
     CREDSTORE_DIR,
     KNOWN_SECRETS,
@@ -54,6 +60,7 @@ __all__ = [
     "CodexConfig",
     "ConfigError",
     "ConfigProblem",
+    "GatewayConfig",
     "HandoffConfig",
     "LoadedConfig",
     "PluginsConfig",
@@ -63,6 +70,7 @@ __all__ = [
     "Service",
     "StorageConfig",
     "TelegramConfig",
+    "core_secrets",
     "credstore_hint",
     "find_config_path",
     "load_config",

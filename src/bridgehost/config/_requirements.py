@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 from bridgehost.config._problems import ConfigProblem
 from bridgehost.config._secrets import (
-    OPENAI_API_KEY,
     REALTIME_CONTROL_SECRET,
     TELEGRAM_BOT_TOKEN,
     credstore_hint,
@@ -25,8 +25,6 @@ _WHY = {
     (REALTIME_CONTROL_SECRET, "telegram"): "the bridge connects to the gateway's control "
     "channel with it",
     (REALTIME_CONTROL_SECRET, "ctl"): "bridgectl talks to the gateway's control API with it",
-    (OPENAI_API_KEY, "gateway"): "the gateway opens OpenAI realtime sessions with it",
-    (OPENAI_API_KEY, "telegram"): "the bridge writes call summaries with it",
 }
 
 
@@ -39,39 +37,49 @@ def secret_fix(name: str, loaded: LoadedConfig) -> str:
     )
 
 
-def _missing_secret(name: str, service: Service, loaded: LoadedConfig) -> ConfigProblem:
-    why = _WHY.get((name, service), f"the {service} service needs it")
-    return ConfigProblem(name, f"missing: {why}", secret_fix(name, loaded))
+def core_secrets(enabled: bool, service: Service) -> list[str]:
+    """The secrets bridgehost itself needs in ``service`` (providers declare their own).
 
-
-def requirements_problems(loaded: LoadedConfig, service: Service) -> list[ConfigProblem]:
-    """What ``service`` needs beyond a valid file, as problems with fixes.
-
-    - gateway: with ``realtime.enabled``, ``TELEGRAM_BOT_TOKEN``, ``REALTIME_CONTROL_SECRET``,
-      ``OPENAI_API_KEY`` (when ``realtime.backend = "openai"``) and
-      ``telegram.authorized_chat_id``;
-    - telegram: always ``TELEGRAM_BOT_TOKEN`` and ``telegram.authorized_chat_id``; with
-      ``realtime.enabled`` also ``REALTIME_CONTROL_SECRET`` and ``OPENAI_API_KEY`` (openai);
+    - gateway: with ``realtime.enabled``, ``TELEGRAM_BOT_TOKEN`` and ``REALTIME_CONTROL_SECRET``;
+    - telegram: always ``TELEGRAM_BOT_TOKEN``; with ``realtime.enabled`` also
+      ``REALTIME_CONTROL_SECRET``;
     - ctl: with ``realtime.enabled``, ``REALTIME_CONTROL_SECRET``.
     """
+    if service == "telegram":
+        return [TELEGRAM_BOT_TOKEN, REALTIME_CONTROL_SECRET] if enabled else [TELEGRAM_BOT_TOKEN]
+    if not enabled:
+        return []
+    if service == "gateway":
+        return [TELEGRAM_BOT_TOKEN, REALTIME_CONTROL_SECRET]
+    return [REALTIME_CONTROL_SECRET]
+
+
+def requirements_problems(
+    loaded: LoadedConfig,
+    service: Service,
+    provider_secrets: Sequence[tuple[str, str]] = (),
+) -> list[ConfigProblem]:
+    """What ``service`` needs beyond a valid file, as problems with fixes.
+
+    :param provider_secrets: ``(name, why)`` for the secrets the selected providers declare
+        for this service (:meth:`bridgehost.plugins.PluginHost.secret_needs`).
+
+    The gateway and the bridge also need ``telegram.authorized_chat_id`` (the gateway only
+    with ``realtime.enabled``).
+    """
     config, secrets = loaded.config, loaded.secrets
-    enabled = config.realtime.enabled
-    openai = config.realtime.backend == "openai"
-    backend_key = [OPENAI_API_KEY] if openai else []
-    needed: list[str] = []
-    needs_chat = False
-    if service == "gateway" and enabled:
-        needed = [TELEGRAM_BOT_TOKEN, REALTIME_CONTROL_SECRET, *backend_key]
-        needs_chat = True
-    elif service == "telegram":
-        needed = [TELEGRAM_BOT_TOKEN]
-        if enabled:
-            needed += [REALTIME_CONTROL_SECRET, *backend_key]
-        needs_chat = True
-    elif service == "ctl" and enabled:
-        needed = [REALTIME_CONTROL_SECRET]
+    why = {
+        **{
+            name: _WHY.get((name, service), f"the {service} service needs it")
+            for name in core_secrets(config.realtime.enabled, service)
+        },
+        **dict(provider_secrets),
+    }
+    needs_chat = service == "telegram" or (service == "gateway" and config.realtime.enabled)
     problems = [
-        _missing_secret(name, service, loaded) for name in needed if secrets.get(name) is None
+        ConfigProblem(name, f"missing: {reason}", secret_fix(name, loaded))
+        for name, reason in why.items()
+        if secrets.get(name) is None
     ]
     if needs_chat and config.telegram.authorized_chat_id is None:
         problems.append(

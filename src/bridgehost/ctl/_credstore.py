@@ -7,7 +7,8 @@ import shlex
 from collections.abc import Iterable
 from pathlib import Path
 
-from bridgehost.config import KNOWN_SECRETS, ConfigError, load_config
+from bridgehost.config import ConfigError, core_secrets, load_config
+from bridgehost.plugins import PluginHost
 
 from ._doctor_check import Check
 from ._installed_units import InstalledUnit
@@ -38,21 +39,30 @@ def credential_commands(names: Iterable[str]) -> list[str]:
     return commands
 
 
+def unit_credentials(host: PluginHost | None = None) -> dict[str, list[str]]:
+    """Per service unit, the credentials it loads: bridgehost's own, then every one an
+    installed provider declares for that service."""
+    host = host or PluginHost.load()
+    return {
+        unit: list(dict.fromkeys([*core_secrets(True, service), *host.declared_secrets(service)]))
+        for unit, service in ((GATEWAY, "gateway"), (TELEGRAM, "telegram"))
+    }
+
+
 def needed_secrets(config_path: Path | None) -> dict[str, set[str]]:
-    """Per service unit, the secrets it needs with this config (all of them when unreadable)."""
+    """Per service unit, the secrets it needs with this config (all it loads when unreadable)."""
     try:
         config = load_config(config_path, env={}).config if config_path else None
     except ConfigError:
         config = None
     if config is None:
-        return {GATEWAY: set(KNOWN_SECRETS), TELEGRAM: set(KNOWN_SECRETS)}
-    enabled = config.realtime.enabled
-    backend = {"OPENAI_API_KEY"} if config.realtime.backend == "openai" else set()
-    calls = {"REALTIME_CONTROL_SECRET", *backend} if enabled else set()
-    return {
-        GATEWAY: {"TELEGRAM_BOT_TOKEN", *calls} if enabled else set(),
-        TELEGRAM: {"TELEGRAM_BOT_TOKEN", *calls},
-    }
+        return {unit: set(names) for unit, names in unit_credentials().items()}
+    host = PluginHost.for_config(config)
+    needed: dict[str, set[str]] = {}
+    for unit, service in ((GATEWAY, "gateway"), (TELEGRAM, "telegram")):
+        core = core_secrets(config.realtime.enabled, service)
+        needed[unit] = {*core, *(name for name, _ in host.secret_needs(config, service))}
+    return needed
 
 
 def credential_sources(unit: InstalledUnit) -> dict[str, tuple[bool, str]]:

@@ -12,9 +12,7 @@ from typing import Any
 
 import click
 
-from bridgehost.config import KNOWN_SECRETS
-
-from ._credstore import credential_commands
+from ._credstore import credential_commands, unit_credentials
 from ._units_render import (
     GATEWAY,
     PYTHON_DROPIN,
@@ -122,7 +120,10 @@ def plan_install(
     if scope == "system":
         user, home, user_note = _bridge_user(bridge_user, env)
         notes += [user_note] if user_note else []
-    values = UnitValues(find_console_script("bridgehost"), config_path, listen, user, home)
+    credentials = unit_credentials()
+    values = UnitValues(
+        find_console_script("bridgehost"), config_path, listen, user, home, credentials
+    )
     files = [
         PlannedFile(name, target / name, render_unit(name, values, scope)) for name in UNIT_NAMES
     ]
@@ -163,8 +164,10 @@ def _next_steps(plan: InstallPlan) -> list[Step]:
         steps.append(
             Step(
                 "Add the secrets as credentials, one root-only file each "
-                "(OPENAI_API_KEY only for the openai backend)",
-                credential_commands(KNOWN_SECRETS),
+                "(`bridgectl config check` says which ones this config needs)",
+                credential_commands(
+                    dict.fromkeys(n for names in plan.values.credentials.values() for n in names)
+                ),
             )
         )
     else:

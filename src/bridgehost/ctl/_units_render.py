@@ -13,8 +13,8 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -173,6 +173,8 @@ class UnitValues:
     listen: str
     user: str | None
     home: Path | None
+    credentials: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Per unit name, the credentials it loads (``LoadCredential=NAME`` lines)."""
 
     def placeholders(self, *, command_line: bool = False) -> dict[str, str]:
         """``@NAME@`` → its text in a unit file; paths quoted as needed on command lines."""
@@ -215,6 +217,9 @@ def render_unit(name: str, values: UnitValues, scope: Scope = "system") -> str:
     """
     lines = []
     for line in template_text(name).splitlines(keepends=True):
+        if line.strip() == "@CREDENTIALS@":
+            lines += [f"LoadCredential={c}\n" for c in values.credentials.get(name, ())]
+            continue
         command_line = line.startswith(("ExecStart=", "#ExecStart="))
         for placeholder, value in values.placeholders(command_line=command_line).items():
             line = line.replace(placeholder, value)

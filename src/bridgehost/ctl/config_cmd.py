@@ -8,18 +8,21 @@ from typing import Any
 
 import click
 
+from bridgehost._cli_common import bridgectl_options
 from bridgehost.config import (
     ConfigError,
     ConfigProblem,
     LoadedConfig,
+    Service,
     load_config,
     mask_config,
     render_toml,
     requirements_problems,
 )
-from bridgehost.config._realtime import ignored_settings
+from bridgehost.config._removed import ignored_settings
+from bridgehost.plugins import PluginHost, check_config_problems
 
-SERVICES: dict[str, tuple[str, ...]] = {
+SERVICES: dict[str, tuple[Service, ...]] = {
     "all": ("gateway", "telegram"),
     "gateway": ("gateway",),
     "telegram": ("telegram",),
@@ -31,22 +34,10 @@ def _config_path(ctx: click.Context) -> str | None:
     return ctx.obj.get("config_path") if isinstance(ctx.obj, dict) else None
 
 
-def plugin_problems(loaded: LoadedConfig) -> list[ConfigProblem]:
-    """Provider-selection problems from the plugin host, when it offers the check."""
+def plugin_problems(loaded: LoadedConfig, host: PluginHost) -> list[ConfigProblem]:
+    """Plugin conflicts and problems with the selected providers and their settings."""
     try:
-        from bridgehost.plugins import check_config_problems
-    except ImportError as exc:
-        if exc.name == "bridgehost.plugins":  # plugin host absent or without the check
-            return []
-        return [
-            ConfigProblem(
-                "plugins",
-                f"cannot load the plugin host: {exc}",
-                "reinstall bridgehost and the plugins it lists",
-            )
-        ]
-    try:
-        return list(check_config_problems(loaded))
+        return check_config_problems(loaded, host)
     except Exception as exc:  # a broken plugin must not hide the rest of the report
         return [
             ConfigProblem(
@@ -74,9 +65,11 @@ def collect_problems(config_path: str | None, service: str) -> CheckReport:
     except ConfigError as exc:
         path = str(exc.path) if exc.path else config_path
         return CheckReport(None, exc.problems, path, str(exc).splitlines()[0])
-    problems = plugin_problems(loaded)
+    host = PluginHost.for_config(loaded.config)
+    problems = plugin_problems(loaded, host)
     for name in SERVICES[service]:
-        problems.extend(requirements_problems(loaded, name))  # type: ignore[arg-type]
+        needs = host.secret_needs(loaded.config, name)
+        problems.extend(requirements_problems(loaded, name, needs))
     unique: dict[tuple[str, str], ConfigProblem] = {}
     for problem in problems:  # a secret both services need is reported once
         dedupe = problem.message if problem.key == "plugins" else ""
@@ -99,12 +92,13 @@ def _echo_problems(
 
 
 @click.group("config")
+@bridgectl_options
 def config() -> None:
     """Check and show bridge.config.toml (secrets are never shown)."""
 
 
 @config.command("check")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@bridgectl_options
 @click.option(
     "--service",
     type=click.Choice(list(SERVICES)),
@@ -145,7 +139,7 @@ def check(ctx: click.Context, as_json: bool, service: str) -> None:
 
 
 @config.command("show")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@bridgectl_options
 @click.pass_context
 def show(ctx: click.Context, as_json: bool) -> None:
     """Print the effective configuration with defaults and derived values; secrets masked."""

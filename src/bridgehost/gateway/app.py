@@ -19,12 +19,17 @@ from bridgehost.gateway._keys import GATEWAY
 from bridgehost.gateway.bridge_hub import BridgeHub
 from bridgehost.gateway.call_socket import AuthFailures, handle_call_socket
 from bridgehost.gateway.calls import CallManager
+from bridgehost.gateway.connections import (
+    client_gone_middleware,
+    forwarded_client_cap_middleware,
+)
 from bridgehost.gateway.errors import error_middleware
 from bridgehost.gateway.ratelimit import MultiLimiter, MultiReservation, SlidingWindowLimiter
 from bridgehost.gateway.security import (
     bearer_token,
     client_address,
     is_loopback,
+    is_trusted_proxy,
     secret_matches,
     security_headers_middleware,
 )
@@ -48,6 +53,9 @@ class Gateway:
     backend: Backend
     transport: str
     paths: StatePaths
+    tunnel_is_local_process: bool = False
+    """The tunnel is the gateway's own child process (``TunnelMode.managed_process``): it
+    connects from loopback, and its forwarded client addresses are trusted."""
     surface: CallSurface = field(init=False)
     hub: BridgeHub = field(init=False)
     calls: CallManager = field(init=False)
@@ -69,8 +77,7 @@ class Gateway:
         )
         self.hub.on_hangup = self.hangup_from_bridge
         self.calls.on_call_started = self._refund_started_call
-        if hasattr(self.tunnel, "on_url_change"):
-            self.tunnel.on_url_change = self.surface.tunnel_url_changed
+        self.tunnel.on_url_change = self.surface.tunnel_url_changed
         window = timedelta(milliseconds=rt.bootstrap_rate_limit_window_ms).total_seconds()
         self.bootstrap_limits = MultiLimiter(
             {
@@ -81,8 +88,8 @@ class Gateway:
         )
         self.miniapp_limits = MultiLimiter(
             {
-                "address": SlidingWindowLimiter(600.0, rt.miniapp_rate_limit_per_ip),
-                "token": SlidingWindowLimiter(600.0, rt.miniapp_rate_limit_per_token),
+                "address": SlidingWindowLimiter(window, rt.miniapp_rate_limit_per_ip),
+                "token": SlidingWindowLimiter(window, rt.miniapp_rate_limit_per_token),
             }
         )
 
@@ -95,6 +102,7 @@ class Gateway:
         tunnel: Tunnel,
         backend: Backend,
         transport: str,
+        tunnel_is_local_process: bool = False,
     ) -> Gateway:
         """Open the store under ``storage.root`` and assemble the gateway."""
         paths = default_paths(config.storage.root)
@@ -107,15 +115,25 @@ class Gateway:
             backend=backend,
             transport=transport,
             paths=paths,
+            tunnel_is_local_process=tunnel_is_local_process,
         )
 
     # -- request helpers -------------------------------------------------------------------
 
     def client_address(self, request: web.BaseRequest) -> str:
         """The caller's address; forwarded headers count only from trusted proxies."""
-        managed = self.config.realtime.effective_tunnel_mode == "managed-quick-cloudflared"
         return client_address(
-            request, trusted_proxies=self.config.realtime.trusted_networks, trust_loopback=managed
+            request,
+            trusted_proxies=self.config.realtime.trusted_networks,
+            trust_loopback=self.tunnel_is_local_process,
+        )
+
+    def is_trusted_proxy(self, peer: str) -> bool:
+        """Whether a TCP peer is a proxy whose forwarded client addresses are believed."""
+        return is_trusted_proxy(
+            peer,
+            trusted_proxies=self.config.realtime.trusted_networks,
+            trust_loopback=self.tunnel_is_local_process,
         )
 
     def is_local_request(self, request: web.BaseRequest) -> bool:
@@ -171,7 +189,12 @@ class Gateway:
 def make_app(gateway: Gateway) -> web.Application:
     """The aiohttp application serving every gateway route."""
     app = web.Application(
-        middlewares=[security_headers_middleware, error_middleware],
+        middlewares=[
+            security_headers_middleware,
+            error_middleware,
+            client_gone_middleware,
+            forwarded_client_cap_middleware,
+        ],
         client_max_size=gateway.config.realtime.max_body_bytes,
     )
     app[GATEWAY] = gateway

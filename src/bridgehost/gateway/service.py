@@ -8,7 +8,10 @@ is sent from the event loop while the housekeeping task is alive. On SIGTERM/SIG
 ``STOPPING=1``, the live call ends with reason ``gateway_stop``, the tunnel stops, sockets close.
 
 Requests are logged at DEBUG only (:class:`DebugAccessLogger`): at the default INFO level, health
-probes and page loads do not fill the journal.
+probes and page loads do not fill the journal. Every connection is served by
+:class:`~bridgehost.gateway.http_protocol.GuardedRequestHandler`: per-address connection caps and
+header/body deadlines from ``[gateway]``, so clients that never finish a request cannot hold the
+gateway's sockets.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from aiohttp.abc import AbstractAccessLogger
 
 from bridgehost.config import LoadedConfig, requirements_problems
 from bridgehost.gateway.app import Gateway, make_app
+from bridgehost.gateway.connections import ConnectionGuard
+from bridgehost.gateway.http_protocol import GuardedAppRunner
 from bridgehost.plugins import PluginError, PluginHost
-from bridgehost.providers import ProviderStartError
+from bridgehost.providers import ProviderStartError, TunnelMode
 from bridgehost.systemd import (
     Notifier,
     inherited_sockets,
@@ -68,12 +73,15 @@ class GatewayStartError(RuntimeError):
 def build_gateway(loaded: LoadedConfig, host: PluginHost | None = None) -> Gateway:
     """Check requirements, select providers and assemble a :class:`Gateway` (nothing started)."""
     config = loaded.config
-    problems = [str(p) for p in requirements_problems(loaded, "gateway")]
     host = host or PluginHost.for_config(config)
+    needs = host.secret_needs(config, "gateway")
+    problems = [str(p) for p in requirements_problems(loaded, "gateway", needs)]
     tunnel = backend = transport = None
+    local_tunnel = False
     try:
         provided = host.select("tunnel_modes", config.realtime.effective_tunnel_mode)
         tunnel = host.build(provided, config, loaded.secrets)
+        local_tunnel = isinstance(provided.record, TunnelMode) and provided.record.managed_process
     except (PluginError, ValueError) as exc:
         problems.append(str(exc))
     try:
@@ -85,7 +93,12 @@ def build_gateway(loaded: LoadedConfig, host: PluginHost | None = None) -> Gatew
     if problems or tunnel is None or backend is None or transport is None:
         raise GatewayStartError("bridge-gateway cannot start:\n- " + "\n- ".join(problems))
     return Gateway.create(
-        config, loaded.secrets, tunnel=tunnel, backend=backend, transport=transport
+        config,
+        loaded.secrets,
+        tunnel=tunnel,
+        backend=backend,
+        transport=transport,
+        tunnel_is_local_process=local_tunnel,
     )
 
 
@@ -145,8 +158,9 @@ async def serve(
     notifier.status("starting: recovering calls and starting providers")
     recovered = await gateway.calls.recover()
     await gateway.backend.start()
-    runner = web.AppRunner(
-        make_app(gateway), shutdown_timeout=5.0, access_log_class=DebugAccessLogger
+    guard = ConnectionGuard.for_gateway(gateway)
+    runner = GuardedAppRunner(
+        make_app(gateway), guard=guard, shutdown_timeout=5.0, access_log_class=DebugAccessLogger
     )
     await runner.setup()
     tasks: list[asyncio.Task[None]] = []
@@ -186,6 +200,7 @@ async def serve(
             await gateway.tunnel.stop()
         await gateway.hub.close_all()
         await runner.cleanup()
+        guard.close()
         with contextlib.suppress(Exception):
             await gateway.backend.stop()
         gateway.store.close()

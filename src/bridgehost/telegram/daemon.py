@@ -25,7 +25,7 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
 from bridgehost.bridge_state import BridgeStore
-from bridgehost.config import LoadedConfig, requirements_problems
+from bridgehost.config import KNOWN_SECRETS, LoadedConfig, requirements_problems
 from bridgehost.gateway.store import iso, utc_now
 from bridgehost.logging import register_secret
 from bridgehost.plugins import PluginHost
@@ -78,12 +78,13 @@ def build_bridge(
     :param host: the plugin host; default the installed plugins minus ``plugins.disabled``.
     """
     config = loaded.config
-    problems = [str(p) for p in requirements_problems(loaded, "telegram")]
     host = host or PluginHost.for_config(config)
+    needs = host.secret_needs(config, "telegram")
+    problems = [str(p) for p in requirements_problems(loaded, "telegram", needs)]
     problems += host.conflicts()
     if problems:
         raise BridgeStartError("bridge-telegram cannot start:\n- " + "\n- ".join(problems))
-    for name in ("TELEGRAM_BOT_TOKEN", "REALTIME_CONTROL_SECRET", "OPENAI_API_KEY"):
+    for name in {*KNOWN_SECRETS, *(name for name, _ in needs)}:
         if (value := loaded.secrets.get(name)) is not None:
             register_secret(value.get_secret_value())  # never printed, even in a traceback
     try:
