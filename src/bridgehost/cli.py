@@ -1,9 +1,12 @@
-"""``bridgehost``: run the services (``gateway``, ``telegram``) and inspect the host."""
+"""``bridgehost``: run the services (``gateway``, ``telegram``) and inspect the host.
+
+Only what a command needs is imported when it runs: ``bridgehost gateway`` loads the gateway,
+never ``bridgehost.ctl``; ``plugins`` is the operator command, registered by import path.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -11,29 +14,47 @@ from typing import Any
 
 import click
 
-from bridgehost._cli_common import CONTEXT_SETTINGS, group_options
-from bridgehost.ctl.plugins_cmd import plugins
-from bridgehost.logging import configure_logging
+from bridgehost._cli_common import PLUGINS_COMMAND, program_group, shared_options
+
+DEFAULT_LOG_LEVEL = "INFO"
+LOG_LEVEL_ENV = "BRIDGEHOST_LOG_LEVEL"
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
-@group_options("bridgehost")
-@click.option(
-    "--log-level",
-    default=lambda: os.environ.get("BRIDGEHOST_LOG_LEVEL", "INFO"),
-    show_default="INFO or $BRIDGEHOST_LOG_LEVEL",
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-    help="How much the services log.",
+def configure_logging(service: str, *, level: str) -> None:
+    """:func:`bridgehost.logging.configure_logging`, imported only once a command logs
+    (structlog is not needed for ``--help``)."""
+    from bridgehost import logging as host_logging
+
+    host_logging.configure_logging(service, level=level)
+
+
+def _configure_logging(settings: dict[str, Any]) -> None:
+    configure_logging("bridgehost", level=settings.get("log_level") or DEFAULT_LOG_LEVEL)
+
+
+@program_group(
+    "bridgehost",
+    lazy_commands={"plugins": PLUGINS_COMMAND},
+    prepare=_configure_logging,
+    options=("config", "log_level"),
+    overrides={
+        "log_level": {
+            "default": DEFAULT_LOG_LEVEL,
+            "envvar": LOG_LEVEL_ENV,
+            "show_envvar": True,
+            "show_default": True,
+        }
+    },
 )
-@click.pass_context
-def main(ctx: click.Context, config_path: str | None, log_level: str) -> None:
-    """bridgehost: talk live, from Telegram, with the Codex agent on this machine."""
-    ctx.ensure_object(dict)
-    ctx.obj["config_path"] = config_path
-    ctx.obj["log_level"] = log_level.upper()
+def main() -> None:
+    """bridgehost: talk live, from Telegram, with the Codex agent on this machine.
+
+    --config and --log-level may also follow the command (the one given last wins).
+    """
 
 
 @main.command()
+@shared_options("config", "log_level")
 @click.pass_context
 def gateway(ctx: click.Context) -> None:
     """Run bridge-gateway: the Mini App, call bootstrap, call sessions and the tunnel.
@@ -52,7 +73,7 @@ def gateway(ctx: click.Context) -> None:
     "serve_forever",
     is_flag=True,
     help="Keep running afterwards and print a URL to call the echo backend from a "
-    "browser on this machine.",
+    "browser on this machine, until Ctrl-C or SIGTERM.",
 )
 @click.option(
     "--state-dir",
@@ -69,6 +90,7 @@ def demo(serve_forever: bool, state_dir: Path | None) -> None:
     writes the handoff files. Every step is printed.
     """
     from bridgehost.demo import run_demo
+    from bridgehost.logging import configure_logging
 
     configure_logging("bridgehost-demo", level="WARNING")
     click.echo("bridgehost demo: an offline call through the real gateway (echo backend)")
@@ -78,6 +100,8 @@ def demo(serve_forever: bool, state_dir: Path | None) -> None:
         result = asyncio.run(run_demo(serve_forever=serve_forever, state_dir=state_dir))
     except KeyboardInterrupt:
         return
+    if result.get("interrupted"):
+        return
     if result["echoed"] == 0:
         click.echo("no audio came back from the echo backend", err=True)
         sys.exit(1)
@@ -85,6 +109,7 @@ def demo(serve_forever: bool, state_dir: Path | None) -> None:
 
 
 @main.command()
+@shared_options("config", "log_level")
 @click.pass_context
 def telegram(ctx: click.Context) -> None:
     """Run bridge-telegram: the bot, the bridge's control channel, and call hand-over.
@@ -107,13 +132,10 @@ def _run_service(
     """Load the config, build the service, run it; start problems exit 2 (no restart loop)."""
     from bridgehost.config import ConfigError, load_config
 
-    configure_logging(name, level=ctx.obj["log_level"])
+    configure_logging(name, level=ctx.obj.get("log_level") or DEFAULT_LOG_LEVEL)
     try:
         built = build(load_config(ctx.obj["config_path"]))
         asyncio.run(run(built))
     except (ConfigError, start_error) as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
-
-
-main.add_command(plugins)

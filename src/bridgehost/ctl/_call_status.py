@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from bridgehost._cli_common import bridgectl_options
 from bridgehost.ctl import _describe as describe
 from bridgehost.ctl._context import bridge_view, fetch_status, load, read_bridge_store
-from bridgehost.ctl._output import echo_pairs, emit_json, json_option, run
+from bridgehost.ctl._output import echo_pairs, emit_json, run
 
 if TYPE_CHECKING:
     from bridgehost.bridge_state import BridgeStore
@@ -110,7 +111,7 @@ def _echo_events(surface: Mapping[str, Any]) -> None:
 
 
 @click.command("status")
-@json_option
+@bridgectl_options
 @click.pass_context
 def call_status(ctx: click.Context, as_json: bool) -> None:
     """The call surface, the live call, and recent calls with their handoff deliveries."""

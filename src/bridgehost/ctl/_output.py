@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
 import click
@@ -23,7 +23,6 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
 T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def one_line(text: str) -> str:
@@ -56,13 +55,6 @@ class CtlError(click.ClickException):
         if self.as_json:
             emit_json({"ok": False, "error": {"code": self.code, "message": self.message}})
         click.echo(f"bridgectl: {self.message}", err=True)
-
-
-def json_option(function: F) -> F:
-    """The ``--json`` flag every command has."""
-    return click.option(
-        "--json", "as_json", is_flag=True, help="Print one JSON object instead of text."
-    )(function)
 
 
 def emit_json(payload: dict[str, Any]) -> None:

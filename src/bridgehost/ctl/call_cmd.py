@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from bridgehost._cli_common import bridgectl_options
 from bridgehost.ctl import _describe as describe
 from bridgehost.ctl._call_status import call_status
 from bridgehost.ctl._context import fetch_status, load
@@ -15,7 +16,6 @@ from bridgehost.ctl._output import (
     CtlError,
     emit_json,
     gateway_error,
-    json_option,
     note,
     progress,
     run,
@@ -29,6 +29,7 @@ ARM_SLACK_S = 30.0
 
 
 @click.group("call")
+@bridgectl_options
 def call() -> None:
     """Arm or disarm the call surface, see calls, hang up the live call."""
 
@@ -67,7 +68,7 @@ async def _not_ready_after_arm(loaded: LoadedConfig) -> str | None:
 
 
 @call.command("arm")
-@json_option
+@bridgectl_options
 @click.pass_context
 def arm(ctx: click.Context, as_json: bool) -> None:
     """Bring up the public origin, wait until it answers, and mint a launch URL.
@@ -112,7 +113,7 @@ def arm(ctx: click.Context, as_json: bool) -> None:
     help="Why, as remembered in 'call status'.",
 )
 @click.option("--force", is_flag=True, help="Disarm even while a call is live (it will drop).")
-@json_option
+@bridgectl_options
 @click.pass_context
 def disarm(ctx: click.Context, reason: str, force: bool, as_json: bool) -> None:
     """Stop the tunnel and invalidate the launch URL."""
@@ -172,7 +173,7 @@ async def _wait_ended(
     help="End reason recorded on the call.",
 )
 @click.option("--no-wait", is_flag=True, help="Return once the gateway accepted the request.")
-@json_option
+@bridgectl_options
 @click.pass_context
 def hangup(
     ctx: click.Context, call_id: str | None, reason: str, no_wait: bool, as_json: bool

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import click
 
+from bridgehost._cli_common import bridgectl_options
 from bridgehost.ctl._context import load, open_bridge_store
-from bridgehost.ctl._output import emit_json, json_option
+from bridgehost.ctl._output import emit_json
 
 
 def _set_owner(ctx: click.Context, owner: str, as_json: bool) -> None:
@@ -32,7 +33,7 @@ def _set_owner(ctx: click.Context, owner: str, as_json: bool) -> None:
 
 
 @click.command()
-@json_option
+@bridgectl_options
 @click.pass_context
 def claim(ctx: click.Context, as_json: bool) -> None:
     """Hand the session to Telegram: /call may start calls."""
@@ -40,7 +41,7 @@ def claim(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command()
-@json_option
+@bridgectl_options
 @click.pass_context
 def release(ctx: click.Context, as_json: bool) -> None:
     """Hand the session back to the desktop: /call is refused until 'claim'."""

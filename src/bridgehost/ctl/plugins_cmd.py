@@ -7,6 +7,7 @@ import os
 
 import click
 
+from bridgehost._cli_common import bridgectl_options
 from bridgehost.plugins import PluginHost, PluginRecord, PluginStatus
 from bridgehost.providers import SLOTS
 
@@ -41,7 +42,7 @@ def _human_line(record: PluginRecord) -> list[str]:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@bridgectl_options
 @click.pass_context
 def plugins(ctx: click.Context, as_json: bool) -> None:
     """List plugins: name, version, status, hooks and the providers each one registers.

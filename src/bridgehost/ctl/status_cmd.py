@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from bridgehost._cli_common import bridgectl_options
 from bridgehost.ctl import _describe as describe
 from bridgehost.ctl._context import fetch_status, load, read_bridge_view
 from bridgehost.ctl._output import (
@@ -14,7 +15,6 @@ from bridgehost.ctl._output import (
     CtlError,
     echo_pairs,
     emit_json,
-    json_option,
     run,
 )
 
@@ -80,7 +80,7 @@ def _readiness_line(readiness: Readiness) -> str:
 
 
 @click.command()
-@json_option
+@bridgectl_options
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Gateway, call surface, bridge connection, current call, owner, bound thread, budget.
@@ -152,7 +152,7 @@ def _mark(ok: bool) -> str:
 
 
 @click.command()
-@json_option
+@bridgectl_options
 @click.pass_context
 def capabilities(ctx: click.Context, as_json: bool) -> None:
     """Every prerequisite of /call, with what is missing and how to fix it.

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from bridgehost._cli_common import bridgectl_options
 from bridgehost.ctl._context import load
 from bridgehost.ctl._output import (
     EXIT_NOT_READY,
@@ -20,7 +21,6 @@ from bridgehost.ctl._output import (
     EXIT_USAGE,
     CtlError,
     emit_json,
-    json_option,
     note,
     progress,
     run,
@@ -134,6 +134,7 @@ async def _poll(root: str, token: str, wait_s: int, *, as_json: bool) -> Found |
 
 
 @click.group("telegram")
+@bridgectl_options
 def telegram() -> None:
     """Telegram helpers for setting up the bot."""
 
@@ -147,7 +148,7 @@ def telegram() -> None:
     show_default=True,
     help="How long to wait for /start, in seconds.",
 )
-@json_option
+@bridgectl_options
 @click.pass_context
 def discover(ctx: click.Context, wait_s: int, as_json: bool) -> None:
     """Wait for someone to send /start to the bot; print their chat id and the config line.

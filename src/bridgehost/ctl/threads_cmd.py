@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+from bridgehost._cli_common import bridgectl_options
 from bridgehost.ctl import _codex
 from bridgehost.ctl._context import load, open_bridge_store, read_bridge_view
 from bridgehost.ctl._output import (
     EXIT_USAGE,
     CtlError,
     emit_json,
-    json_option,
     note,
     run,
 )
@@ -33,7 +33,7 @@ _THREAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
     show_default=True,
     help="How many threads to list, newest first.",
 )
-@json_option
+@bridgectl_options
 @click.pass_context
 def threads(ctx: click.Context, limit: int, as_json: bool) -> None:
     """List Codex threads (newest first), marking the one calls are bound to."""
@@ -81,7 +81,7 @@ async def _resolve(
 @click.command()
 @click.argument("thread_id", required=False)
 @click.option("--latest", is_flag=True, help="Bind the most recently updated Codex thread.")
-@json_option
+@bridgectl_options
 @click.pass_context
 def bind(ctx: click.Context, thread_id: str | None, latest: bool, as_json: bool) -> None:
     """Bind calls to a Codex thread: handoffs from the next call go there.

@@ -36,6 +36,8 @@ from typing import Any
 
 import click
 
+from bridgehost._cli_common import bridgectl_options
+
 from ._doctor import run_doctor
 from ._units_install import plan_install, print_plan, write_plan
 from ._units_render import Scope, render_unit
@@ -78,7 +80,7 @@ def _config_override(ctx: click.Context) -> Path | None:
     "Default: $SUDO_USER, else the current user.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the units instead of writing them.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@bridgectl_options
 @click.pass_context
 def install_units(
     ctx: click.Context,
@@ -116,7 +118,7 @@ _LABELS = {"ok": "ok", "warn": "warning", "missing": "MISSING", "unknown": "unkn
     default=None,
     help="Look for the units only in DIR (as installed with install-units --prefix).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@bridgectl_options
 @click.pass_context
 def doctor(ctx: click.Context, scope: Scope, prefix: Path | None, as_json: bool) -> None:
     """Check what the systemd units need: unit files, config, credentials, state directories.
