@@ -358,3 +358,28 @@ def test_message_patterns_accept_placeholders() -> None:
     assert pattern is not None
     assert pattern.fullmatch("Too many (<which> limit).")
     assert not pattern.fullmatch("Too many attempts.")
+
+
+def _anchors(path: Path) -> set[str]:
+    """GitHub's anchors for the headings of a Markdown file."""
+    slugs = set()
+    for heading in re.findall(r"^#+ (.+)$", path.read_text(), re.MULTILINE):
+        text = heading.strip().lower().replace("`", "")
+        slugs.add(re.sub(r"[^a-z0-9_ -]", "", text).replace(" ", "-"))
+    return slugs
+
+
+def test_links_between_the_guides_resolve() -> None:
+    broken = []
+    for name in ("getting-started.md", "troubleshooting.md", "security.md"):
+        page = ROOT / "docs" / name
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://")):
+                continue
+            file_part, _, anchor = target.partition("#")
+            linked = (page.parent / file_part) if file_part else page
+            if not linked.exists():
+                broken.append(f"{name}: {target} (no such file)")
+            elif anchor and anchor not in _anchors(linked):
+                broken.append(f"{name}: {target} (no such heading)")
+    assert not broken, "broken links:\n" + "\n".join(broken)
