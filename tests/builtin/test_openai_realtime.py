@@ -195,7 +195,31 @@ def test_openai_events_are_normalized_into_the_whitelist() -> None:
                 "transcript": "  hello  ",
                 "usage": {"type": "duration", "seconds": 2},
             },
-            [{"type": "user.transcript.final", "text": "hello"}],
+            [
+                {"type": "user.transcript.final", "text": "hello"},
+                {"type": "usage", "transcription_s": 2.0},
+            ],
+        ),
+        (
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "transcript": "hi",
+                "usage": {
+                    "type": "tokens",
+                    "input_tokens": 14,
+                    "output_tokens": 3,
+                    "total_tokens": 17,
+                    "input_token_details": {"audio_tokens": 14, "text_tokens": 0},
+                },
+            },
+            [
+                {"type": "user.transcript.final", "text": "hi"},
+                {
+                    "type": "usage",
+                    "transcription_input_tokens": 14,
+                    "transcription_output_tokens": 3,
+                },
+            ],
         ),
         ({"type": "conversation.item.input_audio_transcription.completed", "transcript": ""}, []),
         (
@@ -217,6 +241,12 @@ def test_openai_events_are_normalized_into_the_whitelist() -> None:
                     "type": "usage",
                     "input_tokens": 789,
                     "output_tokens": 32,
+                    # 313 text + 476 audio, of which 640 cached (384 audio, so 256 text)
+                    "text_input_tokens": 57,
+                    "audio_input_tokens": 92,
+                    "cached_input_tokens": 640,
+                    "text_output_tokens": 9,
+                    "audio_output_tokens": 23,
                     "input_audio_s": 9.2,
                     "output_audio_s": 1.15,
                 }

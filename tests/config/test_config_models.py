@@ -247,8 +247,10 @@ def test_handoff_rules() -> None:
     assert "handoff.sinks" in problems_for({"handoff": {"sinks": ["file", " "]}})
     assert "handoff.retry_base_s" in problems_for({"handoff": {"retry_base_s": 600}})
     assert "handoff.retry_max_attempts" in problems_for({"handoff": {"retry_max_attempts": 0}})
-    prices = "handoff.prices.audio_input_usd_per_minute"
-    assert prices in problems_for({"handoff": {"prices": {"audio_input_usd_per_minute": -1}}})
+    prices = "handoff.prices.audio_input_usd_per_million_tokens"
+    assert prices in problems_for(
+        {"handoff": {"prices": {"audio_input_usd_per_million_tokens": -1}}}
+    )
     assert problems_for({"handoff": {"sinks": [], "codex_mode": "inject"}}) == {}
 
 
@@ -283,13 +285,28 @@ def test_unknown_keys_everywhere_except_plugin_tables() -> None:
     assert set(problems) == {"realtime.max_cal_ms", "telegram.chat_id", "handoff.prices.audio_in"}
 
 
-def test_a_removed_key_is_accepted_and_reported_as_ignored() -> None:
-    from bridgehost.config._realtime import ignored_settings
+def test_removed_keys_are_accepted_and_reported_as_ignored() -> None:
+    from bridgehost.config._removed import ignored_settings
 
-    raw = {"realtime": {"surface_mode": "manual-arm", "enabled": True}}
+    raw = {
+        "realtime": {"surface_mode": "manual-arm", "enabled": True},
+        "handoff": {"prices": {"audio_input_usd_per_minute": 0.02}},
+    }
     config = validate_config(raw, env={})
     assert config.realtime.enabled is True
     assert "surface_mode" not in config.realtime.model_dump()
-    ((key, why),) = ignored_settings(raw)
-    assert key == "realtime.surface_mode" and "no effect" in why
+    assert config.handoff.prices.audio_input_usd_per_million_tokens == 32.0
+    found = dict(ignored_settings(raw))
+    assert set(found) == {"realtime.surface_mode", "handoff.prices.audio_input_usd_per_minute"}
+    assert "no effect" in found["realtime.surface_mode"]
+    assert (
+        "audio_input_usd_per_million_tokens" in found["handoff.prices.audio_input_usd_per_minute"]
+    )
     assert ignored_settings({"realtime": {"enabled": True}}) == []
+
+
+def test_the_money_cap_is_optional_and_positive() -> None:
+    assert RealtimeConfig().max_daily_cost_usd is None
+    assert RealtimeConfig(max_daily_cost_usd=2).max_daily_cost_usd == 2.0
+    assert "realtime.max_daily_cost_usd" in problems_for({"realtime": {"max_daily_cost_usd": 0}})
+    assert "realtime.max_daily_cost_usd" in problems_for({"realtime": {"max_daily_cost_usd": "2"}})

@@ -9,7 +9,7 @@ import pytest
 from handoff_helpers import CONVERSATION, make_config, seed_call
 
 from bridgehost.bridge_state import BridgeStore
-from bridgehost.handoff import HandoffArtifact, build_artifact, estimate_cost, marker_line
+from bridgehost.handoff import HandoffArtifact, build_artifact, marker_line
 from bridgehost.handoff._markdown import render_transcript
 
 
@@ -76,32 +76,68 @@ def test_artifact_json_from_stored_events(store: BridgeStore, tmp_path: Path) ->
     assert HandoffArtifact.model_validate(data).to_json() == data
 
 
-def test_cost_estimate_uses_handoff_prices(store: BridgeStore, tmp_path: Path) -> None:
+def test_cost_estimate_prices_each_token_class_once(store: BridgeStore, tmp_path: Path) -> None:
     seed_call(
         store,
         "call-2",
         usage=[
-            {
-                "input_audio_s": 120.0,
-                "output_audio_s": 60.0,
-                "input_tokens": 2_000_000,
-                "output_tokens": 1_000_000,
+            {  # a response: input_tokens (3.5M) already holds the audio and the cached tokens
+                "input_audio_s": 100_000.0,
+                "output_audio_s": 50_000.0,
+                "input_tokens": 3_500_000,
+                "output_tokens": 2_000_000,
+                "text_input_tokens": 1_000_000,
+                "audio_input_tokens": 1_000_000,
+                "cached_input_tokens": 1_500_000,
+                "text_output_tokens": 1_000_000,
+                "audio_output_tokens": 1_000_000,
+            },
+            {"transcription_input_tokens": 1_000_000, "transcription_output_tokens": 1_000_000},
+            {"transcription_s": 120.0},
+        ],
+    )
+    prices = {
+        "text_input_usd_per_million_tokens": 1.0,
+        "audio_input_usd_per_million_tokens": 10.0,
+        "cached_input_usd_per_million_tokens": 0.1,
+        "text_output_usd_per_million_tokens": 3.0,
+        "audio_output_usd_per_million_tokens": 20.0,
+        "transcription_input_usd_per_million_tokens": 5.0,
+        "transcription_output_usd_per_million_tokens": 7.0,
+        "transcription_usd_per_minute": 0.5,
+    }
+    config = make_config(tmp_path, prices=prices)
+    usage = build_artifact(store, "call-2", config).usage
+    assert (usage.input_tokens, usage.output_tokens) == (3_500_000, 2_000_000)
+    # text in 1 + audio in 10 + cached 1.5 × 0.1 + text out 3 + audio out 20
+    # + transcription 5 + 7 + 2 min × 0.5; the 3.5M input total is not priced again
+    assert usage.estimated_cost_usd == pytest.approx(1 + 10 + 0.15 + 3 + 20 + 5 + 7 + 1)
+
+
+def test_usage_with_totals_only_is_split_by_its_audio_seconds(
+    store: BridgeStore, tmp_path: Path
+) -> None:
+    seed_call(
+        store,
+        "call-4",
+        usage=[
+            {  # 100 s of caller audio = 1000 tokens; 50 s of model audio = 1000 tokens
+                "input_audio_s": 100.0,
+                "output_audio_s": 50.0,
+                "input_tokens": 3000,
+                "output_tokens": 1500,
             }
         ],
     )
     prices = {
-        "audio_input_usd_per_minute": 0.5,
-        "audio_output_usd_per_minute": 2.0,
-        "text_input_usd_per_million_tokens": 1.0,
-        "text_output_usd_per_million_tokens": 3.0,
+        "text_input_usd_per_million_tokens": 1000.0,
+        "audio_input_usd_per_million_tokens": 10000.0,
+        "text_output_usd_per_million_tokens": 3000.0,
+        "audio_output_usd_per_million_tokens": 20000.0,
     }
-    config = make_config(tmp_path, prices=prices)
-    usage = build_artifact(store, "call-2", config).usage
-    assert (usage.input_audio_s, usage.output_audio_s) == (120.0, 60.0)
-    assert (usage.input_tokens, usage.output_tokens) == (2_000_000, 1_000_000)
-    # 2 min × 0.5 + 1 min × 2.0 + 2M × 1.0 + 1M × 3.0
-    assert usage.estimated_cost_usd == pytest.approx(1.0 + 2.0 + 2.0 + 3.0)
-    assert estimate_cost(usage, config.handoff.prices) == usage.estimated_cost_usd
+    usage = build_artifact(store, "call-4", make_config(tmp_path, prices=prices)).usage
+    # 2000 text in × $1000/M + 1000 audio in × $10000/M + 500 text out + 1000 audio out
+    assert usage.estimated_cost_usd == pytest.approx(2 + 10 + 1.5 + 20)
 
 
 def test_no_usage_reported_means_no_cost(store: BridgeStore, tmp_path: Path) -> None:

@@ -84,7 +84,8 @@ async def test_call_ended_to_every_sink(tmp_path: Path, receiver) -> None:
     bundle = tmp_path / "calls" / "call-p"
     handoff = json.loads((bundle / "handoff.json").read_text())
     assert handoff["summarized"] is True and handoff["summary"].startswith("Summary:")
-    assert handoff["action_items"] and handoff["usage"]["estimated_cost_usd"] == 0.1
+    # 60 s heard (600 audio tokens at $32/M) + 60 s spoken (1200 audio tokens at $64/M)
+    assert handoff["action_items"] and handoff["usage"]["estimated_cost_usd"] == 0.096
     markdown = (bundle / "handoff.md").read_text()
     assert markdown == handoff["markdown"] and markdown.startswith("bridgehost-handoff: call-p")
     assert "## Action items for the agent" in markdown

@@ -12,10 +12,18 @@ every upstream event is translated here, with text bounded, or dropped:
   ``call.error``; its ``response.usage`` → ``usage``
 - ``error`` → ``call.error``
 
-``usage`` carries the billed tokens of one response, and audio seconds estimated from audio
-tokens as OpenAI documents them (caller audio about 1 token per 100 ms, assistant audio about
-1 token per 50 ms); only input audio not already cached counts, so the re-sent conversation is
-not counted again on every turn.
+``usage`` carries the billed tokens of one response, split into classes that never overlap
+(``input_tokens`` already includes the audio and the cached tokens, so it is kept only as a
+total): uncached text input, uncached audio input, cached input (text and audio), text output
+and audio output; :mod:`bridgehost.cost` prices each class once. Audio seconds are estimated
+from audio tokens as OpenAI documents them (caller audio about 1 token per 100 ms, assistant
+audio about 1 token per 50 ms); only input audio not already cached counts, so the re-sent
+conversation is not counted again on every turn.
+
+``conversation.item.input_audio_transcription.completed`` also yields a ``usage`` event for
+the transcription, which OpenAI bills apart at the transcription model's price: its tokens
+(``transcription_input_tokens``, ``transcription_output_tokens``), or ``transcription_s`` for
+models billed by duration.
 """
 
 from __future__ import annotations
@@ -59,7 +67,9 @@ def _error(code: object, message: object, fallback_code: str, fallback: str) -> 
 
 def _user_transcript(event: Mapping[str, Any]) -> list[Event]:
     text = _text(event.get("transcript"), MAX_TEXT)
-    return [{"type": "user.transcript.final", "text": text}] if text else []
+    out: list[Event] = [{"type": "user.transcript.final", "text": text}] if text else []
+    usage = transcription_usage_event(_mapping(event.get("usage")))
+    return [*out, usage] if usage is not None else out
 
 
 def _transcription_failed(event: Mapping[str, Any]) -> list[Event]:
@@ -89,19 +99,61 @@ def _vad(state: str) -> Callable[[Mapping[str, Any]], list[Event]]:
 
 
 def usage_event(usage: Mapping[str, Any]) -> Event | None:
-    """The ``usage`` event of one ``response.done.response.usage`` object (None when empty)."""
+    """The ``usage`` event of one ``response.done.response.usage`` object (None when empty).
+
+    Cached tokens are a subset of the input tokens: they are taken out of the text and audio
+    input classes, so ``text + audio + cached`` input adds up to ``input_tokens``.
+    """
     inputs = _mapping(usage.get("input_token_details"))
     cached = _mapping(inputs.get("cached_tokens_details"))
     outputs = _mapping(usage.get("output_token_details"))
-    new_audio_in = max(0, _count(inputs.get("audio_tokens")) - _count(cached.get("audio_tokens")))
+    input_total = _count(usage.get("input_tokens"))
+    output_total = _count(usage.get("output_tokens"))
+    cached_total = _count(inputs.get("cached_tokens"))
+    cached_audio = _count(cached.get("audio_tokens"))
+    if "text_tokens" in cached:
+        cached_text = _count(cached.get("text_tokens"))
+    else:  # only the audio part is itemized: the rest of the cached tokens is text
+        cached_text = max(0, cached_total - cached_audio)
+    audio_in = _count(inputs.get("audio_tokens"))
+    text_in = _count(inputs.get("text_tokens")) if inputs else input_total
+    audio_out = _count(outputs.get("audio_tokens"))
+    text_out = _count(outputs.get("text_tokens")) if outputs else output_total
+    new_audio_in = max(0, audio_in - cached_audio)
     event: Event = {
         "type": "usage",
-        "input_tokens": _count(usage.get("input_tokens")),
-        "output_tokens": _count(usage.get("output_tokens")),
+        "input_tokens": input_total,
+        "output_tokens": output_total,
+        "text_input_tokens": max(0, text_in - cached_text),
+        "audio_input_tokens": new_audio_in,
+        "cached_input_tokens": max(cached_total, cached_audio + cached_text),
+        "text_output_tokens": text_out,
+        "audio_output_tokens": audio_out,
         "input_audio_s": round(new_audio_in * INPUT_AUDIO_S_PER_TOKEN, 3),
-        "output_audio_s": round(_count(outputs.get("audio_tokens")) * OUTPUT_AUDIO_S_PER_TOKEN, 3),
+        "output_audio_s": round(audio_out * OUTPUT_AUDIO_S_PER_TOKEN, 3),
     }
-    return event if event["input_tokens"] or event["output_tokens"] else None
+    return event if input_total or output_total else None
+
+
+def transcription_usage_event(usage: Mapping[str, Any]) -> Event | None:
+    """The ``usage`` event of one input transcription's ``usage`` (None when empty).
+
+    Token-billed models report ``{"type": "tokens", "input_tokens", "output_tokens", ...}``;
+    duration-billed ones ``{"type": "duration", "seconds"}``.
+    """
+    if usage.get("type") == "duration":
+        seconds = usage.get("seconds")
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds > 0:
+            return {"type": "usage", "transcription_s": round(min(float(seconds), 1e6), 3)}
+        return None
+    tokens_in, tokens_out = _count(usage.get("input_tokens")), _count(usage.get("output_tokens"))
+    if not tokens_in and not tokens_out:
+        return None
+    return {
+        "type": "usage",
+        "transcription_input_tokens": tokens_in,
+        "transcription_output_tokens": tokens_out,
+    }
 
 
 def _response_done(event: Mapping[str, Any]) -> list[Event]:
@@ -160,4 +212,4 @@ def normalize(event: Mapping[str, Any]) -> list[Event]:
     return handler(event) if handler is not None else []
 
 
-__all__ = ["HANDLED_TYPES", "normalize", "usage_event"]
+__all__ = ["HANDLED_TYPES", "normalize", "transcription_usage_event", "usage_event"]

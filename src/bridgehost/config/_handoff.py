@@ -3,54 +3,71 @@ the prices its cost estimate uses."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bridgehost.config._fields import setting
 from bridgehost.config._problems import CrossFieldError, FieldProblem, Issue
+from bridgehost.config._removed import drop_removed
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
-class PricesConfig(BaseModel):
-    """``[handoff.prices]``: prices used to estimate a call's cost in the handoff (USD).
+def _price(default: float, description: str) -> float:
+    return setting(  # type: ignore[no-any-return]
+        default, description, unit="USD per 1M tokens", strict=True, ge=0, allow_inf_nan=False
+    )
 
-    The defaults approximate OpenAI's list prices for the gpt-realtime family (audio input
-    ~10 tokens/s at $32/M, output ~20 tokens/s at $64/M); set them from the current price list
-    of ``realtime.model``. They only affect the estimate shown, never the budget.
+
+class PricesConfig(BaseModel):
+    """``[handoff.prices]``: what one token of each billed class costs (USD).
+
+    A realtime response bills uncached text input, uncached audio input, cached input, text
+    output and audio output; the input transcription is billed apart, at the transcription
+    model's price (per token, or per minute for models billed by duration). Each token is
+    priced once at its class's rate (:func:`bridgehost.cost.cost_usd`). The defaults
+    approximate OpenAI's list prices for the gpt-realtime family and gpt-4o-transcribe; set
+    them from the current price list of ``realtime.model`` and
+    ``realtime.transcription_model``. They drive the estimate shown in status and the handoff,
+    and ``realtime.max_daily_cost_usd``.
     """
 
     model_config = _STRICT
 
-    audio_input_usd_per_minute: float = setting(
-        0.02,
-        "Estimated price of one minute of the caller's audio",
+    text_input_usd_per_million_tokens: float = _price(
+        4.0, "Price of uncached text input tokens (instructions, context, transcripts)"
+    )
+    audio_input_usd_per_million_tokens: float = _price(
+        32.0, "Price of uncached audio input tokens (the caller's audio, ~10 tokens/s)"
+    )
+    cached_input_usd_per_million_tokens: float = _price(
+        0.4, "Price of cached input tokens, text or audio (the re-sent conversation)"
+    )
+    text_output_usd_per_million_tokens: float = _price(16.0, "Price of text output tokens")
+    audio_output_usd_per_million_tokens: float = _price(
+        64.0, "Price of audio output tokens (the model's voice, ~20 tokens/s)"
+    )
+    transcription_input_usd_per_million_tokens: float = _price(
+        6.0, "Price of the transcription model's audio input tokens"
+    )
+    transcription_output_usd_per_million_tokens: float = _price(
+        10.0, "Price of the transcription model's text output tokens"
+    )
+    transcription_usd_per_minute: float = setting(
+        0.006,
+        "Price of transcription billed by duration (models that report seconds, not tokens)",
         unit="USD/minute",
         strict=True,
         ge=0,
+        allow_inf_nan=False,
     )
-    audio_output_usd_per_minute: float = setting(
-        0.08,
-        "Estimated price of one minute of the model's audio",
-        unit="USD/minute",
-        strict=True,
-        ge=0,
-    )
-    text_input_usd_per_million_tokens: float = setting(
-        4.0,
-        "Price of text input tokens (instructions, context)",
-        unit="USD per 1M tokens",
-        strict=True,
-        ge=0,
-    )
-    text_output_usd_per_million_tokens: float = setting(
-        16.0,
-        "Price of text output tokens",
-        unit="USD per 1M tokens",
-        strict=True,
-        ge=0,
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_removed(cls, data: Any) -> Any:
+        """Accept and drop the per-minute audio prices older files set (``config._removed``)."""
+        return drop_removed("handoff.prices", data)
 
 
 class HandoffConfig(BaseModel):
@@ -97,7 +114,7 @@ class HandoffConfig(BaseModel):
     )
     prices: PricesConfig = Field(
         default_factory=PricesConfig,
-        description="Prices used to estimate a call's cost. Default: see [handoff.prices].",
+        description="Prices of each billed token class. Default: see [handoff.prices].",
     )
 
     @field_validator("sinks", mode="after")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator, model_validator
 
 from bridgehost.config._fields import origin_problem, setting, split_url
 from bridgehost.config._problems import CrossFieldError, FieldProblem, Issue
+from bridgehost.config._removed import drop_removed
 
 MANAGED_TUNNEL = "managed-quick-cloudflared"
 """Tunnel mode that starts a short-lived cloudflared quick tunnel (default without public_url)."""
@@ -18,22 +18,6 @@ STATIC_TUNNEL = "static-public-url"
 """Tunnel mode that serves a fixed, operator-managed public origin (default with public_url)."""
 
 BRIDGE_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-REMOVED_SETTINGS: dict[str, str] = {
-    "surface_mode": "the call surface is always armed by hand (bridgectl call arm or /call), "
-    "so the setting had no effect",
-}
-"""``[realtime]`` keys that older files may still set: accepted, ignored, and reported by
-``bridgectl config check`` (:func:`ignored_settings`)."""
-
-
-def ignored_settings(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``(dotted key, why)`` for each removed ``[realtime]`` key a TOML document still sets."""
-    realtime = raw.get("realtime")
-    if not isinstance(realtime, Mapping):
-        return []
-    return [(f"realtime.{key}", why) for key, why in REMOVED_SETTINGS.items() if key in realtime]
-
 
 _NON_BLANK = (
     "bridge_id",
@@ -280,14 +264,22 @@ class RealtimeConfig(BaseModel):
         strict=True,
         gt=0,
     )
+    max_daily_cost_usd: float | None = setting(
+        None,
+        "Cap on the estimated spend per local calendar day, priced at [handoff.prices]; "
+        "a new call is refused once it is reached and a running call ends when it is",
+        unit="USD",
+        default_text="unset (no money cap)",
+        strict=True,
+        gt=0,
+        allow_inf_nan=False,
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _drop_removed(cls, data: Any) -> Any:
-        """Accept and drop keys that no longer do anything (see :data:`REMOVED_SETTINGS`)."""
-        if isinstance(data, Mapping) and any(key in data for key in REMOVED_SETTINGS):
-            return {k: v for k, v in data.items() if k not in REMOVED_SETTINGS}
-        return data
+        """Accept and drop keys that no longer do anything (``config._removed``)."""
+        return drop_removed("realtime", data)
 
     @field_validator(*_NON_BLANK, mode="after")
     @classmethod
@@ -413,8 +405,6 @@ class RealtimeConfig(BaseModel):
 
 __all__ = [
     "MANAGED_TUNNEL",
-    "REMOVED_SETTINGS",
     "STATIC_TUNNEL",
     "RealtimeConfig",
-    "ignored_settings",
 ]

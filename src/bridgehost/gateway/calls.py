@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import structlog
 
 from bridgehost.config import BridgeConfig
+from bridgehost.gateway.budget import COST_CAP_REASON, Budget, SpendMeter
 from bridgehost.gateway.errors import ApiError
 from bridgehost.gateway.events import EventError, Source, counts_as_activity, validate_event
 from bridgehost.gateway.session import CallSession
 from bridgehost.gateway.store import CallRecord, GatewayStore, iso, local_day, today, utc_now
 from bridgehost.gateway.surface import CallSurface
+from bridgehost.protocol.end_reasons import EndReason
 from bridgehost.state import CallLog, StatePaths
 
 log = structlog.get_logger("bridgehost.gateway.calls")
@@ -41,37 +44,6 @@ BROWSER_EVENT_TYPES = frozenset(
         "call.ended",
     }
 )
-
-
-@dataclass(frozen=True)
-class Budget:
-    """Today's call budget."""
-
-    calls_today: int
-    used_ms: int
-    daily_cap_ms: int
-    per_call_cap_ms: int
-
-    @property
-    def remaining_ms(self) -> int:
-        """What is left today."""
-        return max(0, self.daily_cap_ms - self.used_ms)
-
-    @property
-    def next_call_cap_ms(self) -> int:
-        """How long the next call may last."""
-        return min(self.per_call_cap_ms, self.remaining_ms)
-
-    def to_json(self) -> dict[str, int]:
-        """The budget for status output."""
-        return {
-            "calls_today": self.calls_today,
-            "used_ms": self.used_ms,
-            "remaining_ms": self.remaining_ms,
-            "daily_cap_ms": self.daily_cap_ms,
-            "per_call_cap_ms": self.per_call_cap_ms,
-            "next_call_cap_ms": self.next_call_cap_ms,
-        }
 
 
 class CallManager:
@@ -95,13 +67,16 @@ class CallManager:
         self._preparing = False
         self._charge_tasks: dict[str, asyncio.Task[None]] = {}
         self.on_call_started: Callable[[CallSession], None] | None = None
+        self.spend = SpendMeter(config, store)
 
     # -- budget and the one-call rule ----------------------------------------------------
 
     def budget(self) -> Budget:
         """Today's usage against the caps."""
         calls, used = self.store.used_ms(today())
-        return Budget(calls, used, self.rt.max_daily_call_ms, self.rt.max_call_ms)
+        spent = self.store.spent_usd(today())
+        cap = self.rt.max_daily_cost_usd
+        return Budget(calls, used, self.rt.max_daily_call_ms, self.rt.max_call_ms, spent, cap)
 
     @property
     def busy(self) -> bool:
@@ -111,6 +86,7 @@ class CallManager:
     @contextlib.asynccontextmanager
     async def preparing(self) -> AsyncIterator[None]:
         """Hold the one-call rule while a bootstrap prepares a call."""
+        self.budget().refuse_if_cost_cap_reached()
         if self.busy:
             raise ApiError(
                 409,
@@ -153,7 +129,7 @@ class CallManager:
 
     async def _launch_expired(self, session: CallSession) -> None:
         if session.connected_at is None:
-            await self.finish(session, "call_launch_timeout", "gateway")
+            await self.finish(session, EndReason.CALL_LAUNCH_TIMEOUT, "gateway")
 
     # -- events --------------------------------------------------------------------------
 
@@ -188,6 +164,8 @@ class CallManager:
                 self.on_call_started(session)
         if counts_as_activity(event) and not session.is_ending:
             self._restart_idle_timers(session)
+        if event["type"] == "usage" and self.spend.record(session, stamped):
+            await self.request_end(session, COST_CAP_REASON, "gateway")
         return stamped
 
     async def gateway_event(self, session: CallSession, event: dict[str, Any]) -> None:
@@ -201,6 +179,8 @@ class CallManager:
         self, session: CallSession, event: dict[str, Any], *, echo_to_browser: bool = True
     ) -> dict[str, Any]:
         stamped = await session.append(event)
+        if stamped["type"] == "call.ended":
+            await pause_for_tests("call_ended_logged")
         self.store.update_call(session.call_id, last_seq=stamped["seq"])
         if echo_to_browser and stamped["type"] in BROWSER_EVENT_TYPES:
             await session.send_browser({"type": "call.event", "event": stamped})
@@ -224,12 +204,14 @@ class CallManager:
 
     async def _start_expired(self, session: CallSession) -> None:
         if session.record.started_at is None:
-            await self.request_end(session, "call_start_timeout", "gateway")
+            await self.request_end(session, EndReason.CALL_START_TIMEOUT, "gateway")
 
     def _arm_cap_timers(self, session: CallSession) -> None:
         cap = session.max_call_ms
         reason = (
-            "daily_budget_exhausted" if cap < self.rt.max_call_ms else "max_call_duration_reached"
+            EndReason.DAILY_BUDGET_EXHAUSTED
+            if cap < self.rt.max_call_ms
+            else EndReason.MAX_CALL_DURATION_REACHED
         )
         session.set_timer("max_duration", cap, lambda: self.request_end(session, reason, "gateway"))
         warn_before = min(60_000, max(10_000, cap // 2))
@@ -253,7 +235,9 @@ class CallManager:
             ),
         )
         session.set_timer(
-            "idle_timeout", end, lambda: self.request_end(session, "idle_timeout", "gateway")
+            "idle_timeout",
+            end,
+            lambda: self.request_end(session, EndReason.IDLE_TIMEOUT, "gateway"),
         )
 
     async def browser_disconnected(self, session: CallSession) -> None:
@@ -266,7 +250,7 @@ class CallManager:
         session.set_timer(
             "disconnect_grace",
             self.rt.reconnect_grace_ms,
-            lambda: self.finish(session, "browser_disconnect", "browser"),
+            lambda: self.finish(session, EndReason.BROWSER_DISCONNECT, "browser"),
         )
 
     # -- ending --------------------------------------------------------------------------
@@ -276,7 +260,8 @@ class CallManager:
         if session.is_ending:
             return
         session.ending_reason, session.ended_by = reason, ended_by
-        self._set_status(session, "ending")
+        # The reason is on disk before the grace starts: a crash inside it keeps the reason.
+        self._set_status(session, "ending", end_reason=reason, ended_by=ended_by)
         for name in ("idle_warning", "idle_timeout", "ending_soon", "max_duration", "start"):
             session.cancel_timer(name)
         log.info("call ending", call_id=session.call_id, reason=reason, ended_by=ended_by)
@@ -293,7 +278,7 @@ class CallManager:
         """Close everything and write ``call.ended``, exactly once."""
         if session.ended.is_set():
             return
-        session.ending_reason = session.ending_reason or reason or "unknown"
+        session.ending_reason = session.ending_reason or reason or EndReason.UNKNOWN
         session.ended_by = session.ended_by or ended_by or "gateway"
         session.cancel_all_timers()
         await self._close_backend(session)
@@ -368,35 +353,49 @@ class CallManager:
     # -- start-up and shut-down ------------------------------------------------------------
 
     async def recover(self) -> list[str]:
-        """End calls a crash left unfinished, from their logs, with reason ``gateway_restart``."""
+        """End the calls a crash left unfinished, from their logs; returns their ids.
+
+        A call has exactly one ``call.ended``. If its log already holds one (the crash came
+        between writing it and marking the call ended), that one stands and only the record is
+        completed. Otherwise ``call.ended`` is written with the reason recorded when the call
+        began to end (a crash inside the finalize grace keeps the hang-up's reason), or
+        ``gateway_restart`` when the crash came while the call was running.
+        """
         recovered = []
         for record in self.store.unfinished_calls():
             call_log = CallLog(self.paths.call_log(record.call_id))
             events = call_log.read().events if call_log.path.exists() else []
-            record.last_seq = max([record.last_seq, *(e.get("seq", 0) for e in events)])
-            session = CallSession(record, call_log, secrets.token_urlsafe(8))
-            stamped = await session.append(
-                {
-                    "type": "call.ended",
-                    "reason": "gateway_restart",
-                    "ended_by": "gateway",
-                    "duration_ms": 0,
-                }
-            )
-            call_log.close()
+            record.last_seq = max([record.last_seq, *_seqs(events)])
+            ended = next((e for e in reversed(events) if e.get("type") == "call.ended"), None)
+            if ended is None:
+                session = CallSession(record, call_log, secrets.token_urlsafe(8))
+                ended = await session.append(
+                    {
+                        "type": "call.ended",
+                        "reason": record.end_reason or EndReason.GATEWAY_RESTART,
+                        "ended_by": record.ended_by or "gateway",
+                        "duration_ms": self.store.charged_ms(record.call_id),
+                    }
+                )
+                call_log.close()
             self.store.update_call(
                 record.call_id,
                 status="ended",
-                ended_at=stamped["at"],
-                end_reason="gateway_restart",
-                ended_by="gateway",
-                last_seq=stamped["seq"],
+                ended_at=ended.get("at"),
+                end_reason=ended.get("reason"),
+                ended_by=ended.get("ended_by"),
+                last_seq=record.last_seq,
             )
             recovered.append(record.call_id)
-            log.warning("recovered unfinished call", call_id=record.call_id, events=len(events))
+            log.warning(
+                "recovered unfinished call",
+                call_id=record.call_id,
+                events=len(events),
+                reason=ended.get("reason"),
+            )
         return recovered
 
-    async def shutdown(self, reason: str = "gateway_stop", timeout_s: float = 10.0) -> None:
+    async def shutdown(self, reason: str = EndReason.GATEWAY_STOP, timeout_s: float = 10.0) -> None:
         """End the live call (waiting a bounded time for its final events)."""
         session = self.current
         if session is None:
@@ -407,3 +406,24 @@ class CallManager:
                 await session.ended.wait()
         except TimeoutError:
             await self.finish(session)
+
+
+def _seqs(events: list[dict[str, Any]]) -> list[int]:
+    return [seq for e in events if isinstance(seq := e.get("seq"), int)]
+
+
+TEST_PAUSE_ENV = "BRIDGEHOST_TEST_PAUSE_AT"
+"""Test seam, never set in production: ``<point>=<file>`` makes the gateway create ``<file>``
+and wait forever when it reaches ``<point>``, so a test can ``kill -9`` it exactly there.
+The one point is ``call_ended_logged``: ``call.ended`` is in the log, the record is not yet
+marked ended."""
+
+
+async def pause_for_tests(point: str) -> None:
+    """Stop here for good if :data:`TEST_PAUSE_ENV` names ``point`` (see there)."""
+    name, _, marker = os.environ.get(TEST_PAUSE_ENV, "").partition("=")
+    if name != point or not marker:
+        return
+    log.warning("paused for a test", point=point)
+    await asyncio.to_thread(Path(marker).write_text, point)
+    await asyncio.Event().wait()

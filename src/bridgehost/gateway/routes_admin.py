@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bridgehost.builtin._cloudflared_policy import cooldown_fields
 from bridgehost.gateway._keys import GATEWAY
 from bridgehost.gateway.errors import ApiError, read_json_body
 
@@ -69,6 +70,7 @@ async def _status(gw: Any) -> dict[str, Any]:
             "detail": tunnel.detail,
             "fix": tunnel.fix,
             "public_url": gw.tunnel.public_url,
+            **cooldown_fields(gw.tunnel),
         },
         "bridges": gw.hub.snapshot(),
         "call": current.summary() if current else None,

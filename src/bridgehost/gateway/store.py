@@ -2,7 +2,8 @@
 
 One SQLite file (``{storage.root}/gateway.db``) owned by the gateway alone. Call records are
 written as a call moves through its life, so after a crash start-up knows which calls were left
-unfinished; charged time is written while a call runs, so a crash loses seconds, not the call.
+unfinished; charged time and estimated spend are written while a call runs, so a crash loses
+seconds, not the call.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ GATEWAY_MIGRATIONS = (
         CREATE INDEX usage_day ON usage(day);
         """,
     ),
+    Migration(
+        2,
+        "estimated spend per call",
+        sql="ALTER TABLE usage ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;",
+    ),
 )
 
 UNFINISHED = ("preparing", "launching", "connected", "active", "ending")
@@ -83,10 +89,16 @@ class CallRecord:
     ended_by: str | None = None
     last_seq: int = 0
     bridge_acked_seq: int = 0
+    cost_usd: float | None = None
+    """Estimated spend so far (from the usage ledger, not a column of ``calls``)."""
 
     def to_json(self) -> dict[str, Any]:
         """The record as plain data for status output."""
         return dict(self.__dict__)
+
+    def columns(self) -> dict[str, Any]:
+        """The values of the ``calls`` columns."""
+        return {name: value for name, value in self.__dict__.items() if name != "cost_usd"}
 
 
 class GatewayStore:
@@ -118,11 +130,12 @@ class GatewayStore:
 
     def insert_call(self, record: CallRecord) -> None:
         """Record a new call."""
-        columns = ", ".join(record.__dict__)
-        marks = ", ".join("?" for _ in record.__dict__)
+        values = record.columns()
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
         with self.db.transaction():
             self.db.execute(
-                f"INSERT INTO calls ({columns}) VALUES ({marks})", tuple(record.__dict__.values())
+                f"INSERT INTO calls ({columns}) VALUES ({marks})", tuple(values.values())
             )
 
     def update_call(self, call_id: str, **fields: Any) -> None:
@@ -157,7 +170,12 @@ class GatewayStore:
 
     def recent_calls(self, limit: int = 10) -> list[CallRecord]:
         """The newest calls."""
-        rows = self.db.query("SELECT * FROM calls ORDER BY created_at DESC LIMIT ?", (limit,))
+        rows = self.db.query(
+            "SELECT calls.*, usage.cost_usd AS cost_usd FROM calls "
+            "LEFT JOIN usage ON usage.call_id = calls.call_id "
+            "ORDER BY calls.created_at DESC LIMIT ?",
+            (limit,),
+        )
         return [CallRecord(**dict(row)) for row in rows]
 
     def ack_bridge(self, call_id: str, seq: int) -> None:
@@ -181,6 +199,30 @@ class GatewayStore:
                 "updated_at = excluded.updated_at",
                 (call_id, day, charged_ms, iso(utc_now())),
             )
+
+    def charge_cost(self, call_id: str, day: str, cost_usd: float) -> None:
+        """Set a call's estimated spend (monotonic, like :meth:`charge`)."""
+        with self.db.transaction():
+            self.db.execute(
+                "INSERT INTO usage (call_id, day, charged_ms, updated_at, cost_usd) "
+                "VALUES (?, ?, 0, ?, ?) "
+                "ON CONFLICT(call_id) DO UPDATE SET "
+                "cost_usd = MAX(usage.cost_usd, excluded.cost_usd), "
+                "updated_at = excluded.updated_at",
+                (call_id, day, iso(utc_now()), cost_usd),
+            )
+
+    def spent_usd(self, day: str) -> float:
+        """Estimated spend of one local day."""
+        row = self.db.query_one(
+            "SELECT COALESCE(SUM(cost_usd), 0) AS spent FROM usage WHERE day = ?", (day,)
+        )
+        return float(row["spent"]) if row else 0.0
+
+    def charged_ms(self, call_id: str) -> int:
+        """What was charged for one call so far (0 if nothing)."""
+        row = self.db.query_one("SELECT charged_ms FROM usage WHERE call_id = ?", (call_id,))
+        return int(row["charged_ms"]) if row else 0
 
     def used_ms(self, day: str) -> tuple[int, int]:
         """``(calls, charged ms)`` for one local day."""

@@ -55,7 +55,8 @@ class ChatNote(BaseModel):
 class Usage(BaseModel):
     """What the call used, summed over the backend's ``usage`` events, and a cost estimate.
 
-    ``estimated_cost_usd`` applies ``[handoff.prices]``; it is ``None`` when the backend
+    ``estimated_cost_usd`` prices each billed token class once at ``[handoff.prices]``, the
+    input transcription included (:mod:`bridgehost.cost`); it is ``None`` when the backend
     reported no usage (the echo backend, or a call that ended before any response).
     """
 
@@ -175,15 +176,12 @@ def parse_time(value: Any) -> datetime | None:
     return moment if moment.tzinfo else None
 
 
-def estimate_cost(usage: Usage, prices: PricesConfig) -> float:
-    """Estimated USD cost of ``usage`` at ``prices`` (audio per minute, text per 1M tokens)."""
-    cost = (
-        usage.input_audio_s / 60 * prices.audio_input_usd_per_minute
-        + usage.output_audio_s / 60 * prices.audio_output_usd_per_minute
-        + usage.input_tokens / 1e6 * prices.text_input_usd_per_million_tokens
-        + usage.output_tokens / 1e6 * prices.text_output_usd_per_million_tokens
-    )
-    return round(cost, 4)
+def estimate_cost(events: list[dict[str, Any]], prices: PricesConfig) -> float:
+    """Estimated USD cost of a call's ``usage`` events at ``prices`` (each token class once,
+    transcription included; see :func:`bridgehost.cost.cost_usd`)."""
+    from bridgehost.cost import TokenUsage, cost_usd
+
+    return round(cost_usd(TokenUsage.total(events), prices), 4)
 
 
 def transcript_path(config: BridgeConfig, call_id: str) -> Path:
@@ -201,7 +199,7 @@ def _usage(events: list[dict[str, Any]], prices: PricesConfig) -> Usage:
         input_tokens=sum(int(e.get("input_tokens") or 0) for e in reports),
         output_tokens=sum(int(e.get("output_tokens") or 0) for e in reports),
     )
-    return summed.model_copy(update={"estimated_cost_usd": estimate_cost(summed, prices)})
+    return summed.model_copy(update={"estimated_cost_usd": estimate_cost(reports, prices)})
 
 
 def _issues(events: list[dict[str, Any]]) -> list[str]:
