@@ -1,5 +1,6 @@
 """``kill -9`` of a real gateway process mid-call: on restart the call is ended from its log
-with reason ``gateway_restart``, nothing acknowledged is lost, and the bridge is offered it."""
+with reason ``gateway_restart``, nothing acknowledged is lost, and the bridge is offered it. A
+kill while the call was already ending keeps its reason, and a call has one ``call.ended``."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from pathlib import Path
 
 import aiohttp
 
+from bridgehost.gateway.calls import TEST_PAUSE_ENV
 from bridgehost.state import CallLog, default_paths
 
 from .conftest import CONTROL_SECRET, FakeBridge, free_port, init_data, secrets_env, write_config
 
 
-async def _start(config: Path, port: int) -> asyncio.subprocess.Process:
+async def _start(
+    config: Path, port: int, extra_env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
     exe = Path(sys.executable).with_name("bridgehost")
-    env = {**os.environ, **secrets_env()}
+    env = {**os.environ, **secrets_env(), **(extra_env or {})}
     proc = await asyncio.create_subprocess_exec(
         str(exe),
         "--config",
@@ -131,3 +135,133 @@ async def test_unacknowledged_events_are_replayed_in_order_after_reconnect(gatew
     await late.wait_for("call.started")
     seqs = [item["event"]["seq"] for item in late.events]
     assert seqs == sorted(seqs) and seqs[0] == 1
+
+
+async def _live_call(
+    http: aiohttp.ClientSession, base: str
+) -> tuple[dict, aiohttp.ClientWebSocketResponse]:
+    """Arm, bootstrap, connect the page and start the call; the bootstrap body and the socket."""
+    headers = {"Authorization": f"Bearer {CONTROL_SECRET}"}
+    async with http.post(f"{base}/control/arm", headers=headers) as resp:
+        launch = (await resp.text()).strip().splitlines()[-1]
+    token = launch.split("launch=")[1].split('"')[0]
+    async with http.post(
+        f"{base}/api/call/bootstrap", json={"launch_token": token, "init_data": init_data()}
+    ) as resp:
+        body = await resp.json()
+    ws = await http.ws_connect(f"{base}{body['ws_path']}")
+    await ws.send_json({"type": "call.auth", "token": body["client_token"]})
+    assert (await ws.receive_json(timeout=5))["type"] == "call.auth.ok"
+    await ws.send_json({"type": "call.event", "id": 1, "event": {"type": "call.started"}})
+    return body, ws
+
+
+async def _status(base: str) -> dict:
+    headers = {"Authorization": f"Bearer {CONTROL_SECRET}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{base}/control/status", headers=headers) as resp,
+    ):
+        return await resp.json()
+
+
+def _ended_events(tmp_path: Path, call_id: str) -> list[dict]:
+    log = CallLog(default_paths(tmp_path / "state").call_log(call_id)).read().events
+    return [e for e in log if e["type"] == "call.ended"]
+
+
+async def test_sigkill_after_call_ended_is_logged_keeps_the_one_call_ended(tmp_path):
+    """The kill comes after ``call.ended`` reached the log and before the record says ended:
+    recovery finishes the record from that event instead of writing a second one."""
+    port = free_port()
+    config = write_config(tmp_path, port)
+    base = f"http://127.0.0.1:{port}"
+    paused = tmp_path / "paused"
+    proc = await _start(config, port, {TEST_PAUSE_ENV: f"call_ended_logged={paused}"})
+    bridge = FakeBridge(url=f"ws://127.0.0.1:{port}/ws/bridge")
+    try:
+        await bridge.connect()
+        async with aiohttp.ClientSession() as http:
+            body, ws = await _live_call(http, base)
+            await bridge.wait_for("call.started")
+            await bridge.hangup(body["call_id"])  # /hangup in Telegram
+            async with asyncio.timeout(10):
+                while not paused.exists():
+                    await asyncio.sleep(0.02)
+            assert [e["reason"] for e in _ended_events(tmp_path, body["call_id"])] == [
+                "telegram_hangup"
+            ]
+            assert (await _status(base))["recent_calls"][0]["status"] == "ending"
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            await ws.close()
+        await bridge.close()
+
+        proc = await _start(config, port)
+        bridge = FakeBridge(url=f"ws://127.0.0.1:{port}/ws/bridge")
+        await bridge.connect()
+        ended = await bridge.wait_for("call.ended")
+        assert (ended["reason"], ended["ended_by"]) == ("telegram_hangup", "telegram")
+        await asyncio.sleep(0.3)  # nothing else arrives
+        assert [i["event"]["type"] for i in bridge.events].count("call.ended") == 1
+        assert [e["seq"] for e in _ended_events(tmp_path, body["call_id"])] == [ended["seq"]]
+        record = (await _status(base))["recent_calls"][0]
+        assert (record["status"], record["end_reason"], record["ended_by"]) == (
+            "ended",
+            "telegram_hangup",
+            "telegram",
+        )
+        assert record["last_seq"] == ended["seq"]
+    finally:
+        await bridge.close()
+        if proc.returncode is None:
+            proc.terminate()
+            await proc.wait()
+
+
+async def test_sigkill_inside_the_finalize_grace_keeps_the_hangup_reason(tmp_path):
+    """The page hung up and the gateway waits for its final events when it is killed: the call
+    ends with the page's reason, not ``gateway_restart``."""
+    port = free_port()
+    config = write_config(tmp_path, port, finalize_grace_ms=60_000)
+    base = f"http://127.0.0.1:{port}"
+    proc = await _start(config, port)
+    bridge = FakeBridge(url=f"ws://127.0.0.1:{port}/ws/bridge")
+    try:
+        await bridge.connect()
+        async with aiohttp.ClientSession() as http:
+            body, ws = await _live_call(http, base)
+            await bridge.wait_for("call.started")
+            async with http.post(
+                f"{base}/api/call/hangup",
+                json={
+                    "call_id": body["call_id"],
+                    "client_token": body["client_token"],
+                    "reason": "user_hangup",
+                },
+            ) as resp:
+                assert resp.status == 200, await resp.text()
+            force_end = await ws.receive_json(timeout=5)
+            while force_end["type"] != "call.force_end":
+                force_end = await ws.receive_json(timeout=5)
+            assert force_end["reason"] == "user_hangup"
+            assert (await _status(base))["call"]["status"] == "ending"
+            assert _ended_events(tmp_path, body["call_id"]) == []
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            await ws.close()
+        await bridge.close()
+
+        proc = await _start(config, port)
+        bridge = FakeBridge(url=f"ws://127.0.0.1:{port}/ws/bridge")
+        await bridge.connect()
+        ended = await bridge.wait_for("call.ended")
+        assert (ended["reason"], ended["ended_by"]) == ("user_hangup", "browser")
+        assert [e["reason"] for e in _ended_events(tmp_path, body["call_id"])] == ["user_hangup"]
+        record = (await _status(base))["recent_calls"][0]
+        assert (record["status"], record["end_reason"]) == ("ended", "user_hangup")
+    finally:
+        await bridge.close()
+        if proc.returncode is None:
+            proc.terminate()
+            await proc.wait()
