@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bridgehost.gateway import miniapp
+from bridgehost.protocol.end_reasons import EndReason, page_texts
 
 
 class _Tags(HTMLParser):
@@ -100,6 +101,7 @@ async def test_page_inlines_everything_under_a_fresh_nonce(gw) -> None:
         settings = json.loads(parser.settings_text)
         assert settings["launch_token"] == token and settings["transport"] == "relay"
         assert settings["startup_timeout_ms"] == 3000
+        assert settings["end_reasons"] == page_texts()
         for element in (
             'id="start"',
             'id="hangup"',
@@ -111,6 +113,14 @@ async def test_page_inlines_everything_under_a_fresh_nonce(gw) -> None:
         ):
             assert element in html
     assert len(nonces) == 2
+
+
+def test_the_page_has_no_end_reason_texts_of_its_own() -> None:
+    """The sentences come from the server's EndReason, embedded in the settings."""
+    script = "\n".join(miniapp._asset(name) for name in miniapp.SCRIPTS)
+    assert "endReasonText" in script and "end_reasons" in script
+    for reason in EndReason:
+        assert reason.text not in script, reason
 
 
 def test_settings_cannot_break_out_of_their_script_element() -> None:

@@ -20,9 +20,10 @@ from bridgehost.gateway._keys import GATEWAY
 from bridgehost.gateway.ratelimit import RateLimited
 from bridgehost.gateway.security import escape_for_script, miniapp_csp, new_nonce
 from bridgehost.gateway.surface import TokenStatus
+from bridgehost.protocol.end_reasons import page_texts
 
 SCRIPTS: tuple[str, ...] = (
-    "miniapp-text.js",  # end reasons and microphone help, in words
+    "miniapp-text.js",  # end reasons (texts from the settings) and microphone help, in words
     "miniapp-telegram.js",  # Telegram.WebApp glue; init data from the URL hash without it
     "miniapp-view.js",  # the page's elements and DOM helpers
     "miniapp-audio.js",  # relay audio: microphone → PCM16 24 kHz frames, playback queue
@@ -119,6 +120,7 @@ async def page(request: web.Request) -> web.Response:
         "idle_warning_ms": rt.idle_warning_ms,
         "idle_timeout_ms": rt.idle_timeout_ms,
         "startup_timeout_ms": rt.startup_timeout_ms,
+        "end_reasons": page_texts(),
     }
     response = web.Response(text=render(nonce, settings), content_type="text/html")
     response.headers["Content-Security-Policy"] = miniapp_csp(

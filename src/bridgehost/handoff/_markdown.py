@@ -6,33 +6,17 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from bridgehost.handoff.artifact import Turn, marker_line, parse_time
+from bridgehost.protocol.end_reasons import end_label
 
 if TYPE_CHECKING:
     from bridgehost.handoff.artifact import HandoffArtifact
 
-END_REASONS = {
-    "user_hangup": "hung up from the call page",
-    "telegram_hangup": "hung up with /hangup in Telegram",
-    "bridgectl_hangup": "hung up with bridgectl",
-    "gateway_hangup": "hung up by the host",
-    "idle_timeout": "nobody spoke for too long",
-    "max_call_duration_reached": "the maximum call length was reached",
-    "daily_budget_exhausted": "the daily call budget ran out",
-    "browser_disconnect": "the call page went away",
-    "gateway_restart": "the gateway restarted during the call",
-    "gateway_stop": "the gateway was stopped",
-    "call_start_timeout": "the call did not start in time",
-    "call_launch_timeout": "the call page did not connect in time",
-}
-"""Readable explanations of the gateway's end reasons."""
-
 
 def describe_end(reason: str | None) -> str:
-    """``"hung up from the call page (user_hangup)"``; unknown reasons are shown as they are."""
-    if not reason:
-        return "unknown"
-    text = END_REASONS.get(reason)
-    return f"{text} ({reason})" if text else reason
+    """``"hung up from the call page (user_hangup)"``: the reason's label
+    (:class:`~bridgehost.protocol.end_reasons.EndReason`); unknown reasons are shown as they
+    are."""
+    return end_label(reason)
 
 
 def format_duration(seconds: float | None) -> str:

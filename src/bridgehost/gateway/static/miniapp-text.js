@@ -1,34 +1,22 @@
 "use strict";
-/* bridgehost Mini App: the words the page shows (end reasons, microphone help). */
+/* bridgehost Mini App: the words the page shows (end reasons come from the gateway). */
 
-/** Why a call ended, as a sentence a person understands. Keys are the gateway's reason codes. */
-const END_REASONS = {
-  user_hangup: "You hung up.",
-  page_closed: "The call ended because the page was closed.",
-  idle_timeout: "The call ended because nobody spoke for a while.",
-  max_call_duration_reached: "The call reached its time limit.",
-  daily_budget_exhausted: "Today's call time is used up, so the call ended. It resets at midnight.",
-  telegram_hangup: "The call was hung up from Telegram (/hangup).",
-  operator_hangup: "The call was hung up on the computer (bridgectl).",
-  gateway_stop: "The call service on your computer stopped, so the call ended.",
-  gateway_restart: "The call service on your computer restarted, so the call ended.",
-  call_start_timeout: "The call took too long to start.",
-  call_launch_timeout: "The call was not joined in time.",
-  call_start_failed: "The call could not start.",
-  browser_disconnect: "The connection to your computer was lost.",
-  network_lost: "The connection to your computer was lost.",
-  microphone_denied: "The call ended because the microphone is not available.",
-  call_auth_rate_limited: "The call ended after repeated failed reconnects.",
-  backend_failed: "The voice service stopped, so the call ended.",
-  backend_ended: "The voice service ended the call.",
-};
+/** Why a call ended, as sentences a person understands, keyed by the gateway's reason codes.
+ * The gateway embeds them in the page's settings (``end_reasons``): one list, on the server. */
+let END_REASONS = null;
 
 /** The sentence for an end reason; unknown codes still say something useful. */
 function endReasonText(reason) {
+  if (END_REASONS === null) {
+    const element = document.getElementById("settings");
+    const parsed = JSON.parse((element && element.textContent) || "{}");
+    END_REASONS = parsed.end_reasons || {};
+  }
   if (reason && Object.prototype.hasOwnProperty.call(END_REASONS, reason)) {
     return END_REASONS[reason];
   }
-  return reason ? `The call ended (${String(reason).replace(/_/g, " ")}).` : "The call ended.";
+  if (!reason) return END_REASONS.unknown || "";
+  return `The call ended (${String(reason).replace(/_/g, " ")}).`;
 }
 
 /** How to give Telegram the microphone back, per client family. */
