@@ -89,9 +89,10 @@ def test_the_innermost_given_value_wins() -> None:
     )  # fmt: skip
     assert got["config_path"] == "c.toml"
     assert got["log_level"] == "ERROR"  # given only at the top: still in force below
-    assert run_toy("--config", "a.toml", "inner", "--config", "b.toml", "leaf")[
-        "config_path"
-    ] == "b.toml"
+    assert (
+        run_toy("--config", "a.toml", "inner", "--config", "b.toml", "leaf")["config_path"]
+        == "b.toml"
+    )
 
 
 def test_a_command_line_value_beats_the_environment_at_any_level() -> None:
@@ -193,7 +194,9 @@ def test_plugins_prints_no_debug_lines(cli: Any, tmp_path: Path) -> None:
 
 
 def test_log_level_innermost_wins_and_beats_the_environment(cli: Any, tmp_path: Path) -> None:
-    louder = bridgehost(cli, "--log-level", "ERROR", "plugins", "--log-level", "DEBUG", cwd=tmp_path)
+    louder = bridgehost(
+        cli, "--log-level", "ERROR", "plugins", "--log-level", "DEBUG", cwd=tmp_path
+    )
     assert louder.returncode == 0
     assert any('"plugins enabled"' in line for line in debug_lines(louder.stderr)), louder.stderr
     assert debug_lines(louder.stdout) == []  # logs never go to stdout

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,7 @@ def _run_service(
     ctx: click.Context,
     name: str,
     build: Callable[[Any], Any],
-    run: Callable[[Any], Awaitable[None]],
+    run: Callable[[Any], Coroutine[Any, Any, None]],
     start_error: type[Exception],
 ) -> None:
     """Load the config, build the service, run it; start problems exit 2 (no restart loop)."""
