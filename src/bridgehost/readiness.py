@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from bridgehost.config import BridgeConfig, Secrets, credstore_hint
+from bridgehost.cost import usd
 from bridgehost.providers import CheckResult
 
 
@@ -23,6 +25,8 @@ class Readiness:
 
     checks: list[CheckResult]
     informational: list[CheckResult] = field(default_factory=list)
+    tunnel: dict[str, Any] | None = None
+    """The tunnel's cooldown fields from the gateway (:data:`COOLDOWN_KEYS`), when it answered."""
 
     @property
     def ready(self) -> bool:
@@ -35,11 +39,59 @@ class Readiness:
         return next((check for check in self.checks if not check.ok), None)
 
     def to_json(self) -> dict[str, Any]:
-        """``{"ready": bool, "checks": [{"name", "ok", "detail", "fix"}]}``."""
+        """``{"ready": bool, "checks": [{"name", "ok", "detail", "fix"}], "tunnel": {...}}``;
+        ``tunnel`` holds the cooldown fields (``cooldown_until`` ISO 8601, ``cooldown_s``…, all
+        null without a cooldown), or is null when the gateway did not answer."""
         return {
             "ready": self.ready,
             "checks": [_check_json(c) for c in [*self.checks, *self.informational]],
+            "tunnel": self.tunnel,
         }
+
+
+COOLDOWN_KEYS = ("cooldown_until", "cooldown_s", "cooldown_reason", "rate_limited")
+"""The cooldown fields of the gateway's ``tunnel`` status (null when there is no cooldown)."""
+
+
+def tunnel_cooldown(gateway: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The running tunnel cooldown from the gateway's status, or None."""
+    tunnel = (gateway or {}).get("tunnel") or {}
+    if not tunnel.get("cooldown_until"):
+        return None
+    return {key: tunnel.get(key) for key in COOLDOWN_KEYS}
+
+
+def _clock_time(moment: Any) -> str:
+    try:
+        parsed = datetime.fromisoformat(str(moment))
+    except ValueError:
+        return str(moment)
+    return parsed.astimezone(UTC).strftime("%H:%M UTC")
+
+
+def cooldown_text(cooldown: Mapping[str, Any]) -> str:
+    """``Tunnel cooling down after a Cloudflare rate limit until 14:05 UTC (412 s)``."""
+    cause = (
+        "a Cloudflare rate limit"
+        if cooldown.get("rate_limited")
+        else f"a failed start ({cooldown.get('cooldown_reason') or 'unknown'})"
+    )
+    return (
+        f"Tunnel cooling down after {cause} until {_clock_time(cooldown.get('cooldown_until'))} "
+        f"({int(cooldown.get('cooldown_s') or 0)} s)"
+    )
+
+
+def spend_text(budget: Mapping[str, Any]) -> str:
+    """``$0.42 spent today of a $2.00 cap ($1.58 left)``, or ``$0.42 spent today (no cap)``."""
+    spent = usd(float(budget.get("spent_usd") or 0))
+    cap = budget.get("daily_cost_cap_usd")
+    if cap is None:
+        return f"{spent} spent today (no money cap)"
+    text = f"{spent} spent today of a {usd(float(cap))} cap"
+    if budget.get("cost_cap_reached"):
+        return text + " — reached until midnight (realtime.max_daily_cost_usd)"
+    return text + f" ({usd(float(budget.get('cost_left_usd') or 0))} left)"
 
 
 def _check_json(check: CheckResult) -> dict[str, Any]:
@@ -108,7 +160,21 @@ def evaluate(
         )
     )
     checks += _gateway_checks(config, gateway, gateway_error, bridge)
-    return Readiness(checks=[*checks, *extra])
+    cooldown = tunnel_cooldown(gateway)
+    informational = (
+        [
+            CheckResult(
+                "Tunnel cooldown",
+                False,
+                cooldown_text(cooldown) + "; arming waits until then",
+                'wait, or set realtime.tunnel_mode = "static-public-url" with realtime.public_url',
+            )
+        ]
+        if cooldown is not None
+        else []
+    )
+    tunnel = None if gateway is None else {key: None for key in COOLDOWN_KEYS} | (cooldown or {})
+    return Readiness(checks=[*checks, *extra], informational=informational, tunnel=tunnel)
 
 
 def _gateway_checks(
@@ -183,14 +249,7 @@ def _gateway_checks(
             else "run 'bridgectl threads', then 'bridgectl bind "
             "THREAD_ID' or 'bridgectl bind --latest'",
         ),
-        CheckResult(
-            "Call budget",
-            cap_s > 0,
-            f"{int(budget.get('used_ms', 0)) // 1000}s used today, next call capped at {cap_s}s",
-            None
-            if cap_s > 0
-            else "the daily budget is used up; it resets at midnight (realtime.max_daily_call_ms)",
-        ),
+        _budget_check(budget, cap_s),
         CheckResult(
             "Live call",
             gateway.get("call") is None,
@@ -198,6 +257,24 @@ def _gateway_checks(
             None if gateway.get("call") is None else "hang it up first: /hangup",
         ),
     ]
+
+
+def _budget_check(budget: Mapping[str, Any], cap_s: int) -> CheckResult:
+    """Time left today, and the spend against the money cap when one is set."""
+    detail = (
+        f"{int(budget.get('used_ms', 0)) // 1000}s used today, next call capped at {cap_s}s; "
+        + spend_text(budget)
+    )
+    if cap_s <= 0:
+        fix = "the daily budget is used up; it resets at midnight (realtime.max_daily_call_ms)"
+    elif budget.get("cost_cap_reached"):
+        fix = (
+            "today's spending cap is reached; it resets at midnight, or raise "
+            "realtime.max_daily_cost_usd"
+        )
+    else:
+        return CheckResult("Call budget", True, detail)
+    return CheckResult("Call budget", False, detail, fix)
 
 
 def _origin_check(armed: bool, tunnel: Mapping[str, Any]) -> CheckResult:

@@ -15,6 +15,7 @@ import sys
 import textwrap
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
@@ -558,3 +559,51 @@ async def test_no_orphan_when_the_owner_is_sigkilled(tmp_path, gateway, runs):
             await asyncio.wait_for(proc.wait(), 5)
         if child_pid is not None and alive(child_pid):
             os.kill(child_pid, signal.SIGKILL)
+
+
+async def test_rate_limit_cooldown_is_reported_and_survives_a_restart(
+    tmp_path, gateway, runs, monkeypatch
+):
+    monkeypatch.setenv("FAKE_CLOUDFLARED_MODE", "rate_limit")
+    tunnel = build_tunnel(tmp_path, gateway)
+    assert tunnel.cooldown_status() == dict.fromkeys(
+        ("cooldown_until", "cooldown_s", "cooldown_reason", "rate_limited")
+    )
+    with pytest.raises(ProviderStartError, match="rate-limited"):
+        await tunnel.start()
+    status = tunnel.cooldown_status()
+    until = datetime.fromisoformat(status["cooldown_until"])
+    assert until.tzinfo is not None
+    assert 595 <= (until - datetime.now(UTC)).total_seconds() <= 601
+    assert 595 <= status["cooldown_s"] <= 600 and status["rate_limited"] is True
+    assert "Cloudflare rate-limited" in status["cooldown_reason"]
+    saved = json.loads((tmp_path / "state" / "tunnel-cooldown.json").read_text())
+    assert saved["rate_limited"] is True and saved["until"] == status["cooldown_until"]
+
+    # A new gateway process: the same state directory, a fresh provider object.
+    monkeypatch.setenv("FAKE_CLOUDFLARED_MODE", "ok")
+    restarted = build_tunnel(tmp_path, gateway)
+    assert restarted.cooldown_status()["cooldown_until"] == status["cooldown_until"]
+    with pytest.raises(ProviderStartError, match=r"cooling down after Cloudflare rate-limited"):
+        await restarted.start()
+    assert len(runs()) == 1  # the restarted gateway spawned nothing during the cooldown
+
+
+async def test_a_passed_cooldown_is_forgotten_at_start_up(tmp_path, gateway, runs, tunnels):
+    state = tmp_path / "state"
+    state.mkdir()
+    stale = {"until": "2020-01-01T00:00:00+00:00", "reason": "x", "detail": "", "rate_limited": 1}
+    (state / "tunnel-cooldown.json").write_text(json.dumps(stale))
+    tunnel = build_tunnel(tmp_path, gateway)
+    tunnels.append(tunnel)
+    assert tunnel.cooldown_status()["cooldown_until"] is None
+    assert not (state / "tunnel-cooldown.json").exists()
+    await tunnel.start()
+    assert tunnel.public_url is not None
+
+
+async def test_an_unreadable_cooldown_file_means_no_cooldown(tmp_path, gateway):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "tunnel-cooldown.json").write_text("{not json")
+    assert build_tunnel(tmp_path, gateway).cooldown_status()["cooldown_s"] is None

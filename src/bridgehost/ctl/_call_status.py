@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bridgehost._cli_common import bridgectl_options
+from bridgehost.cost import usd
 from bridgehost.ctl import _describe as describe
 from bridgehost.ctl._context import bridge_view, fetch_status, load, read_bridge_store
 from bridgehost.ctl._output import echo_pairs, emit_json, run
+from bridgehost.readiness import cooldown_text, spend_text, tunnel_cooldown
 
 if TYPE_CHECKING:
     from bridgehost.bridge_state import BridgeStore
@@ -84,7 +86,8 @@ def _delivery_text(delivery: Any) -> str:
 def _echo_recent(calls: list[dict[str, Any]]) -> None:
     click.echo("Recent calls:" if calls else "Recent calls: none")
     for item in calls:
-        click.echo(f"  {describe.recent_call_line(item)}")
+        cost = f", {usd(item['cost_usd'])}" if item.get("cost_usd") is not None else ""
+        click.echo(f"  {describe.recent_call_line(item)}{cost}")
         bridge = item.get("bridge")
         if bridge is None:
             click.echo("      bridge: not received yet")
@@ -144,10 +147,17 @@ def call_status(ctx: click.Context, as_json: bool) -> None:
     probe = describe.probe_line(surface)
     if probe:
         pairs.append(("Last probe", probe))
+    if (cooldown := tunnel_cooldown(data)) is not None:
+        pairs.append(("Tunnel", cooldown_text(cooldown)))
+    call = data.get("call")
     pairs += [
-        ("Current call", describe.call_line(data.get("call"))),
+        (
+            "Current call",
+            describe.call_line(call) + (f", {usd(call.get('cost_usd'))} so far" if call else ""),
+        ),
         ("Bridge", describe.bridge_line(view)),
         ("Budget", describe.budget_line(data.get("budget") or {})),
+        ("Spend", spend_text(data.get("budget") or {}) + " (estimate at [handoff.prices])"),
     ]
     echo_pairs(pairs)
     _echo_recent(calls)

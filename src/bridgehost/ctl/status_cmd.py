@@ -17,6 +17,7 @@ from bridgehost.ctl._output import (
     emit_json,
     run,
 )
+from bridgehost.readiness import cooldown_text, spend_text, tunnel_cooldown
 
 if TYPE_CHECKING:
     from bridgehost.config import LoadedConfig
@@ -140,6 +141,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         ]
         if data is not None:
             pairs.append(("Budget", describe.budget_line(data.get("budget") or {})))
+            pairs.append(("Spend", spend_text(data.get("budget") or {}) + " (estimate)"))
+            if (cooldown := tunnel_cooldown(data)) is not None:
+                pairs.append(("Tunnel", cooldown_text(cooldown)))
         pairs.append(("Ready for /call", _readiness_line(readiness)))
         echo_pairs(pairs)
     if error is not None:

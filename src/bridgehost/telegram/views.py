@@ -15,9 +15,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bridgehost import __version__
+from bridgehost.cost import usd
 from bridgehost.gateway_api import GatewayApi, GatewayApiError
 from bridgehost.providers import CheckResult
-from bridgehost.readiness import Readiness, evaluate
+from bridgehost.readiness import Readiness, cooldown_text, evaluate, spend_text, tunnel_cooldown
 
 if TYPE_CHECKING:
     from bridgehost.telegram.runtime import BridgeRuntime
@@ -114,7 +115,9 @@ async def snapshot(rt: BridgeRuntime) -> Snapshot:
         bridge=rt.bridge_view(),
         extra=extra,
     )
-    readiness = Readiness(_refine(rt, readiness.checks, error), readiness.informational)
+    readiness = Readiness(
+        _refine(rt, readiness.checks, error), readiness.informational, readiness.tunnel
+    )
     return Snapshot(readiness, gateway, error)
 
 
@@ -174,7 +177,13 @@ def _call_line(call: dict[str, Any]) -> str:
     ended = call.get("end_reason")
     when = _clock(call.get("started_at") or call.get("created_at"))
     text = f"• {str(call.get('call_id'))[:8]} {when}: {call.get('status')}"
-    return text + (f" ({ended})" if ended else "")
+    text += f" ({ended})" if ended else ""
+    return text + (f", {usd(call['cost_usd'])}" if call.get("cost_usd") is not None else "")
+
+
+def spend_line(gateway: dict[str, Any]) -> str:
+    """``Spend: $0.42 spent today of a $2.00 cap ($1.58 left)`` (an estimate)."""
+    return "Spend (estimate): " + spend_text(gateway.get("budget") or {})
 
 
 def budget_line(gateway: dict[str, Any]) -> str:
@@ -198,13 +207,17 @@ def call_status_text(rt: BridgeRuntime, snap: Snapshot) -> str:
             ]
         )
     call = gateway.get("call")
-    lines = [
-        _surface_line(gateway),
+    lines = [_surface_line(gateway)]
+    if (cooldown := tunnel_cooldown(gateway)) is not None:
+        lines.append(cooldown_text(cooldown))
+    lines += [
         "Current call: none"
         if not call
         else f"Current call: {call.get('call_id')} ({call.get('status')}, "
-        f"{_minutes(call.get('connected_ms') or 0)} connected)",
+        f"{_minutes(call.get('connected_ms') or 0)} connected, "
+        f"{usd(call.get('cost_usd'))} so far)",
         budget_line(gateway),
+        spend_line(gateway),
         "Control channel: " + ("connected" if rt.connected else "not connected"),
     ]
     recent = [
