@@ -17,10 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
-from bridgehost.ctl import _credstore, _units_install, _units_render
+from bridgehost.ctl import _credstore, _units_install, _units_render, main
 from bridgehost.ctl import _doctor as doctor_checks
 from bridgehost.ctl._installed_units import parse_unit
 from bridgehost.ctl._units_install import plan_install
@@ -61,10 +62,10 @@ def analyze(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, check=False)
 
 
-def invoke(command: object, args: list[str], config: Path | None = None) -> Result:
-    """Run a bridgectl command the way the ``bridgectl`` group does (``--config`` in ctx.obj)."""
-    obj = {"config_path": str(config) if config else None}
-    return CliRunner().invoke(command, args, obj=obj, catch_exceptions=False)  # type: ignore[arg-type]
+def invoke(command: click.Command, args: list[str], config: Path | None = None) -> Result:
+    """Run a bridgectl command through the ``bridgectl`` group, as a person types it."""
+    options = ["--config", str(config)] if config else []
+    return CliRunner().invoke(main, [command.name or "", *args, *options], catch_exceptions=False)
 
 
 @pytest.fixture
