@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from bridgehost.config._fields import setting, split_url
+from bridgehost.config._gateway import GatewayConfig
 from bridgehost.config._handoff import HandoffConfig
 from bridgehost.config._problems import CrossFieldError, FieldProblem, Issue
 from bridgehost.config._realtime import RealtimeConfig
@@ -243,6 +244,7 @@ class PluginsConfig(BaseModel):
 
 SECTIONS: dict[str, type[BaseModel]] = {
     "realtime": RealtimeConfig,
+    "gateway": GatewayConfig,
     "telegram": TelegramConfig,
     "codex": CodexConfig,
     "handoff": HandoffConfig,
@@ -259,6 +261,10 @@ class BridgeConfig(BaseModel):
     realtime: RealtimeConfig = Field(
         default_factory=RealtimeConfig,
         description="Live calls, the gateway and the backend.",
+    )
+    gateway: GatewayConfig = Field(
+        default_factory=GatewayConfig,
+        description="Request deadlines and connection caps of the gateway.",
     )
     telegram: TelegramConfig = Field(
         default_factory=TelegramConfig,

@@ -33,6 +33,7 @@ __all__ = [
     "client_address",
     "escape_for_script",
     "is_loopback",
+    "is_trusted_proxy",
     "miniapp_csp",
     "new_nonce",
     "secret_matches",
@@ -181,6 +182,14 @@ def _trusted(address: str, networks: Sequence[IPNetwork], trust_loopback: bool) 
         return True
     parsed = _parse_ip(address)
     return parsed is not None and any(parsed in network for network in networks)
+
+
+def is_trusted_proxy(
+    address: str, *, trusted_proxies: Sequence[IPNetwork] = (), trust_loopback: bool = False
+) -> bool:
+    """Whether a *peer* address is a proxy whose forwarded headers :func:`client_address`
+    believes (in ``trusted_proxies``, or local when ``trust_loopback``)."""
+    return _trusted(address, trusted_proxies, trust_loopback)
 
 
 def _strip_port(entry: str) -> str:
