@@ -113,10 +113,49 @@ def _module_dict(relative: str, name: str) -> dict[str, str]:
     raise AssertionError(f"{relative} has no {name}")
 
 
+def _constants() -> dict[str, set[str]]:
+    """Module-level ``NAME = "literal"`` assignments under ``src/bridgehost``, by name."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for path in SRC.rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and (text := _text(node.value)) is not None:
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        found[target.id].add(text)
+    return dict(found)
+
+
+def _local_names(tree: ast.Module) -> set[str]:
+    """Names bound inside the module's functions: parameters and assigned variables."""
+    names: set[str] = set()
+    for func in ast.walk(tree):
+        if isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+            arguments = func.args
+            every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+            names.update(a.arg for a in every)
+            for node in ast.walk(func):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    names.add(node.id)
+    return names
+
+
+CONSTANTS = _constants()
+
+
 def _codes(node: ast.expr | None, where: str) -> list[tuple[str, re.Pattern[str] | None]]:
-    """The code(s) an expression stands for, each with its fixed message if it has one."""
+    """The code(s) an expression stands for, each with its fixed message if it has one.
+
+    A module-level constant (``COST_CAP_REASON``) stands for its value. A name bound inside a
+    function (a parameter of a wrapper, a local variable) is followed elsewhere: through the
+    wrapper's callers or the variable's ``code = ...`` assignment.
+    """
     if (text := _text(node)) is not None:
         return [(text, None)]
+    if isinstance(node, ast.Name | ast.Attribute):
+        name = node.id if isinstance(node, ast.Name) else node.attr
+        if name in CONSTANTS:
+            return [(value, None) for value in sorted(CONSTANTS[name])]
+        return []
     if isinstance(node, ast.IfExp):
         return _codes(node.body, where) + _codes(node.orelse, where)
     if isinstance(node, ast.JoinedStr) and node.values:
@@ -193,6 +232,7 @@ def _sites_in(path: Path) -> list[Site]:
     tree = ast.parse(path.read_text())
     builders = _call_error_builders(tree)
     wrappers = _wrappers(tree)
+    local_names = _local_names(tree)
     sites: list[Site] = []
 
     def add(
@@ -202,6 +242,11 @@ def _sites_in(path: Path) -> list[Site]:
         status: ast.expr | None = None,
     ) -> None:
         where = f"{relative}:{line}"
+        if isinstance(code_node, ast.Name) and code_node.id not in CONSTANTS:
+            assert code_node.id in local_names, (
+                f"{where}: cannot tell which error code {code_node.id} stands for; teach "
+                "tests/docs/test_docs_troubleshooting.py"
+            )
         fixed = message_pattern(message)
         number = status.value if isinstance(status, ast.Constant) else None
         number = number if isinstance(number, int) else None
@@ -300,6 +345,7 @@ def test_the_collector_finds_the_codes_it_is_meant_to_find() -> None:
         "no_secret",
         "unreachable",
         "too_many_connections",
+        "daily_cost_cap",
     ):
         assert known in codes, f"the collector no longer finds {known!r}"
     assert all(CODE_RE.fullmatch(code) for code in codes), sorted(codes)
