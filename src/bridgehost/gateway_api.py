@@ -12,8 +12,23 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+from pydantic import ValidationError
 
 from bridgehost.config import BridgeConfig, Secrets
+from bridgehost.protocol.control import (
+    DEFAULT_ARM_SOURCE,
+    DEFAULT_DISARM_REASON,
+    ArmProgress,
+    ArmRequest,
+    ArmResult,
+    Body,
+    DisarmRequest,
+    DisarmResponse,
+    ErrorResponse,
+    HangupRequest,
+    HangupResponse,
+)
+from bridgehost.protocol.end_reasons import EndReason
 
 DEFAULT_TIMEOUT_S = 10.0
 ARM_KEEPALIVE_S = 4.0
@@ -71,11 +86,12 @@ class GatewayApi:
             )
         return {"Authorization": f"Bearer {self._secret.get_secret_value()}"}
 
-    async def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    async def _request(self, method: str, path: str, body: Body | None = None) -> Any:
         assert self._session is not None, "use 'async with GatewayApi(...)'"
+        payload = body.model_dump() if body is not None else None
         try:
             async with self._session.request(
-                method, self.base + path, json=body, headers=self._headers()
+                method, self.base + path, json=payload, headers=self._headers()
             ) as resp:
                 data = await resp.json(content_type=None)
                 status = resp.status
@@ -105,20 +121,20 @@ class GatewayApi:
         """``GET /control/status``: surface, tunnel, bridges, current and recent calls, budget."""
         return await self._request("GET", "/control/status")
 
-    async def disarm(self, reason: str = "bridgectl") -> dict[str, Any]:
-        """``POST /control/disarm``."""
-        return await self._request("POST", "/control/disarm", {"reason": reason})
+    async def disarm(self, reason: str = DEFAULT_DISARM_REASON) -> dict[str, Any]:
+        """``POST /control/disarm``: ``{"armed": false, "reason"}``."""
+        data = await self._request("POST", "/control/disarm", DisarmRequest(reason=reason))
+        return _answer(DisarmResponse, data)
 
     async def hangup(
-        self, reason: str = "operator_hangup", call_id: str | None = None
+        self, reason: str = EndReason.OPERATOR_HANGUP, call_id: str | None = None
     ) -> dict[str, Any]:
-        """``POST /control/hangup``."""
-        return await self._request(
-            "POST", "/control/hangup", {"reason": reason, "call_id": call_id}
-        )
+        """``POST /control/hangup``: ``{"ok": true, "call_id", "reason"}``."""
+        body = HangupRequest(reason=reason, call_id=call_id)
+        return _answer(HangupResponse, await self._request("POST", "/control/hangup", body))
 
     async def arm(
-        self, progress: Callable[[str], None] | None = None, source: str = "bridgectl"
+        self, progress: Callable[[str], None] | None = None, source: str = DEFAULT_ARM_SOURCE
     ) -> dict[str, Any]:
         """``POST /control/arm {source}``, reporting progress lines; returns the result object.
 
@@ -137,7 +153,7 @@ class GatewayApi:
         try:
             async with self._session.post(
                 self.base + "/control/arm",
-                json={"source": source},
+                json=ArmRequest(source=source).model_dump(),
                 headers=self._headers(),
                 timeout=timeout,
             ) as resp:
@@ -146,20 +162,39 @@ class GatewayApi:
                 async for raw in resp.content:
                     line = json.loads(raw) if raw.strip() else {}
                     if "progress" in line and progress is not None:
-                        progress(line["progress"])
+                        progress(ArmProgress.model_validate(line).progress)
                     elif "result" in line:
-                        return line["result"]
+                        return ArmResult.model_validate(line).result
                     elif "error" in line:
                         raise _answered_error(line, 503)
+        except ValidationError as exc:
+            raise _malformed("/control/arm", exc) from None
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise self._unreachable(exc) from exc
         raise GatewayApiError("The gateway closed the arm request without a result.")
 
 
 def _answered_error(data: Any, status: int) -> GatewayApiError:
-    error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict):
+    try:
+        error = ErrorResponse.model_validate(data).error
+    except ValidationError:
         return GatewayApiError(
-            str(error.get("message")), code=str(error.get("code")), status=status
+            f"The gateway answered HTTP {status}.", code="http_error", status=status
         )
-    return GatewayApiError(f"The gateway answered HTTP {status}.", code="http_error", status=status)
+    return GatewayApiError(error.message, code=error.code, status=status)
+
+
+def _answer(model: type[Body], data: Any) -> dict[str, Any]:
+    """A control API answer checked against its model, as plain data."""
+    try:
+        return model.model_validate(data).model_dump()
+    except ValidationError as exc:
+        raise _malformed(model.__name__, exc) from None
+
+
+def _malformed(what: str, exc: ValidationError) -> GatewayApiError:
+    return GatewayApiError(
+        f"The gateway's answer ({what}) is not what this bridgehost expects ({exc.error_count()} "
+        "problems): run the same bridgehost version for bridge-gateway and this command.",
+        code="bad_answer",
+    )

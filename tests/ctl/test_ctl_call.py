@@ -114,9 +114,9 @@ async def test_hangup_ends_the_live_call(ctl_gateway, cli) -> None:
 
     hung = await run(cli, gw.loaded.path, "call", "hangup")
     assert hung.code == 0, hung
-    assert hung.stdout.strip() == f"Call {call_id} ended (bridgectl_hangup)."
+    assert hung.stdout.strip() == f"Call {call_id} ended (operator_hangup)."
     ended = await gw.bridge.wait_for("call.ended")
-    assert ended["reason"] == "bridgectl_hangup" and ended["ended_by"] == "operator"
+    assert ended["reason"] == "operator_hangup" and ended["ended_by"] == "operator"
     assert gw.gateway.calls.current is None
 
     again = await run(cli, gw.loaded.path, "call", "hangup", "--json")
@@ -140,7 +140,7 @@ async def test_hangup_ends_the_live_call(ctl_gateway, cli) -> None:
         store.close()
     data = (await run(cli, gw.loaded.path, "call", "status", "--json")).json
     record = next(r for r in data["recent_calls"] if r["call_id"] == call_id)
-    assert record["status"] == "ended" and record["end_reason"] == "bridgectl_hangup"
+    assert record["status"] == "ended" and record["end_reason"] == "operator_hangup"
     assert record["bridge"]["status"] == "ended"
     assert record["bridge"]["events_received"] == ended["seq"]
     sinks = {d["sink"]: d for d in record["deliveries"]}
@@ -149,7 +149,7 @@ async def test_hangup_ends_the_live_call(ctl_gateway, cli) -> None:
     assert sinks["codex"]["last_error"] == "thread busy"
     human = await run(cli, gw.loaded.path, "call", "status")
     assert f"  {call_id}  ended  created " in human.stdout
-    assert "(bridgectl_hangup by operator)" in human.stdout
+    assert "(operator_hangup by operator)" in human.stdout
     assert f"bridge: ended, {ended['seq']} events received" in human.stdout
     assert "handoff: file delivered after 1 attempt (calls/handoff.md)" in human.stdout
     assert "codex pending after 1 attempt, next try " in human.stdout

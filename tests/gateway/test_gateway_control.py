@@ -58,14 +58,42 @@ async def test_hangup_ends_the_live_call(gw):
     body = await gw.start_call()
     async with gw.http.post(
         f"{gw.base}/control/hangup",
-        json={"reason": "bridgectl_hangup"},
+        json={"reason": "operator_hangup"},
         headers=gw.control_headers(),
     ) as resp:
         assert (await resp.json())["call_id"] == body["call_id"]
     ended = await gw.bridge.wait_for("call.ended")
-    assert (ended["reason"], ended["ended_by"]) == ("bridgectl_hangup", "operator")
+    assert (ended["reason"], ended["ended_by"]) == ("operator_hangup", "operator")
     async with gw.http.post(f"{gw.base}/control/hangup", headers=gw.control_headers()) as resp:
         assert resp.status == 404 and (await resp.json())["error"]["code"] == "no_call"
+
+
+async def test_hangup_without_a_reason_is_the_operators_and_through_the_client(gw):
+    body = await gw.start_call()
+    async with GatewayApi(gw.loaded.config, gw.loaded.secrets) as api:
+        answer = await api.hangup()
+    assert answer == {"ok": True, "call_id": body["call_id"], "reason": "operator_hangup"}
+    ended = await gw.bridge.wait_for("call.ended")
+    assert (ended["reason"], ended["ended_by"]) == ("operator_hangup", "operator")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/control/hangup", {"reason": ["x"]}, "'reason' must be a string, such as"),
+        ("/control/hangup", {"call_id": 7}, "'call_id' must be a string."),
+        ("/control/disarm", {"reason": 5}, "'reason' must be a string, such as 'bridgectl'."),
+    ],
+)
+async def test_control_bodies_with_bad_fields_are_400_naming_the_field(gw, path, body, message):
+    call = await gw.start_call()
+    async with gw.http.post(f"{gw.base}{path}", json=body, headers=gw.control_headers()) as resp:
+        assert resp.status == 400
+        error = (await resp.json())["error"]
+    assert error["code"] == "invalid_field" and error["message"].startswith(message), error
+    current = gw.gateway.calls.current
+    assert current is not None and current.call_id == call["call_id"] and not current.is_ending
+    assert gw.gateway.surface.state.armed is True
 
 
 @pytest.mark.parametrize("path", ["/control/status", "/healthz/details"])

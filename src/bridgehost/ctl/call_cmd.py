@@ -168,7 +168,7 @@ async def _wait_ended(
 @click.option("--call-id", default=None, help="Only hang up this call (default: the live one).")
 @click.option(
     "--reason",
-    default="bridgectl_hangup",
+    default="operator_hangup",
     show_default=True,
     help="End reason recorded on the call.",
 )

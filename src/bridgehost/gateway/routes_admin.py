@@ -15,18 +15,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from bridgehost.builtin._cloudflared_policy import cooldown_fields
 from bridgehost.gateway._keys import GATEWAY
 from bridgehost.gateway.errors import ApiError, read_json_body
+from bridgehost.protocol.control import (
+    ArmRequest,
+    Body,
+    BodyError,
+    DisarmRequest,
+    DisarmResponse,
+    HangupRequest,
+    HangupResponse,
+    parse_body,
+)
 
 _HIDDEN = ApiError(404, "not_found", "No such route.")
-_ARM_SOURCE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
-DEFAULT_ARM_SOURCE = "bridgectl"
+_Body = TypeVar("_Body", bound=Body)
 
 
 def add_routes(app: web.Application) -> None:
@@ -95,7 +103,7 @@ async def control_arm(request: web.Request) -> web.StreamResponse:
     token. ``source`` (who arms: ``telegram``, ``bridgectl``…) becomes the surface's
     ``armed_by``."""
     gw = _require_control(request)
-    source = _arm_source(await _optional_body(request, gw))
+    source = (await _control_body(request, gw, ArmRequest)).source
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     await response.prepare(request)
     lines: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -115,43 +123,32 @@ async def control_arm(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _arm_source(body: dict[str, Any]) -> str:
-    source = body.get("source", DEFAULT_ARM_SOURCE)
-    if not isinstance(source, str) or not _ARM_SOURCE.fullmatch(source):
-        raise ApiError(
-            400,
-            "invalid_field",
-            "'source' must be 1-32 letters, digits, '_', '.' or '-' (who arms: telegram, "
-            "bridgectl…).",
-        )
-    return source
-
-
 async def control_disarm(request: web.Request) -> web.Response:
     """``POST /control/disarm {reason?}``: stop the tunnel and invalidate the invite."""
     gw = _require_control(request)
-    body = await _optional_body(request, gw)
-    reason = body.get("reason") if isinstance(body.get("reason"), str) else "bridgectl"
-    await gw.surface.disarm(reason[:64] or "bridgectl", "bridgectl")
-    return web.json_response({"armed": False, "reason": reason})
+    reason = (await _control_body(request, gw, DisarmRequest)).effective_reason
+    await gw.surface.disarm(reason, "bridgectl")
+    return web.json_response(DisarmResponse(reason=reason).model_dump())
 
 
 async def control_hangup(request: web.Request) -> web.Response:
     """``POST /control/hangup {call_id?, reason?}``: end the live call."""
     gw = _require_control(request)
-    body = await _optional_body(request, gw)
+    body = await _control_body(request, gw, HangupRequest)
     session = gw.calls.current
-    wanted = body.get("call_id")
-    if session is None or (isinstance(wanted, str) and wanted != session.call_id):
+    if session is None or (body.call_id is not None and body.call_id != session.call_id):
         raise ApiError(404, "no_call", "No call is running.")
-    reason = body.get("reason") if isinstance(body.get("reason"), str) else "operator_hangup"
-    await gw.calls.request_end(session, reason[:64], "operator")
-    return web.json_response(
-        {"ok": True, "call_id": session.call_id, "reason": session.ending_reason}
-    )
+    await gw.calls.request_end(session, body.effective_reason, "operator")
+    answer = HangupResponse(call_id=session.call_id, reason=session.ending_reason)
+    return web.json_response(answer.model_dump())
 
 
-async def _optional_body(request: web.Request, gw: Any) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    return await read_json_body(request, max_bytes=gw.config.realtime.max_body_bytes)
+async def _control_body(request: web.Request, gw: Any, model: type[_Body]) -> _Body:
+    """The request's body as ``model`` (an empty body is ``{}``); 400 ``invalid_field``."""
+    raw: Any = {}
+    if request.can_read_body:
+        raw = await read_json_body(request, max_bytes=gw.config.realtime.max_body_bytes)
+    try:
+        return parse_body(model, raw)
+    except BodyError as exc:
+        raise ApiError(400, "invalid_field", str(exc)) from None

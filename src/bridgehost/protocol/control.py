@@ -28,7 +28,7 @@ class Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
     hints: ClassVar[dict[str, str]] = {}
-    """What to send instead, per field, appended to the error message."""
+    """Per field, what it must be (the error message for any problem with that field)."""
 
 
 class BodyError(ValueError):
@@ -44,8 +44,9 @@ def parse_body(model: type[_Model], body: Any) -> _Model:
         return model.model_validate(body)
     except ValidationError as exc:
         where, problem = describe_validation(exc.errors()[0])
-        hint = model.hints.get(where, "")
-        raise BodyError(f"'{where}' {problem}{hint}" if where else f"the body {problem}") from None
+        if not where:
+            raise BodyError(f"The request body {problem}.") from None
+        raise BodyError(f"'{where}' {model.hints.get(where, problem)}.") from None
 
 
 class ErrorBody(Body):
@@ -65,7 +66,9 @@ class ArmRequest(Body):
     """``POST /control/arm {source?}``: who arms (the surface's ``armed_by``)."""
 
     source: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] = DEFAULT_ARM_SOURCE
-    hints = {"source": ": 1-32 letters, digits, '_', '.' or '-' (who arms: telegram, bridgectl…)"}
+    hints = {
+        "source": "must be 1-32 letters, digits, '_', '.' or '-' (who arms: telegram, bridgectl…)"
+    }
 
 
 class ArmProgress(Body):
@@ -84,6 +87,8 @@ class DisarmRequest(Body):
     """``POST /control/disarm {reason?}``: why (recorded on the surface)."""
 
     reason: Reason | None = None
+
+    hints = {"reason": "must be a string, such as 'bridgectl'"}
 
     @property
     def effective_reason(self) -> str:
@@ -104,6 +109,8 @@ class HangupRequest(Body):
 
     call_id: Annotated[str, Field(max_length=64)] | None = None
     reason: Reason | None = None
+
+    hints = {"reason": "must be a string, such as 'operator_hangup'"}
 
     @field_validator("reason")
     @classmethod
