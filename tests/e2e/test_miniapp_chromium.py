@@ -10,6 +10,7 @@ OpenAI (aiortc on 127.0.0.1).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -217,6 +218,28 @@ async def test_expired_launch_points_back_to_telegram(
     assert not await app.page.is_visible("#start")
     assert "MainButton.setText:Close" in await app.telegram_calls()
     assert gw.bridge.prepares == []
+
+
+async def test_expired_sign_in_offers_tap_to_reconnect(
+    gateway_factory, chromium, sign_init_data
+) -> None:
+    gw = await gateway_factory()
+    armed = await gw.arm()
+    # Opened an hour ago: older than realtime.init_data_max_age_ms (5 minutes by default).
+    app = await chromium(armed["launch_url"], sign_init_data(auth_date=int(time.time()) - 3600))
+    await app.page.click("#start")
+    await app.wait("s.state === 'failed' && s.reconnectOffered")
+    await app.screenshot("reconnect-light.png")
+    assert "sign-in expired" in await app.text("#status")
+    assert "Tap to reconnect" in await app.text("#help")
+    assert "Call button in the chat" in await app.text("#help")
+    assert await app.page.is_visible("#start")
+    assert (await app.text("#start")) == "Tap to reconnect"
+    assert "MainButton.setText:Tap to reconnect" in await app.telegram_calls()
+    assert gw.bridge.prepares == []  # refused before the bridge was asked
+
+    await app.page.click("#start")  # Telegram re-opens the Mini App with fresh init data
+    assert (await app.telegram_calls())[-1] == "close"
 
 
 async def test_denied_microphone_explains_how_to_recover(

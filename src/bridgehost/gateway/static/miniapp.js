@@ -5,6 +5,8 @@
    classes (miniapp-audio.js) and the texts (miniapp-text.js), inlined before this file. */
 
 const BOOTSTRAP_TIMEOUT_MS = 45000;
+/** Bootstrap error codes for init data older than the gateway accepts. */
+const INIT_DATA_EXPIRED = new Set(["init_data_stale", "init_data_expired"]);
 const REQUEST_TIMEOUT_MS = 10000;
 const END_WAIT_SLACK_MS = 3000;
 
@@ -12,7 +14,7 @@ const settings = JSON.parse(document.getElementById("settings").textContent || "
 const tg = new TelegramHost(window);
 const app = {state: "idle", mic: null, micRequests: 0, audioContext: null, call: null,
   abort: null, wakeLock: null, ticker: null, retryAt: 0, retryTimer: null, canRetry: true,
-  endReason: null};
+  endReason: null, reconnect: false};
 
 /** Counters for tests and debugging (read-only view of the current call). */
 window.__bridgehostStats = {
@@ -27,6 +29,7 @@ window.__bridgehostStats = {
   get unacknowledged() { return app.call ? app.call.socket.unacknowledged().length : 0; },
   get wakeLock() { return Boolean(app.wakeLock); },
   get endReason() { return app.endReason; },
+  get reconnectOffered() { return app.reconnect; },
 };
 
 // -- presentation ---------------------------------------------------------------------------
@@ -189,11 +192,40 @@ function bootstrapFailed(result) {
       {retry: true});
   }
   const message = errorMessage(result, `The call could not start (error ${result.status}).`);
+  if (INIT_DATA_EXPIRED.has(code)) return offerReconnect();
   if ([401, 404, 410].includes(result.status) || code === "surface_disarmed") {
     return failed(message, {retry: false, stale: true});
   }
-  if (code === "budget_exhausted") return failed(message, {retry: false});
+  if (code === "budget_exhausted" || code === "daily_cost_cap") {
+    return failed(message, {retry: false});
+  }
   return failed(message, {retry: true, retryAfter: result.retryAfter});
+}
+
+/**
+ * The page stayed open longer than its Telegram sign-in may be old
+ * (realtime.init_data_max_age_ms). Telegram signs a Mini App's init data only when the app
+ * opens; nothing in Telegram.WebApp refreshes it in place. So "Tap to reconnect" closes the Mini
+ * App, and the Call button in the chat (or /call) opens it again with a fresh sign-in. Outside
+ * Telegram (no WebApp to close) it reloads the page, which is all a browser can do.
+ */
+function offerReconnect() {
+  failed("This page was open too long, so its Telegram sign-in expired.", {retry: false});
+  showHelp("Tap to reconnect.", [
+    "Telegram signs this page in only when it opens, so it has to be opened again.",
+    "Tapping the button closes it: open it again with the Call button in the chat, " +
+      "or send /call.",
+  ]);
+  app.reconnect = true;
+  ui.start.textContent = "Tap to reconnect";
+  ui.start.hidden = false;
+  ui.start.disabled = false;
+  tg.mainButton("Tap to reconnect", reconnect);
+}
+
+/** Close the Mini App so that Telegram opens it again with fresh init data. */
+function reconnect() {
+  if (!tg.close()) window.location.reload();
 }
 
 /** Open the call socket, then the media of the call's transport, within the start timeout. */
@@ -426,7 +458,7 @@ function onPageHide() {
 
 // -- wiring ---------------------------------------------------------------------------------
 
-ui.start.addEventListener("click", () => { startCall(); });
+ui.start.addEventListener("click", () => { if (app.reconnect) reconnect(); else startCall(); });
 ui.hangup.addEventListener("click", () => { hangUp("user_hangup"); });
 window.addEventListener("pagehide", onPageHide);
 window.addEventListener("online", () => { if (app.call) app.call.socket.retryNow(); });
