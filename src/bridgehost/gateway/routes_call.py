@@ -20,20 +20,11 @@ from bridgehost.gateway.instructions import build_instructions
 from bridgehost.gateway.ratelimit import RateLimited
 from bridgehost.gateway.session import CallSession
 from bridgehost.gateway.surface import TokenStatus
+from bridgehost.protocol.end_reasons import BROWSER_END_REASONS
 from bridgehost.providers import ProviderStartError, SessionSetup
 
 log = structlog.get_logger("bridgehost.gateway.routes")
 
-BROWSER_END_REASONS = frozenset(
-    {
-        "user_hangup",
-        "page_closed",
-        "microphone_denied",
-        "call_start_failed",
-        "network_lost",
-        "idle_timeout",
-    }
-)
 MAX_FINAL_EVENTS = 200
 
 
