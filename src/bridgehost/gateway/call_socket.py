@@ -118,10 +118,10 @@ async def _authenticate(
         await socket.close(code=4001, message=b"auth_timeout")
         return False
     data = _parse_frame(message.data) if message.type is WSMsgType.TEXT else None
-    if not (
-        isinstance(data, dict)
-        and data.get("type") == "call.auth"
-        and session.token_matches(data.get("token"))
+    if (
+        data is None
+        or data.get("type") != "call.auth"
+        or not session.token_matches(data.get("token"))
     ):
         await _auth_failed(gateway, session, socket, key, "unauthorized")
         return False
@@ -135,8 +135,8 @@ async def _authenticate(
     session.browser = socket
     await gateway.calls.browser_connected(session)
     await socket.send_json({"type": "call.auth.ok", "call": gateway.call_limits(session)})
-    since = data.get("since_seq") if isinstance(data.get("since_seq"), int) else 0
-    await _replay_to_browser(session, socket, since)
+    since = data.get("since_seq")
+    await _replay_to_browser(session, socket, since if isinstance(since, int) else 0)
     return True
 
 
@@ -171,13 +171,15 @@ async def _auth_failed(
     await socket.close(code=4001, message=why.encode())
 
 
-def _parse_frame(text: str) -> Any:
-    """A text frame's JSON value, or None if it is not JSON or holds a lone surrogate."""
+def _parse_frame(text: str) -> dict[str, Any] | None:
+    """A text frame's JSON object, or None if it is not one or holds a lone surrogate."""
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):
         return None
-    return None if has_lone_surrogate(value) else value
+    if not isinstance(value, dict) or has_lone_surrogate(value):
+        return None
+    return value
 
 
 async def _serve(gateway: Gateway, session: CallSession, socket: web.WebSocketResponse) -> None:
@@ -212,16 +214,15 @@ async def _on_text(
             }
         )
         return
-    if not isinstance(frame, dict) or frame.get("type") != "call.event":
+    if frame.get("type") != "call.event":
         await socket.send_json(
             {"type": "error", "code": "bad_message", "message": "expected a call.event frame"}
         )
         return
     client_id = frame.get("id") if isinstance(frame.get("id"), str | int) else None
+    event: Any = frame.get("event")  # anything at all: ingest validates it
     try:
-        stamped = await gateway.calls.ingest(
-            session, frame.get("event"), "browser", client_id=client_id
-        )
+        stamped = await gateway.calls.ingest(session, event, "browser", client_id=client_id)
     except EventError as exc:
         await socket.send_json(
             {"type": "error", "code": "bad_event", "id": client_id, "message": str(exc)}
