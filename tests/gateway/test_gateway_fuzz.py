@@ -525,11 +525,6 @@ async def _bridge_after_hello(fuzzed: Fuzzed) -> aiohttp.ClientWebSocketResponse
     return ws
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the /ws/bridge frame parser (bridgehost.protocol.bridge) lets json.loads' "
-    "RecursionError escape: the socket drops with 1006 and a traceback is logged",
-)
 async def test_bridge_socket_survives_a_deeply_nested_frame(fuzzed: Fuzzed) -> None:
     ws = await _bridge_after_hello(fuzzed)
     try:

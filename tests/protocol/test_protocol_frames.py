@@ -87,6 +87,11 @@ def test_bad_frames_name_the_field_and_unknown_types_are_distinct():
         parse_from_gateway('{"type": "call.delegate", "call_id": "c"}')
 
 
+def test_a_deeply_nested_frame_is_a_frame_error():
+    with pytest.raises(FrameError, match="nest arrays or objects this deeply"):
+        parse_from_bridge("[" * 5000 + "]" * 5000)
+
+
 def test_close_reasons_fit_a_close_frame():
     assert close_reason("short") == "short"
     long = close_reason("é" * 200)

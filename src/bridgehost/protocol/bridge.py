@@ -217,6 +217,8 @@ _Parsed = TypeVar("_Parsed")
 def _parse(adapter: TypeAdapter[_Parsed], data: str | bytes) -> _Parsed:
     try:
         message = json.loads(data)
+    except RecursionError:
+        raise FrameError("a frame must not nest arrays or objects this deeply") from None
     except (ValueError, UnicodeDecodeError):
         raise FrameError("a frame must be a JSON object, and this one is not JSON") from None
     if not isinstance(message, dict):
