@@ -237,6 +237,7 @@ async def test_one_connection_over_the_cap_is_refused_and_the_rest_keep_working(
     for raw in refused:
         status, body = parse_response(raw)
         assert (status, body["error"]["code"]) == (429, "too_many_connections")
+        assert b"\r\nRetry-After: 1\r\n" in raw
     warnings = [e for e in logs if e["event"].startswith("connections refused")]
     assert len(warnings) == 1, warnings  # three refusals, one line (then one a minute at most)
     assert warnings[0]["log_level"] == "warning"
@@ -335,6 +336,26 @@ async def test_reset_websocket_upgrades_log_no_errors(start_gateway, caplog):
     assert stdlib == []
     gone = [e for e in logs if e["event"] == "client went away mid-request"]
     assert all(e["log_level"] == "debug" for e in gone)
+
+
+async def test_requests_that_are_not_http_get_a_json_400_and_no_error_log(start_gateway, caplog):
+    port = await start_gateway()
+    caplog.set_level(logging.DEBUG)
+    garbage = [
+        b"GET / HTTP/1.1\r\nBad Header Line\r\n\r\n",
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",  # TLS on the plain port
+        b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n",
+    ]
+    with capture_logs() as logs:
+        for request in garbage:
+            async with connections(port, 1) as [(reader, writer)]:
+                writer.write(request)
+                status, body = parse_response(await read_to_close(reader, 3.0))
+            assert (status, body["error"]["code"]) == (400, "bad_request")
+            assert body["error"]["message"].startswith("The request is not valid HTTP (")
+            assert "aaaa" not in body["error"]["message"]
+    assert [e for e in logs if e["log_level"] not in ("debug", "info")] == []
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
 
 
 # --- the policy ----------------------------------------------------------------------------

@@ -309,11 +309,6 @@ async def test_miniapp_rate_limit_honours_the_configured_window(gateway_factory:
 # -- requests aiohttp's parser refuses before any route runs -----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the HTTP server setup answers a request line over 8190 bytes with aiohttp's "
-    "plain-text 400 and logs it at ERROR with a traceback",
-)
 async def test_request_line_too_long_gets_the_error_shape_and_no_traceback(
     gw: RunningGateway, caplog: pytest.LogCaptureFixture
 ) -> None:

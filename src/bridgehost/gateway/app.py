@@ -2,7 +2,8 @@
 
 :class:`Gateway` holds every long-lived part (config, store, surface, calls, bridge hub, tunnel,
 backend, limiters); routes reach it as ``request.app[GATEWAY]``. :func:`make_app` builds the
-application with the error and security middlewares and every route.
+application with the security, error and connection middlewares and every route; the server
+that runs it, with per-connection deadlines and caps, is :mod:`bridgehost.gateway.http_protocol`.
 """
 
 from __future__ import annotations

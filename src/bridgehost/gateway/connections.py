@@ -65,17 +65,20 @@ CLIENT_CLOSED_REQUEST = 499
 """Status recorded (never sent: nobody is listening) for a request whose client hung up."""
 
 
-def raw_error_response(status: int, reason: str, code: str, message: str) -> bytes:
+def raw_error_response(
+    status: int, reason: str, code: str, message: str, *, retry_after: int | None = None
+) -> bytes:
     """A complete ``Connection: close`` HTTP/1.1 response in the gateway's JSON error shape, for
     writing straight to a socket that has no request object (refused or timed out)."""
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    retry = f"Retry-After: {retry_after}\r\n" if retry_after is not None else ""
     head = (
         f"HTTP/1.1 {status} {reason}\r\n"
         "Content-Type: application/json; charset=utf-8\r\n"
         f"Content-Length: {len(body)}\r\n"
         "Cache-Control: no-store\r\n"
         "X-Content-Type-Options: nosniff\r\n"
-        "Connection: close\r\n\r\n"
+        f"{retry}Connection: close\r\n\r\n"
     )
     return head.encode("ascii") + body
 

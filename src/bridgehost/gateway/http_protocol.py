@@ -15,6 +15,8 @@ forever. :class:`GuardedRequestHandler` adds, per connection, one timer:
   itself (flow control while a handler is busy) does not count.
 
 Upgraded connections (WebSockets) have no such deadlines: their handlers use heartbeats.
+A request that is not valid HTTP gets aiohttp's status with a JSON ``bad_request`` body and
+one DEBUG line (internet noise such as TLS on the plain port is no error of the gateway's).
 Before anything else, the connection's peer passes :meth:`ConnectionGuard.admit`; one over its
 cap is answered with a 429 and closed without reaching aiohttp at all.
 
@@ -36,11 +38,14 @@ from bridgehost.gateway.connections import (
     ConnectionGuard,
     raw_error_response,
 )
-from bridgehost.gateway.errors import ApiError
+from bridgehost.gateway.errors import ApiError, error_response
+from bridgehost.logging import get_logger
 
 __all__ = ["GuardedAppRunner", "GuardedRequestHandler", "GuardedServer"]
 
-_REFUSED = raw_error_response(429, "Too Many Requests", *TOO_MANY_CONNECTIONS)
+log = get_logger("bridgehost.gateway.http")
+
+_REFUSED = raw_error_response(429, "Too Many Requests", *TOO_MANY_CONNECTIONS, retry_after=1)
 
 
 class _Phase(enum.Enum):
@@ -57,6 +62,13 @@ def _peer_host(transport: asyncio.BaseTransport) -> str:
     if isinstance(peer, tuple) and peer:
         return str(peer[0])
     return str(peer or "")
+
+
+def _short_reason(message: str) -> str:
+    """The gist of an aiohttp parser message, without the raw bytes it may quote."""
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    gist = first.split(":", 1)[0].strip().rstrip(".")
+    return (gist[:80] or "it could not be parsed").lower()
 
 
 class GuardedRequestHandler(RequestHandler):
@@ -138,6 +150,34 @@ class GuardedRequestHandler(RequestHandler):
                 self._body_seen_at = self._loop.time()
         elif self._phase is None and data:
             self._arm(_Phase.HEADERS, self._guard.policy.header_timeout_s)
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """Answer a request aiohttp could not parse in the JSON error shape, logging one DEBUG
+        line; a client that is gone already ends the connection quietly. Anything else (a
+        crash that got past the error middleware) is aiohttp's usual 500 and traceback."""
+        if isinstance(exc, ConnectionError) and (
+            self.transport is None or self.transport.is_closing()
+        ):
+            log.debug("client went away mid-request", peer=self._peer, error=type(exc).__name__)
+            raise ConnectionResetError("the client closed the connection")
+        if status >= 500:
+            return super().handle_error(request, status, exc, message)
+        reason = _short_reason(message or (str(exc) if exc else ""))
+        log.debug("malformed request", peer=self._peer, status=status, reason=reason)
+        response = error_response(
+            status,
+            "bad_request",
+            f"The request is not valid HTTP ({reason}); send a well-formed HTTP/1.1 request.",
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+        )
+        response.force_close()
+        return response
 
     # -- the deadline ----------------------------------------------------------------------
 
