@@ -479,11 +479,8 @@ async def test_call_socket_answers_generated_frames(
     await assert_healthy(fuzzed)
 
 
-BRIDGE_MAX_DEPTH = 200
-"""Deeper frames on /ws/bridge are :func:`test_bridge_socket_survives_a_deeply_nested_frame`."""
-
 BRIDGE_FRAMES = st.one_of(
-    frames(BRIDGE_MAX_DEPTH),
+    CALL_FRAMES,
     st.fixed_dictionaries(
         {
             "type": st.sampled_from(
