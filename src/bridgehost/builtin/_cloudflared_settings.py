@@ -31,18 +31,40 @@ class CloudflaredSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     protocol: Literal["auto", "quic", "http2"] = Field(
-        "auto", description="cloudflared --protocol; http2 helps where UDP 7844 is blocked"
+        "auto",
+        description="The protocol cloudflared uses (its --protocol); http2 helps where UDP 7844 "
+        "is blocked",
     )
-    max_restarts: int = Field(3, ge=0, description="automatic restarts allowed per window")
-    restart_window_s: float = Field(600, gt=0, description="the restart budget's window")
-    cooldown_s: float = Field(60, ge=0, description="pause after a failed start")
+    max_restarts: int = Field(
+        3,
+        ge=0,
+        description="Automatic restarts allowed per restart_window_s",
+        json_schema_extra={"unit": "count"},
+    )
+    restart_window_s: float = Field(
+        600, gt=0, description="The window of the restart budget", json_schema_extra={"unit": "s"}
+    )
+    cooldown_s: float = Field(
+        60, ge=0, description="Pause after a failed start", json_schema_extra={"unit": "s"}
+    )
     rate_limit_cooldown_s: float = Field(
-        600, ge=0, description="pause after Cloudflare rate-limited quick tunnels (429/1015)"
+        600,
+        ge=0,
+        description="Pause after Cloudflare rate-limited quick tunnels (429/1015)",
+        json_schema_extra={"unit": "s"},
     )
     probe_interval_s: float = Field(
-        30, gt=0, description="health() re-probes the public origin at most this often"
+        30,
+        gt=0,
+        description="The tunnel's health check re-probes the public origin at most this often",
+        json_schema_extra={"unit": "s"},
     )
-    stop_timeout_s: float = Field(5, gt=0, description="SIGTERM grace before SIGKILL")
+    stop_timeout_s: float = Field(
+        5,
+        gt=0,
+        description="Grace after SIGTERM before SIGKILL when the tunnel stops",
+        json_schema_extra={"unit": "s"},
+    )
 
 
 def resolve_binary(tunnel_bin: str) -> str:

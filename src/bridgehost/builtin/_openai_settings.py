@@ -33,45 +33,68 @@ class OpenAISettings(BaseModel):
 
     turn_detection: Literal["server_vad", "semantic_vad"] = Field(
         "server_vad",
-        description="how OpenAI decides the caller has finished a turn: "
+        description="How OpenAI decides the caller has finished a turn: "
         "server_vad (silence) or semantic_vad (meaning)",
     )
     eagerness: Literal["low", "medium", "high", "auto"] = Field(
-        "auto", description="semantic_vad only: how quickly the model answers"
+        "auto", description="With semantic_vad: how quickly the model answers"
     )
     vad_threshold: float = Field(
-        0.5, ge=0.0, le=1.0, description="server_vad only: speech activation threshold"
+        0.5, ge=0.0, le=1.0, description="With server_vad: speech activation threshold, 0 to 1"
     )
     prefix_padding_ms: int = Field(
-        300, ge=0, le=2000, description="server_vad only: audio kept before speech, ms"
+        300,
+        ge=0,
+        le=2000,
+        description="With server_vad: audio kept before speech",
+        json_schema_extra={"unit": "ms"},
     )
     silence_duration_ms: int = Field(
-        500, ge=100, le=5000, description="server_vad only: silence that ends a turn, ms"
+        500,
+        ge=100,
+        le=5000,
+        description="With server_vad: silence that ends a turn",
+        json_schema_extra={"unit": "ms"},
     )
     noise_reduction: Literal["near_field", "far_field", "off"] = Field(
-        "near_field", description="input noise reduction: near_field suits a phone held close"
+        "near_field",
+        description="Input noise reduction: near_field suits a phone held close; off disables it",
     )
     transcription_language: str | None = Field(
         None,
         min_length=2,
         max_length=8,
-        description="ISO-639-1 language of the caller (improves transcripts); empty: detect",
+        description="ISO-639-1 language of the caller (improves transcripts); unset: detected",
+        examples=["en"],
     )
     request_timeout_s: float = Field(
-        15.0, gt=0, le=120, description="timeout of each HTTP request and sideband handshake"
+        15.0,
+        gt=0,
+        le=120,
+        description="Timeout of each HTTP request and sideband handshake",
+        json_schema_extra={"unit": "s"},
     )
     max_retries: int = Field(
-        1, ge=0, le=5, description="SDK retries of a failed request (429, 5xx, network)"
+        1,
+        ge=0,
+        le=5,
+        description="SDK retries of a failed request (429, 5xx, network)",
+        json_schema_extra={"unit": "count"},
     )
     close_timeout_s: float = Field(
         3.0,
         gt=0,
         le=4.5,
-        description="hang-up plus final events, bounded below the gateway's "
-        "5 s backend-close limit",
+        description="Time allowed for the hang-up and the final events, bounded below the "
+        "gateway's 5 s backend-close limit",
+        json_schema_extra={"unit": "s"},
     )
     sideband_reconnects: int = Field(
-        2, ge=0, le=5, description="attempts to re-attach a sideband that dropped abnormally"
+        2,
+        ge=0,
+        le=5,
+        description="Attempts to re-attach a sideband that dropped abnormally",
+        json_schema_extra={"unit": "count"},
     )
 
 

@@ -47,11 +47,13 @@ class CodexSinkSettings(BaseModel):
         60.0,
         gt=0,
         le=600,
-        description='"turn" mode: how long to wait for the agent to answer the handoff',
+        description='With handoff.codex_mode "turn": how long to wait for the agent to answer '
+        "the handoff",
+        json_schema_extra={"unit": "s"},
     )
     app_server_args: list[str] = Field(
         default_factory=list,
-        description="extra arguments for a private `codex app-server` (e.g. -c overrides)",
+        description="Extra arguments for a private `codex app-server` (e.g. -c overrides)",
     )
 
 

@@ -30,7 +30,13 @@ class EchoSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    delay_ms: int = Field(600, ge=0, le=10_000, description="how long until audio comes back, ms")
+    delay_ms: int = Field(
+        600,
+        ge=0,
+        le=10_000,
+        description="How long until the caller's audio comes back",
+        json_schema_extra={"unit": "ms"},
+    )
 
 
 class EchoSession:

@@ -48,7 +48,8 @@ class GatewayConfig(BaseModel):
     max_connections_per_proxy: int = setting(
         256,
         "Connections one trusted proxy (the managed tunnel, realtime.trusted_proxies) may hold "
-        "open at once; never more than half of the process's open-file limit",
+        "open at once; never more than half of the process's open-file limit (LimitNOFILE= "
+        "in bridge-gateway.service)",
         unit="count",
         strict=True,
         ge=1,

@@ -77,7 +77,8 @@ class HandoffConfig(BaseModel):
 
     sinks: list[str] = setting(
         ["file", "codex", "telegram"],
-        "Handoff sink providers; each gets every artifact",
+        'Handoff sink providers; every artifact goes to each: "file", "codex", "telegram", '
+        "or a plugin's (`bridgectl plugins` lists them)",
     )
     codex_mode: Literal["turn", "inject"] = setting(
         "turn",
@@ -100,7 +101,7 @@ class HandoffConfig(BaseModel):
     )
     retry_base_s: float = setting(
         2.0,
-        "First retry delay; doubles per attempt",
+        "First retry delay; doubles per attempt up to retry_max_s",
         unit="s",
         strict=True,
         gt=0,
@@ -114,7 +115,13 @@ class HandoffConfig(BaseModel):
     )
     prices: PricesConfig = Field(
         default_factory=PricesConfig,
-        description="Prices of each billed token class. Default: see [handoff.prices].",
+        description="What one token of each billed class costs; each token is priced once, at "
+        "its class's rate. A realtime response bills uncached text input, uncached audio input, "
+        "cached input, text output and audio output; the caller's transcription is billed apart "
+        "at the transcription model's price. The defaults approximate the list prices of the "
+        "gpt-realtime family and gpt-4o-transcribe; set them from the current price list. They "
+        "drive the spend shown by `bridgectl call status`, /call status and the handoff, and "
+        "realtime.max_daily_cost_usd. Default: see [handoff.prices].",
     )
 
     @field_validator("sinks", mode="after")

@@ -63,20 +63,22 @@ class TelegramConfig(BaseModel):
 
     authorized_chat_id: int | None = setting(
         None,
-        "The only chat the bot serves; also the Telegram user a launch token is bound to. "
-        "Find it with `bridgectl telegram discover`",
+        "The only chat the bot serves; also the Telegram user a launch token is bound to. A "
+        "number (a numeric string is accepted). Send your bot a message, then "
+        "`bridgectl telegram discover` shows it",
         strict=True,
-        default_text="unset (required by the telegram service)",
+        default_text="unset (the telegram service requires it)",
+        examples=[123456789],
     )
     api_base_url: str = setting(
         "https://api.telegram.org",
         "Bot API server root; methods go to "
-        "{api_base_url}/bot{token}/{method}; trailing slash stripped",
+        "{api_base_url}/bot{token}/{method}; http or https; trailing slash stripped",
         unit="URL",
     )
     poll_timeout_s: int = setting(
         30,
-        "Long-polling timeout of getUpdates",
+        "Long-polling timeout of getUpdates (0 = short polling)",
         unit="s",
         strict=True,
         ge=0,
@@ -129,10 +131,13 @@ class CodexConfig(BaseModel):
         "Codex home directory (sessions, config)",
         unit="path",
         default_text="$CODEX_HOME if set, else ~/.codex",
+        examples=["~/.codex"],
     )
     thread_id: str | None = setting(
         None,
-        "Codex thread that calls hand off to; unset means the thread bound at runtime",
+        "Codex thread that calls hand off to",
+        default_text="unset (the thread bound at runtime)",
+        examples=["0199a0b1-..."],
     )
     app_server_timeout_s: float = setting(
         30.0,
@@ -175,6 +180,7 @@ class StorageConfig(BaseModel):
         "State directory: SQLite databases, call logs, handoff files",
         unit="path",
         default_text="$STATE_DIRECTORY (systemd StateDirectory=) if set, else ./.bridge-data",
+        examples=["./.bridge-data"],
     )
     retention_days: int = setting(
         14,
@@ -205,7 +211,9 @@ class PluginsConfig(BaseModel):
 
     disabled: list[str] = setting(
         [],
-        "Plugins (distribution entry-point names) not to load, builtins included",
+        "Plugins (entry-point names, as `bridgectl plugins` lists them) not to load, "
+        "builtins included",
+        default_text="[] (none)",
     )
 
     @field_validator("disabled", mode="after")

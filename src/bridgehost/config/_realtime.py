@@ -65,26 +65,30 @@ class RealtimeConfig(BaseModel):
     bridge_id: str = setting(
         "bridge",
         "Identity of this bridge on the control channel, in launch URLs, token binding "
-        "and rate-limit keys; 1-64 of A-Z a-z 0-9 _ . -",
+        "and rate-limit keys; 1-64 characters of A-Z a-z 0-9 _ . -",
     )
     public_url: str = setting(
         "",
-        "Public Mini App origin for static-public-url (https://host[:port], no path; plain "
-        "http only on loopback); trailing slash stripped. Empty selects the managed tunnel",
+        'Public Mini App origin for tunnel_mode "static-public-url": https://host[:port], no '
+        "path or query (plain http only on 127.0.0.1, ::1 or localhost); trailing slash "
+        "stripped. Leave it empty for the managed cloudflared tunnel",
         unit="URL",
+        default_text='"" (empty)',
     )
     control_url: str = setting(
         "",
         "Override for the bridge's control-channel URL (ws:// or wss://); empty means "
         "ws://<gateway_host>:<gateway_port>/ws/bridge",
         unit="URL",
+        default_text='"" (empty)',
     )
     tunnel_mode: str | None = setting(
         None,
-        "Tunnel provider that gives the gateway its public origin (a registered tunnel "
-        "mode: managed-quick-cloudflared, static-public-url, or a plugin's)",
+        'Tunnel provider that gives the gateway its public origin: "managed-quick-cloudflared", '
+        '"static-public-url", or a plugin\'s mode (`bridgectl plugins` lists them)',
         default_text='derived: "static-public-url" if public_url is set, else '
         '"managed-quick-cloudflared"',
+        examples=["managed-quick-cloudflared"],
     )
     tunnel_bin: str = setting(
         "cloudflared",
@@ -105,7 +109,8 @@ class RealtimeConfig(BaseModel):
     )
     backend: str = setting(
         "openai",
-        "Realtime backend provider (a registered backend: openai, echo, or a plugin's)",
+        'Realtime backend provider: "openai", "echo" (offline test backend), or a plugin\'s '
+        "(`bridgectl plugins` lists them)",
     )
     model: str = setting(
         "gpt-realtime-2.1",
@@ -116,7 +121,9 @@ class RealtimeConfig(BaseModel):
         "gpt-transcribe",
         "Input-audio transcription model (the user's side of the transcript)",
     )
-    voice: str = setting("marin", "Output voice of the realtime model")
+    voice: str = setting(
+        "marin", "Output voice of the realtime model (OpenAI recommends marin or cedar)"
+    )
     summary_model: str = setting(
         "gpt-5.4-mini",
         "Responses-API model that writes the post-call summary",
@@ -234,7 +241,9 @@ class RealtimeConfig(BaseModel):
     trusted_proxies: list[ProxyEntry] = setting(
         [],
         "Peers (IP addresses or CIDR networks) whose CF-Connecting-IP / X-Forwarded-For "
-        "headers are believed; the managed tunnel is always trusted",
+        'headers are believed, e.g. ["127.0.0.1", "10.0.0.0/8"]; the managed tunnel is '
+        "always trusted",
+        default_text="[] (none)",
     )
     max_body_bytes: int = setting(
         65536,
@@ -252,8 +261,9 @@ class RealtimeConfig(BaseModel):
     )
     max_call_ms: int = setting(
         600000,
-        "Hard cap on one call's duration, enforced by the gateway",
+        "Hard cap on one call's duration, enforced by the gateway; at most max_daily_call_ms",
         unit="ms",
+        default_text="600000 (10 minutes)",
         strict=True,
         gt=0,
     )
@@ -261,15 +271,18 @@ class RealtimeConfig(BaseModel):
         1800000,
         "Cap on total call time per local calendar day",
         unit="ms",
+        default_text="1800000 (30 minutes)",
         strict=True,
         gt=0,
     )
     max_daily_cost_usd: float | None = setting(
         None,
         "Cap on the estimated spend per local calendar day, priced at [handoff.prices]; "
-        "a new call is refused once it is reached and a running call ends when it is",
+        "a new call is refused once it is reached, and a running call ends (reason "
+        "daily_cost_cap) when it is",
         unit="USD",
         default_text="unset (no money cap)",
+        examples=[2.0],
         strict=True,
         gt=0,
         allow_inf_nan=False,

@@ -173,3 +173,33 @@ def show(ctx: click.Context, as_json: bool) -> None:
         ),
         nl=False,
     )
+
+
+@config.command("reference")
+@bridgectl_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["toml", "markdown"]),
+    default="toml",
+    show_default=True,
+    help="toml: a commented bridge.config.toml; markdown: the configuration reference page.",
+)
+@click.option(
+    "--builtins-only",
+    is_flag=True,
+    help="Document only the builtin providers, not the third-party plugins installed here.",
+)
+def reference(as_json: bool, output_format: str, builtins_only: bool) -> None:
+    """Print every key with its meaning, unit and default, and every provider's settings and
+    secrets."""
+    from bridgehost.ctl._reference import collect_reference, load_host
+    from bridgehost.ctl._reference_render import render_markdown
+    from bridgehost.ctl._reference_render import render_toml as render_example
+
+    documented = collect_reference(load_host(builtins_only=builtins_only))
+    if as_json:
+        _emit_json(documented.to_json())
+        return
+    render = render_example if output_format == "toml" else render_markdown
+    click.echo(render(documented), nl=False)
