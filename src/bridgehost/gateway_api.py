@@ -119,7 +119,12 @@ class GatewayApi:
 
     async def status(self) -> dict[str, Any]:
         """``GET /control/status``: surface, tunnel, bridges, current and recent calls, budget."""
-        return await self._request("GET", "/control/status")
+        data = await self._request("GET", "/control/status")
+        if not isinstance(data, dict):
+            raise GatewayApiError(
+                "The gateway's status answer is not a JSON object.", code="bad_answer"
+            )
+        return data
 
     async def disarm(self, reason: str = DEFAULT_DISARM_REASON) -> dict[str, Any]:
         """``POST /control/disarm``: ``{"armed": false, "reason"}``."""

@@ -120,7 +120,8 @@ class GatewayStore:
 
     def load_surface(self) -> dict[str, Any] | None:
         """The persisted call surface, if any."""
-        return self.db.get_setting("surface")
+        surface = self.db.get_setting("surface")
+        return surface if isinstance(surface, dict) else None
 
     def save_surface(self, data: dict[str, Any]) -> None:
         """Persist the call surface."""
