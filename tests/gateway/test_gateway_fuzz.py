@@ -434,7 +434,7 @@ def frames(max_depth: int) -> st.SearchStrategy[str | bytes]:
     )
 
 
-CALL_FRAMES = frames(5000)
+SOCKET_FRAMES = frames(5000)
 
 
 async def _exchange(ws: aiohttp.ClientWebSocketResponse, frames: list[str | bytes]) -> None:
@@ -463,7 +463,7 @@ async def _exchange(ws: aiohttp.ClientWebSocketResponse, frames: list[str | byte
 
 
 @FUZZ
-@given(auth=st.one_of(st.none(), CALL_FRAMES), sent=st.lists(CALL_FRAMES, max_size=5))
+@given(auth=st.one_of(st.none(), SOCKET_FRAMES), sent=st.lists(SOCKET_FRAMES, max_size=5))
 async def test_call_socket_answers_generated_frames(
     fuzzed: Fuzzed, auth: str | bytes | None, sent: list[str | bytes]
 ) -> None:
@@ -480,7 +480,7 @@ async def test_call_socket_answers_generated_frames(
 
 
 BRIDGE_FRAMES = st.one_of(
-    CALL_FRAMES,
+    SOCKET_FRAMES,
     st.fixed_dictionaries(
         {
             "type": st.sampled_from(
