@@ -307,19 +307,25 @@ ALL_SECRETS = {"TELEGRAM_BOT_TOKEN": "t", "OPENAI_API_KEY": "o", "REALTIME_CONTR
 
 def test_requirements_when_enabled(tmp_path: Path) -> None:
     loaded = loaded_with(tmp_path, ENABLED, {})
-    gateway = {p.key: p for p in requirements_problems(loaded, "gateway")}
+    backend_key = [("OPENAI_API_KEY", "the gateway opens OpenAI realtime sessions with it")]
+    gateway = {p.key: p for p in requirements_problems(loaded, "gateway", backend_key)}
     assert set(gateway) == {
         "TELEGRAM_BOT_TOKEN",
         "REALTIME_CONTROL_SECRET",
         "OPENAI_API_KEY",
         "telegram.authorized_chat_id",
     }
+    assert gateway["OPENAI_API_KEY"].message == f"missing: {backend_key[0][1]}"
     fix = gateway["OPENAI_API_KEY"].fix or ""
     assert "/etc/credstore/OPENAI_API_KEY" in fix and ".env" in fix
     assert "/etc/bridgehost/credentials" not in fix
     assert "bridgectl telegram discover" in (gateway["telegram.authorized_chat_id"].fix or "")
     assert {p.key for p in requirements_problems(loaded, "ctl")} == {"REALTIME_CONTROL_SECRET"}
-    assert len(requirements_problems(loaded, "telegram")) == 4
+    assert {p.key for p in requirements_problems(loaded, "telegram")} == {
+        "TELEGRAM_BOT_TOKEN",
+        "REALTIME_CONTROL_SECRET",
+        "telegram.authorized_chat_id",
+    }
 
 
 def test_requirements_when_disabled(tmp_path: Path) -> None:
