@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridgehost.builtin._openai_events import normalize
+from bridgehost.builtin.openai._events import normalize
 from bridgehost.config import PricesConfig
 from bridgehost.cost import TokenUsage, cost_usd, usd
 

@@ -1,6 +1,6 @@
 """What a call costs: billed tokens by class, each priced once at ``[handoff.prices]``.
 
-A backend reports ``usage`` events (see :mod:`bridgehost.builtin._openai_events`). One event
+A backend reports ``usage`` events (see :mod:`bridgehost.builtin.openai._events`). One event
 carries either a realtime response's tokens, split into classes that do not overlap —
 uncached text input, uncached audio input, cached input, text output, audio output — or the
 input transcription's usage (tokens, or seconds for models billed by duration), which OpenAI

@@ -25,9 +25,9 @@ import structlog
 from aiohttp import web
 
 import bridgehost.builtin.cloudflared as cloudflared
-from bridgehost.builtin._cloudflared_process import URL_PATTERN, summarize, tunnel_target
 from bridgehost.builtin._probe import probe_public_origin
 from bridgehost.builtin.cloudflared import NAME, CloudflaredSettings, ManagedQuickCloudflared
+from bridgehost.builtin.cloudflared._process import URL_PATTERN, summarize, tunnel_target
 from bridgehost.config import load_config
 from bridgehost.plugins import PluginHost
 from bridgehost.providers import Health, ProviderContext, ProviderStartError, Tunnel

@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from bridgehost.bridge_state import BridgeStore
 from bridgehost.builtin.codex_sink import CodexSink
 from bridgehost.codex import AppServerClient, CodexError
 from bridgehost.codex.threads import item_text, iter_turns
 from bridgehost.handoff import Outbox, Pipeline, Summarizer, build_artifact, deliveries
 from bridgehost.providers import ProviderStartError
+from bridgehost.state.bridge_store import BridgeStore
 from fakes.codex_model import codex_args
 from fakes.openai_api import FakeOpenAI
 from handoff.handoff_helpers import make_config, no_secrets, plugin_host, seed_call

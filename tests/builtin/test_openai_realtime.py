@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from bridgehost.builtin import openai_realtime
-from bridgehost.builtin._openai_errors import status_message
-from bridgehost.builtin._openai_events import normalize
-from bridgehost.builtin._openai_session import call_id_from_location
-from bridgehost.builtin._openai_settings import OpenAISettings, session_config
+from bridgehost.builtin import openai as openai_realtime
+from bridgehost.builtin.openai._errors import status_message
+from bridgehost.builtin.openai._events import normalize
+from bridgehost.builtin.openai._session import call_id_from_location
+from bridgehost.builtin.openai._settings import OpenAISettings, session_config
 from bridgehost.config import Secrets, validate_config
 from bridgehost.gateway.events import validate_event
 from bridgehost.plugins import PluginHost

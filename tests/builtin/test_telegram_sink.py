@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bridgehost.bridge_state import BridgeStore
 from bridgehost.builtin import telegram_sink
 from bridgehost.config import Secrets, validate_config
 from bridgehost.handoff import Outbox, Pipeline, Summarizer, deliveries
 from bridgehost.plugins import PluginHost
 from bridgehost.providers import ProviderStartError
+from bridgehost.state.bridge_store import BridgeStore
 from fakes.telegram_api import FakeBotApi
 from handoff.handoff_helpers import RecordingSink, seed_call
 

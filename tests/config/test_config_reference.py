@@ -21,10 +21,10 @@ from click.testing import CliRunner
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from bridgehost.builtin._cloudflared_settings import CloudflaredSettings
-from bridgehost.builtin._openai_settings import OpenAISettings
+from bridgehost.builtin.cloudflared._settings import CloudflaredSettings
 from bridgehost.builtin.codex_sink import CodexSinkSettings
 from bridgehost.builtin.echo import EchoSettings
+from bridgehost.builtin.openai._settings import OpenAISettings
 from bridgehost.config import BridgeConfig, validate_config
 from bridgehost.config._removed import REMOVED_SETTINGS
 from bridgehost.ctl import main

@@ -13,8 +13,8 @@ from ctl_harness import (
     variant,
 )
 
-from bridgehost.bridge_state import BridgeStore
 from bridgehost.handoff.outbox import Outbox
+from bridgehost.state.bridge_store import BridgeStore
 
 pytest_plugins = ("ctl_fixtures",)  # the ctl_gateway fixture
 

@@ -13,7 +13,7 @@ from ctl_harness import (
     write_config,
 )
 
-from bridgehost.bridge_state import BridgeStore
+from bridgehost.state.bridge_store import BridgeStore
 
 THREAD = "019a0000-0000-7000-8000-00000000beef"
 OTHER = "019a0000-0000-7000-8000-00000000f00d"

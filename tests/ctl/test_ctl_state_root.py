@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bridgehost.bridge_state import BridgeStore
 from bridgehost.config import load_config
 from bridgehost.ctl import _context
+from bridgehost.state.bridge_store import BridgeStore
 
 
 def test_unit_state_dir_is_used_when_storage_root_is_not_set(tmp_path, monkeypatch):

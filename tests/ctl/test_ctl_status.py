@@ -17,8 +17,8 @@ from ctl_harness import (
     write_config,
 )
 
-from bridgehost.bridge_state import BridgeStore
-from bridgehost.gateway.store import today
+from bridgehost.state.bridge_store import BridgeStore
+from bridgehost.state.gateway_store import today
 
 THREAD = "019a0000-0000-7000-8000-000000000001"
 
@@ -170,7 +170,10 @@ async def test_missing_openai_key_with_openai_backend(gateway_factory, cli) -> N
     caps = await run(cli, config, "capabilities", "--json")
     assert caps.code == 1
     key = check(caps, "OPENAI_API_KEY")
-    assert key["ok"] is False and key["detail"] == "missing: the gateway opens OpenAI realtime sessions with it"
+    assert (
+        key["ok"] is False
+        and key["detail"] == "missing: the gateway opens OpenAI realtime sessions with it"
+    )
     assert "OPENAI_API_KEY=" in key["fix"]
     human = await run(cli, config, "capabilities")
     assert "[FAIL] OPENAI_API_KEY:" in human.stdout and "fix: put OPENAI_API_KEY=" in human.stdout

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from ctl_harness import one_line_error, run_sync
 
-from bridgehost.bridge_state import BridgeStore
+from bridgehost.state.bridge_store import BridgeStore
 
 UNKNOWN = "019a0000-0000-7000-8000-0000000dead0"
 

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bridgehost.builtin import openai_realtime
+from bridgehost.builtin import openai as openai_realtime
 from bridgehost.plugins import PluginHost
 from bridgehost.state import CallLog
 from fakes.openai_api import FakeOpenAI

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from bridgehost.gateway.store import iso, today, utc_now
+from bridgehost.state.gateway_store import iso, today, utc_now
 
 from .conftest import init_data
 

@@ -20,9 +20,9 @@ import handoff_counting_sink
 import structlog
 from handoff_helpers import plugin_host
 
-from bridgehost.bridge_state import BridgeStore
 from bridgehost.config import load_config
 from bridgehost.handoff import Outbox, Pipeline, deliveries
+from bridgehost.state.bridge_store import BridgeStore
 
 
 def pause(where: str) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from handoff_helpers import CONVERSATION, make_config, seed_call
 
-from bridgehost.bridge_state import BridgeStore
 from bridgehost.handoff import HandoffArtifact, build_artifact, marker_line
 from bridgehost.handoff._markdown import render_transcript
+from bridgehost.state.bridge_store import BridgeStore
 
 
 @pytest.fixture

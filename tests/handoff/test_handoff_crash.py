@@ -22,8 +22,8 @@ from aiohttp.test_utils import TestServer
 from handoff_counting_sink import effects
 from handoff_helpers import config_data, seed_call
 
-from bridgehost.bridge_state import BridgeStore
 from bridgehost.config import render_toml
+from bridgehost.state.bridge_store import BridgeStore
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from handoff_helpers import RecordingSink, make_config, no_secrets, seed_call
 
-from bridgehost.bridge_state import BridgeStore
 from bridgehost.handoff import Outbox, Pipeline, RetryPolicy, Summarizer, deliveries
+from bridgehost.state.bridge_store import BridgeStore
 
 pytestmark = pytest.mark.timeout(30)
 

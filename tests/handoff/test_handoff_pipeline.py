@@ -12,10 +12,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from handoff_helpers import make_config, plugin_host, seed_call
 
-from bridgehost.bridge_state import BridgeStore
 from bridgehost.config import Secrets
 from bridgehost.handoff import Pipeline, deliveries
 from bridgehost.plugins import PluginError
+from bridgehost.state.bridge_store import BridgeStore
 from bridgehost.telegram.handover import HandoffPipeline
 from fakes.openai_api import FakeOpenAI
 from fakes.telegram_api import FakeBotApi

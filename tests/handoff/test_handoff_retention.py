@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from handoff_helpers import seed_call
 
-from bridgehost.bridge_state import BridgeStore
 from bridgehost.handoff import Outbox, apply_retention, deliveries
 from bridgehost.handoff.retention import sweep_partial_writes
+from bridgehost.state.bridge_store import BridgeStore
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 OLD = NOW - timedelta(days=30)

@@ -9,9 +9,9 @@ import jsonschema
 import pytest
 from handoff_helpers import make_config, seed_call
 
-from bridgehost.bridge_state import BridgeStore
 from bridgehost.config import Secrets
 from bridgehost.handoff import SUMMARY_SCHEMA, HandoffArtifact, Summarizer, build_artifact
+from bridgehost.state.bridge_store import BridgeStore
 from fakes.openai_api import FakeOpenAI
 
 pytestmark = pytest.mark.timeout(30)

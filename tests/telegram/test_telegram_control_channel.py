@@ -17,10 +17,10 @@ from tg_harness import (
 )
 
 from bridgehost import hookimpl
-from bridgehost.bridge_state import BridgeStore
 from bridgehost.plugins import PluginHost
 from bridgehost.providers import ContextPart
 from bridgehost.state import CallLog
+from bridgehost.state.bridge_store import BridgeStore
 from bridgehost.telegram import prepare
 from bridgehost.telegram.control_channel import Backoff
 from bridgehost.telegram.daemon import build_bridge

@@ -16,9 +16,9 @@ from tg_harness import (
     wait_text,
 )
 
-from bridgehost.bridge_state import BridgeStore
 from bridgehost.handoff import Pipeline
 from bridgehost.providers import Health
+from bridgehost.state.bridge_store import BridgeStore
 
 
 class MemorySink:

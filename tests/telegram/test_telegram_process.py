@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tg_harness import BOT_TOKEN, CHAT, CONTROL_SECRET, bridge_config, wait_button
 
-from bridgehost.bridge_state import BridgeStore
+from bridgehost.state.bridge_store import BridgeStore
 from bridgehost.testing import NotifyRecorder
 
 BRIDGEHOST = str(Path(sys.executable).with_name("bridgehost"))

@@ -8,7 +8,7 @@ import time
 import pytest
 from tg_harness import CHAT, bridge_config, captured_events, wait_button, wait_text
 
-from bridgehost.bridge_state import BridgeStore
+from bridgehost.state.bridge_store import BridgeStore
 from bridgehost.telegram import views
 from bridgehost.telegram.daemon import BridgeStartError
 

@@ -21,7 +21,7 @@ from bridgehost.ctl._output import echo_pairs, emit_json, run
 from bridgehost.readiness import cooldown_text, spend_text, tunnel_cooldown
 
 if TYPE_CHECKING:
-    from bridgehost.bridge_state import BridgeStore
+    from bridgehost.state.bridge_store import BridgeStore
 
 
 def _bridge_side(store: BridgeStore | None, call_id: str) -> dict[str, Any] | None:

@@ -1,7 +1,7 @@
 """Inputs the operator commands share: the config, the gateway's status, the bridge's store.
 
 The binding and the session owner live in the bridge's own database (``bridge.db``, see
-:mod:`bridgehost.bridge_state`); ``bridgectl`` reads it directly, because the copy the gateway
+:mod:`bridgehost.state.bridge_store`); ``bridgectl`` reads it directly, because the copy the gateway
 holds is only what the bridge last announced. Whether the bridge is *connected* is something
 only the gateway knows.
 """
@@ -18,8 +18,8 @@ import click
 from bridgehost.ctl._output import EXIT_USAGE, CtlError, gateway_error, note
 
 if TYPE_CHECKING:
-    from bridgehost.bridge_state import BridgeStore
     from bridgehost.config import LoadedConfig
+    from bridgehost.state.bridge_store import BridgeStore
 
 
 def config_path(ctx: click.Context) -> str | None:
@@ -82,8 +82,8 @@ def bridge_state_root(loaded: LoadedConfig) -> Path:
 
 def open_bridge_store(loaded: LoadedConfig, *, create: bool, as_json: bool) -> BridgeStore | None:
     """The bridge's database; ``None`` when it does not exist yet and ``create`` is false."""
-    from bridgehost.bridge_state import BridgeStore
     from bridgehost.state import StateError, default_paths
+    from bridgehost.state.bridge_store import BridgeStore
 
     root = bridge_state_root(loaded)
     if not create and not default_paths(root).bridge_db.exists():

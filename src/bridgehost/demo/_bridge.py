@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 from typing import Any
 
-from bridgehost.bridge_state import BridgeStore
 from bridgehost.config import LoadedConfig
 from bridgehost.plugins import PluginHost
 from bridgehost.protocol.end_reasons import end_label
+from bridgehost.state.bridge_store import BridgeStore
 from bridgehost.telegram.control_channel import ControlChannel
 from bridgehost.telegram.handover import CallTracker
 

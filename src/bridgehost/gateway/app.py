@@ -35,10 +35,10 @@ from bridgehost.gateway.security import (
     security_headers_middleware,
 )
 from bridgehost.gateway.session import CallSession
-from bridgehost.gateway.store import GatewayStore
 from bridgehost.gateway.surface import CallSurface
 from bridgehost.providers import Backend, Tunnel
 from bridgehost.state import StatePaths, default_paths
+from bridgehost.state.gateway_store import GatewayStore
 
 PROXY_HEADERS = ("CF-Connecting-IP", "CF-Ray", "X-Forwarded-For", "X-Forwarded-Host", "Forwarded")
 

@@ -21,7 +21,6 @@ from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
 from bridgehost.gateway.errors import ApiError
-from bridgehost.gateway.store import GatewayStore, iso, utc_now
 from bridgehost.protocol.bridge import (
     CLOSE_BAD_FRAME,
     CLOSE_BAD_HELLO,
@@ -45,6 +44,7 @@ from bridgehost.protocol.bridge import (
 )
 from bridgehost.protocol.end_reasons import EndReason
 from bridgehost.state import CallLog, StatePaths
+from bridgehost.state.gateway_store import GatewayStore, iso, utc_now
 
 log = structlog.get_logger("bridgehost.gateway.bridge")
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bridgehost.config import BridgeConfig
 from bridgehost.cost import TokenUsage, cost_usd, usd
 from bridgehost.gateway.errors import ApiError
-from bridgehost.gateway.store import GatewayStore, local_day, today
+from bridgehost.state.gateway_store import GatewayStore, local_day, today
 
 if TYPE_CHECKING:
     from bridgehost.gateway.session import CallSession

@@ -23,10 +23,10 @@ from bridgehost.gateway.budget import COST_CAP_REASON, Budget, SpendMeter
 from bridgehost.gateway.errors import ApiError
 from bridgehost.gateway.events import EventError, Source, counts_as_activity, validate_event
 from bridgehost.gateway.session import CallSession
-from bridgehost.gateway.store import CallRecord, GatewayStore, iso, local_day, today, utc_now
 from bridgehost.gateway.surface import CallSurface
 from bridgehost.protocol.end_reasons import EndReason
 from bridgehost.state import CallLog, StatePaths
+from bridgehost.state.gateway_store import CallRecord, GatewayStore, iso, local_day, today, utc_now
 
 log = structlog.get_logger("bridgehost.gateway.calls")
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from bridgehost.builtin._cloudflared_policy import cooldown_fields
+from bridgehost.builtin.cloudflared._policy import cooldown_fields
 from bridgehost.gateway._keys import GATEWAY
 from bridgehost.gateway.errors import ApiError, read_json_body
 from bridgehost.protocol.control import (

@@ -16,9 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bridgehost.gateway.store import CallRecord, iso, utc_now
 from bridgehost.providers import BackendSession
 from bridgehost.state import CallLog
+from bridgehost.state.gateway_store import CallRecord, iso, utc_now
 
 
 def _hash(token: str) -> str:

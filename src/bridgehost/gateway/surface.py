@@ -25,9 +25,9 @@ import structlog
 from bridgehost.config import BridgeConfig
 from bridgehost.gateway._arm_progress import ArmProgress, Progress
 from bridgehost.gateway.errors import ApiError
-from bridgehost.gateway.store import GatewayStore, iso, utc_now
 from bridgehost.gateway_api import ARM_KEEPALIVE_S
 from bridgehost.providers import Health, ProviderStartError, Tunnel
+from bridgehost.state.gateway_store import GatewayStore, iso, utc_now
 
 log = structlog.get_logger("bridgehost.gateway.surface")
 

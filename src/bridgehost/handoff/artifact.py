@@ -1,7 +1,7 @@
 """The handoff artifact: what a finished call leaves behind, for a person and for the agent.
 
 :func:`build_artifact` reads a call's stored events (server time, sequence order), its row and
-the chat notes from :class:`~bridgehost.bridge_state.BridgeStore` and returns an unsummarized
+the chat notes from :class:`~bridgehost.state.bridge_store.BridgeStore` and returns an unsummarized
 :class:`HandoffArtifact`; :mod:`bridgehost.handoff.summary` fills in the summary.
 ``to_json()`` is ``handoff.json``; ``to_markdown()`` is ``handoff.md`` and the text the Codex
 thread receives, starting with the marker line ``bridgehost-handoff: <call_id>``.
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 if TYPE_CHECKING:
-    from bridgehost.bridge_state import BridgeStore
     from bridgehost.config import BridgeConfig, PricesConfig
+    from bridgehost.state.bridge_store import BridgeStore
 
 SCHEMA_VERSION = 1
 """The version of the artifact's JSON shape; bumped on any incompatible change."""

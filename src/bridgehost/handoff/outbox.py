@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bridgehost.bridge_state import BridgeStore
+    from bridgehost.state.bridge_store import BridgeStore
 
 STATUSES = ("pending", "delivering", "delivered", "failed")
 """The states of one delivery row."""

@@ -37,10 +37,10 @@ from bridgehost.handoff.worker import DEFAULT_ATTEMPT_TIMEOUT_S, DeliveryWorker,
 from bridgehost.state import validate_call_id
 
 if TYPE_CHECKING:
-    from bridgehost.bridge_state import BridgeStore
     from bridgehost.config import BridgeConfig, Secrets
     from bridgehost.plugins import PluginHost
     from bridgehost.providers import Sink
+    from bridgehost.state.bridge_store import BridgeStore
 
 log = structlog.get_logger("bridgehost.handoff")
 

@@ -25,7 +25,7 @@ from bridgehost.handoff.outbox import Outbox
 from bridgehost.state._paths import CALL_ID_PATTERN
 
 if TYPE_CHECKING:
-    from bridgehost.bridge_state import BridgeStore
+    from bridgehost.state.bridge_store import BridgeStore
 
 log = structlog.get_logger("bridgehost.handoff.retention")
 

@@ -18,8 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import structlog
 
-from bridgehost.bridge_state import BridgeStore
 from bridgehost.logging import bind_call
+from bridgehost.state.bridge_store import BridgeStore
 
 log = structlog.get_logger("bridgehost.telegram.handover")
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, WebAppInfo
 
-from bridgehost.gateway.store import utc_now
 from bridgehost.gateway_api import GatewayApi, GatewayApiError
+from bridgehost.state.gateway_store import utc_now
 from bridgehost.telegram import views
 from bridgehost.telegram.sending import edit_text, send_text
 

@@ -9,7 +9,7 @@ detection). The answer SDP goes back to the page; the call id from the ``Locatio
 kept. The gateway then attaches a server-side ("sideband") WebSocket to the call
 (``{base}/realtime?call_id=…``) and turns OpenAI's events into normalized call events
 (transcripts of both sides, VAD, interruptions, usage, errors); see
-:mod:`bridgehost.builtin._openai_events`. Ending a call (hang-up, idle timeout, max duration,
+:mod:`bridgehost.builtin.openai._events`. Ending a call (hang-up, idle timeout, max duration,
 daily budget, gateway stop) hangs it up upstream through the calls API, whatever the browser
 does. The call ending upstream ends the gateway's call.
 
@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from bridgehost import hookimpl
-from bridgehost.builtin._openai_session import OpenAICallSession
-from bridgehost.builtin._openai_settings import KEY_FIX, NAME, OpenAISettings, session_config
+from bridgehost.builtin.openai._session import OpenAICallSession
+from bridgehost.builtin.openai._settings import KEY_FIX, NAME, OpenAISettings, session_config
 from bridgehost.providers import (
     Health,
     ProviderContext,

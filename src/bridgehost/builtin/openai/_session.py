@@ -1,0 +1,220 @@
+"""One call on OpenAI Realtime: the SDP exchange through the calls API, the sideband, hang-up.
+
+:meth:`OpenAICallSession.answer_offer` forwards the browser's SDP offer to
+``POST /v1/realtime/calls`` with the server key and the session config
+(``client.realtime.calls.with_raw_response.create(sdp=…, session=…)``), keeps the call id from
+the ``Location`` header, attaches the sideband, reports ``call.started`` and returns the answer
+SDP. :meth:`OpenAICallSession.close` hangs the call up upstream
+(``client.realtime.calls.hangup(call_id)``), lets the sideband drain the last transcripts and
+closes it, all within ``close_timeout_s``; it is safe to call twice and from any task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from structlog.typing import FilteringBoundLogger
+
+from bridgehost.builtin.openai._errors import api_error
+from bridgehost.builtin.openai._events import normalize
+from bridgehost.builtin.openai._settings import OpenAISettings
+from bridgehost.builtin.openai._sideband import CallGone, Sideband
+from bridgehost.providers import ProviderStartError, SessionEvents, SessionSetup
+
+if TYPE_CHECKING:  # the SDK takes ~0.7 s to import; the client comes from the backend
+    from openai import AsyncOpenAI
+
+CALL_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def call_id_from_location(location: str | None) -> str | None:
+    """``rtc_…`` from ``Location: /v1/realtime/calls/rtc_…`` (None if absent or odd)."""
+    if not location:
+        return None
+    candidate = location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return candidate if CALL_ID_RE.fullmatch(candidate) else None
+
+
+class OpenAICallSession:
+    """One gateway call's session on OpenAI (implements ``providers.BackendSession``)."""
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        setup: SessionSetup,
+        events: SessionEvents,
+        settings: OpenAISettings,
+        config: dict[str, Any],
+        log: FilteringBoundLogger,
+        on_closed: Callable[[OpenAICallSession], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.setup = setup
+        self.events = events
+        self.settings = settings
+        self.config = config
+        self.log = log.bind(call_id=setup.call_id)
+        #: OpenAI's call id (``rtc_…``) once the offer is answered.
+        self.openai_call_id: str | None = None
+        self.sideband: Sideband | None = None
+        self.upstream_ended = False
+        self._offer_lock = asyncio.Lock()
+        self._closing = False
+        self._close_task: asyncio.Task[None] | None = None
+        self._ended_task: asyncio.Task[None] | None = None
+        self._on_closed = on_closed
+
+    @property
+    def closed(self) -> bool:
+        """``close`` was called (or the call ended upstream and was closed)."""
+        return self._closing
+
+    # -- the SDP exchange ----------------------------------------------------------------------
+
+    async def answer_offer(self, sdp: str) -> str:
+        """Create the call upstream for the browser's offer; return OpenAI's answer SDP."""
+        async with self._offer_lock:
+            if self._closing:
+                raise ProviderStartError("this call has already ended: start a new call")
+            if self.openai_call_id is not None:
+                raise ProviderStartError(
+                    "this call is already connected: hang up and start a new call"
+                )
+            call_id, answer = await self._create_call(sdp)
+            self.openai_call_id, self.upstream_ended = call_id, False
+            self.log.info("openai.call_created", openai_call_id=call_id)
+            sideband = Sideband(
+                self.client,
+                call_id,
+                on_event=self._on_event,
+                on_lost=self._on_lost,
+                timeout_s=self.settings.request_timeout_s,
+                reconnects=self.settings.sideband_reconnects,
+                log=self.log,
+            )
+            try:
+                if self._closing:
+                    raise ProviderStartError("this call ended while it was being set up")
+                await sideband.connect()
+                if self._closing:
+                    await sideband.close(0.0)
+                    raise ProviderStartError("this call ended while it was being set up")
+            except ProviderStartError as exc:
+                await self._abandon(gone=isinstance(exc, CallGone))
+                raise
+            self.sideband = sideband
+            sideband.start()
+        await self.events.event({"type": "call.started"})
+        return answer
+
+    async def _create_call(self, sdp: str) -> tuple[str, str]:
+        import openai  # the SDK takes ~0.7 s to import: only when used
+
+        timeout_s = self.settings.request_timeout_s
+        try:
+            async with asyncio.timeout(timeout_s * (self.settings.max_retries + 1) + 5.0):
+                raw = await self.client.realtime.calls.with_raw_response.create(
+                    sdp=sdp,
+                    session=self.config,  # type: ignore[arg-type]
+                    timeout=timeout_s,
+                )
+        except (openai.OpenAIError, TimeoutError) as exc:
+            error = api_error(exc, timeout_s=timeout_s, base_url=self.client.base_url)
+            self.log.warning(
+                "openai.call_create_failed",
+                error=str(error),
+                status=getattr(exc, "status_code", None),
+            )
+            raise error from exc
+        call_id = call_id_from_location(raw.headers.get("location"))
+        answer = raw.text
+        if call_id is None or not answer.lstrip().startswith("v="):
+            if call_id is not None:
+                self.openai_call_id, self.upstream_ended = call_id, False
+                await self._abandon(gone=False)
+            raise ProviderStartError(
+                "OpenAI answered the offer without "
+                + ("a call id" if call_id is None else "an SDP answer")
+                + ": check OPENAI_BASE_URL points at the OpenAI API"
+            )
+        return call_id, answer
+
+    async def send_audio(self, chunk: bytes) -> None:
+        """Dropped: with WebRTC the caller's audio goes straight to OpenAI, not through here."""
+
+    # -- events from the sideband --------------------------------------------------------------
+
+    async def _on_event(self, event: dict[str, Any]) -> None:
+        for normalized in normalize(event):
+            await self.events.event(normalized)
+
+    def _on_lost(self, reason: str) -> None:
+        """The sideband ended by itself: tell the gateway (in its own task, see ``close``)."""
+        self.upstream_ended = self.upstream_ended or reason == "openai_call_ended"
+        if self._closing or self._ended_task is not None:
+            return
+        self.log.info("openai.call_ended_upstream", reason=reason)
+        self._ended_task = asyncio.get_running_loop().create_task(
+            self.events.ended(reason), name=f"openai-ended-{self.setup.call_id}"
+        )
+
+    # -- ending --------------------------------------------------------------------------------
+
+    async def close(self, reason: str) -> None:
+        """Hang up upstream and close the sideband (bounded); safe twice."""
+        self._closing = True
+        if self._close_task is None:
+            self._close_task = asyncio.get_running_loop().create_task(
+                self._close(reason), name=f"openai-close-{self.setup.call_id}"
+            )
+        await asyncio.shield(self._close_task)
+
+    async def _close(self, reason: str) -> None:
+        budget = self.settings.close_timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        await self._hangup(budget * 0.5)
+        if self.sideband is not None:
+            await self.sideband.close(max(0.1, deadline - loop.time() - 0.2))
+        self.log.info(
+            "openai.call_closed",
+            reason=reason,
+            openai_call_id=self.openai_call_id,
+            events=self.sideband.received if self.sideband else 0,
+        )
+        if self._on_closed is not None:
+            self._on_closed(self)
+
+    async def _abandon(self, *, gone: bool) -> None:
+        """A set-up that failed after the call was created: hang it up and forget it, so the
+        page may send a fresh offer."""
+        if not gone:
+            await self._hangup()
+        self.openai_call_id, self.upstream_ended = None, False
+
+    async def _hangup(self, budget_s: float | None = None) -> None:
+        import openai  # the SDK takes ~0.7 s to import: only when used
+
+        call_id = self.openai_call_id
+        if call_id is None or self.upstream_ended:
+            return
+        budget_s = budget_s or self.settings.close_timeout_s
+        try:
+            async with asyncio.timeout(budget_s):
+                await self.client.realtime.calls.hangup(call_id, timeout=budget_s)
+        except openai.NotFoundError:
+            pass  # already over upstream
+        except (openai.OpenAIError, TimeoutError) as exc:
+            error = api_error(
+                exc, timeout_s=budget_s, base_url=self.client.base_url, during="hanging up the call"
+            )
+            self.log.warning("openai.hangup_failed", openai_call_id=call_id, error=str(error))
+            return
+        self.upstream_ended = True
+        self.log.info("openai.call_hung_up", openai_call_id=call_id)
+
+
+__all__ = ["OpenAICallSession", "call_id_from_location"]
