@@ -17,8 +17,8 @@ from ctl_harness import (
     write_config,
 )
 
+from bridgehost.basics import today
 from bridgehost.state.bridge_store import BridgeStore
-from bridgehost.state.gateway_store import today
 
 THREAD = "019a0000-0000-7000-8000-000000000001"
 

@@ -4,6 +4,9 @@ The codes are read from the source itself, by walking the AST of ``src/bridgehos
 
 * ``ApiError(status, code, message)`` and ``error_response(status, code, message)`` (HTTP);
 * ``raw_error_response(status, reason, code, message)`` (answers written straight to a socket);
+* domain refusals ``BridgeNotConnected(message)`` (classes of ``gateway/domain_errors.py`` with
+  a ``code`` and maybe a ``default_message``; their status is ``DOMAIN_STATUS`` of
+  ``gateway/errors.py``); ``EndReason.X.value`` stands for the end reason's value;
 * ``(code, message)`` tuples of literals and ``code = "..."`` assignments in the gateway;
 * ``{"type": "error", "code": ..., "message": ...}`` frames the gateway sends on a socket;
 * WebSocket close reasons ``socket.close(code=4xxx, message=b"...")`` in the gateway;
@@ -42,6 +45,23 @@ CLIENT_ERRORS = frozenset({"CtlError", "CodexUnavailable", "GatewayApiError"})
 """bridgectl's error types: ``code=`` keyword, message first."""
 DYNAMIC_PREFIXES = {"init_data_": ("gateway/initdata.py", "_MESSAGES")}
 """f-string codes and the module-level dict (reason -> message) that completes them."""
+
+
+def _end_reasons() -> dict[str, str]:
+    """``EndReason`` member name -> value, from ``protocol/end_reasons.py``."""
+    tree = ast.parse((SRC / "protocol" / "end_reasons.py").read_text())
+    members: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == "EndReason":
+            for item in node.body:
+                if (
+                    isinstance(item, ast.Assign)
+                    and isinstance(item.value, ast.Tuple)
+                    and isinstance(target := item.targets[0], ast.Name)
+                    and (value := _text(item.value.elts[0])) is not None
+                ):
+                    members[target.id] = value
+    return members
 
 
 @dataclass(frozen=True)
@@ -151,6 +171,14 @@ def _codes(node: ast.expr | None, where: str) -> list[tuple[str, re.Pattern[str]
     """
     if (text := _text(node)) is not None:
         return [(text, None)]
+    if isinstance(node, ast.Attribute) and node.attr == "value":
+        node = node.value
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "EndReason"
+    ):
+        return [(END_REASONS[node.attr], None)]
     if isinstance(node, ast.Name | ast.Attribute):
         name = node.id if isinstance(node, ast.Name) else node.attr
         if name in CONSTANTS:
@@ -167,6 +195,42 @@ def _codes(node: ast.expr | None, where: str) -> list[tuple[str, re.Pattern[str]
         table = _module_dict(*DYNAMIC_PREFIXES[prefix])
         return [(prefix + key, re.compile(re.escape(msg))) for key, msg in table.items()]
     return []
+
+
+def _domain_errors() -> dict[str, tuple[ast.expr, ast.expr | None, int | None]]:
+    """Domain refusal class -> (its ``code``, its ``default_message``, its HTTP status)."""
+    statuses: dict[str, int] = {}
+    for node in ast.walk(ast.parse((SRC / "gateway" / "errors.py").read_text())):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == "DOMAIN_STATUS"
+            and isinstance(node.value, ast.Dict)
+        ):
+            for key, value in zip(node.value.keys, node.value.values, strict=True):
+                if isinstance(key, ast.Name) and isinstance(value, ast.Constant):
+                    statuses[key.id] = int(value.value)
+    assert statuses, "gateway/errors.py has no DOMAIN_STATUS table"
+    found: dict[str, tuple[ast.expr, ast.expr | None, int | None]] = {}
+    tree = ast.parse((SRC / "gateway" / "domain_errors.py").read_text())
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        fields = {
+            target.id: item.value
+            for item in node.body
+            if isinstance(item, ast.Assign)
+            for target in item.targets
+            if isinstance(target, ast.Name)
+        }
+        if "code" in fields:
+            assert node.name in statuses, f"{node.name} has no status in DOMAIN_STATUS"
+            found[node.name] = (fields["code"], fields.get("default_message"), statuses[node.name])
+    return found
+
+
+END_REASONS = _end_reasons()
+DOMAIN_ERRORS = _domain_errors()
 
 
 def _call_error_builders(tree: ast.Module) -> dict[str, list[int]]:
@@ -266,6 +330,10 @@ def _sites_in(path: Path) -> list[Site]:
                 )
             elif name in CLIENT_ERRORS:
                 add(_argument(node, 99, "code"), node.lineno, _argument(node, 0, "message"))
+            elif name in DOMAIN_ERRORS:
+                code_node, default, status = DOMAIN_ERRORS[name]
+                message = _argument(node, 0, "message") or default
+                add(code_node, node.lineno, message, ast.Constant(status))
             elif name in wrappers:
                 at_wrapped, at_text = wrappers[name]
                 text = None if at_text is None else _argument(node, at_text, "message")

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from bridgehost.basics import iso, utc_now
 from bridgehost.builtin import openai as openai_realtime
 from bridgehost.plugins import PluginHost
-from bridgehost.state.gateway_store import iso, utc_now
 from fakes.openai_api import FakeOpenAI
 from gateway.conftest import OPENAI_KEY
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from bridgehost.state.gateway_store import iso, today, utc_now
+from bridgehost.basics import iso, today, utc_now
 
 from .conftest import init_data
 

@@ -7,8 +7,8 @@ import json
 
 import aiohttp
 
+from bridgehost.basics import today
 from bridgehost.state import CallLog
-from bridgehost.state.gateway_store import today
 
 
 async def _connect(gw, body, token=None):

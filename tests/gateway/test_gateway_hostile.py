@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from bridgehost.gateway.call_socket import AUTH_FAILURE_WINDOW_S, AuthFailures
 from bridgehost.gateway.initdata import InitDataError, sign_init_data, verify_init_data
+from bridgehost.gateway.ratelimit import AUTH_FAILURE_WINDOW_S, AuthFailures
 from bridgehost.gateway.security import secret_matches
 from bridgehost.state import CallLog
 

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bridgehost.basics import iso
 from bridgehost.config import BridgeConfig, Secrets, validate_config
 from bridgehost.plugins import PluginHost
 from bridgehost.providers import Health
 from bridgehost.state.bridge_store import BridgeStore
-from bridgehost.state.gateway_store import iso
 
 T0 = datetime(2026, 3, 2, 14, 3, 5, tzinfo=UTC)
 

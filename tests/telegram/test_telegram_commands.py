@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiohttp
 from tg_harness import CHAT, bridge_config, wait_button, wait_text, web_app_url
 
+from bridgehost.basics import today
 from bridgehost.state.bridge_store import BridgeStore
-from bridgehost.state.gateway_store import today
 
 
 async def _setup(

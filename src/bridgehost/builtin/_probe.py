@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import aiohttp
 
+from bridgehost.basics import utc_now
 from bridgehost.providers import Health
 
 PROBE_TIMEOUT_S = 1.5
@@ -14,7 +13,7 @@ PROBE_TIMEOUT_S = 1.5
 async def probe_public_origin(public_url: str, *, timeout_s: float = PROBE_TIMEOUT_S) -> Health:
     """GET ``{public_url}/healthz`` once and say whether the gateway answered through it."""
     url = f"{public_url}/healthz"
-    now = datetime.now(UTC)
+    now = utc_now()
     try:
         timeout = aiohttp.ClientTimeout(total=timeout_s)
         async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as resp:

@@ -15,37 +15,32 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
+from bridgehost.basics import is_call_id, validate_call_id
 from bridgehost.codex._errors import CodexError
 
 if TYPE_CHECKING:
     from bridgehost.codex.appserver import AppServerClient
-    from bridgehost.codex.handoff import HandoffMode
 
 log = structlog.get_logger("bridgehost.codex.handoff")
+
+HandoffMode = Literal["turn", "inject"]
+"""How a handoff reaches a thread: as a new turn, or injected into the thread's history."""
 
 MARKER_PREFIX = "bridgehost-handoff: "
 ATTACHMENT_TYPE = "bridgehost.handoff"
 ROLLOUT_TAIL_BYTES = 8 * 1024 * 1024
 """How much of the end of a rollout file the fallback check reads."""
 
-_CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-
 
 def check_call_id(call_id: str) -> str:
     """``call_id`` if it can go into a marker line; ValueError otherwise."""
-    if not isinstance(call_id, str) or not _CALL_ID.fullmatch(call_id):
-        raise ValueError(
-            f"call id {call_id!r} is not usable in a handoff marker: use 1-128 "
-            "letters, digits, '.', '_', ':' or '-'"
-        )
-    return call_id
+    return validate_call_id(call_id)
 
 
 def marker_line(call_id: str) -> str:
@@ -70,7 +65,7 @@ def marker_of(text: str) -> str | None:
     first = text.split("\n", 1)[0].strip()
     if first.startswith(MARKER_PREFIX):
         call_id = first[len(MARKER_PREFIX) :].strip()
-        return call_id if _CALL_ID.fullmatch(call_id) else None
+        return call_id if is_call_id(call_id) else None
     return None
 
 

@@ -37,6 +37,7 @@ from bridgehost.codex._errors import (
     describe_turn_error,
 )
 from bridgehost.codex._marker import (
+    HandoffMode,
     check_call_id,
     find_attachment,
     identity_key,
@@ -50,7 +51,6 @@ from bridgehost.codex.threads import item_text, iter_turns
 
 log = structlog.get_logger("bridgehost.codex.handoff")
 
-HandoffMode = Literal["turn", "inject"]
 ReceiptStatus = Literal["completed", "started", "failed", "injected"]
 SCAN_TURNS = 200
 """How many of the newest turns :func:`find_handoff` searches for a marked message."""

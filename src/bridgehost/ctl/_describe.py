@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
+from bridgehost.basics import parse_iso, utc_now
 from bridgehost.ctl._output import seconds
-
-
-def _parse(moment: Any) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(str(moment))
-    except (TypeError, ValueError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def when(moment: Any) -> str:
     """An ISO time with how far away it is: ``2025-01-01T10:00:00+00:00 (in 5 min)``."""
-    parsed = _parse(moment)
+    parsed = parse_iso(moment, naive_as_utc=True)
     if parsed is None:
         return str(moment) if moment else "never"
-    delta = int((parsed - datetime.now(UTC)).total_seconds())
+    delta = int((parsed - utc_now()).total_seconds())
     span = abs(delta)
     text = f"{span}s" if span < 120 else f"{span // 60} min" if span < 7200 else f"{span // 3600} h"
     return f"{moment} ({'in ' + text if delta >= 0 else text + ' ago'})"

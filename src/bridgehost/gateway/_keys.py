@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from bridgehost.gateway.app import Gateway
+from bridgehost.gateway.core import Gateway
 
-GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Any)  # type: ignore[arg-type]
-"""The :class:`bridgehost.gateway.app.Gateway` an application serves."""
+GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
+"""The :class:`bridgehost.gateway.core.Gateway` an application serves."""

@@ -20,6 +20,8 @@ import structlog
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
+from bridgehost.basics import iso, utc_now
+from bridgehost.gateway.domain_errors import BridgeNotConnected, PrepareTimeout
 from bridgehost.gateway.errors import ApiError
 from bridgehost.protocol.bridge import (
     CLOSE_BAD_FRAME,
@@ -44,7 +46,7 @@ from bridgehost.protocol.bridge import (
 )
 from bridgehost.protocol.end_reasons import EndReason
 from bridgehost.state import CallLog, StatePaths
-from bridgehost.state.gateway_store import GatewayStore, iso, utc_now
+from bridgehost.state.gateway_store import GatewayStore
 
 log = structlog.get_logger("bridgehost.gateway.bridge")
 
@@ -207,24 +209,18 @@ class BridgeHub:
         """Ask the bridge to prepare a call; raise 503 when absent, 504 on timeout."""
         peer = self.peers.get(bridge_id)
         if peer is None or peer.socket.closed:
-            raise bridge_not_connected()
+            raise BridgeNotConnected()
         request_id = secrets.token_hex(8)
         future: asyncio.Future[CallPrepareResult] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
             frame = CallPrepare(id=request_id, call=PrepareCall.model_validate(call))
             if not await peer.send(frame):
-                raise bridge_not_connected()
+                raise BridgeNotConnected()
             async with asyncio.timeout(timeout_s):
                 return await future
         except TimeoutError:
-            raise ApiError(
-                504,
-                "prepare_timeout",
-                "The bridge did not prepare the call in time (it reads the bound "
-                "Codex thread). Try again; if it keeps happening, check "
-                "journalctl -u bridge-telegram.",
-            ) from None
+            raise PrepareTimeout() from None
         finally:
             self._pending.pop(request_id, None)
 
@@ -252,13 +248,3 @@ class BridgeHub:
 
 def _event_frame(call_id: str, event: dict[str, Any]) -> CallEventFrame:
     return CallEventFrame(call_id=call_id, event=LoggedEvent.model_validate(event))
-
-
-def bridge_not_connected() -> ApiError:
-    """The 503 every route gives when the bridge is away."""
-    return ApiError(
-        503,
-        "bridge_not_connected",
-        "The bridge control channel is not connected. Start bridge-telegram "
-        "(systemctl start bridge-telegram) and check REALTIME_CONTROL_SECRET.",
-    )

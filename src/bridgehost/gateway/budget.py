@@ -15,16 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bridgehost.basics import local_day, today
 from bridgehost.config import BridgeConfig
 from bridgehost.cost import TokenUsage, cost_usd, usd
-from bridgehost.gateway.errors import ApiError
-from bridgehost.state.gateway_store import GatewayStore, local_day, today
+from bridgehost.gateway.domain_errors import BudgetExhausted
+from bridgehost.state.gateway_store import GatewayStore
 
 if TYPE_CHECKING:
     from bridgehost.gateway.session import CallSession
-
-COST_CAP_REASON = "daily_cost_cap"
-"""The end reason (and bootstrap error code) when the day's spend reaches the money cap."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +76,7 @@ class Budget:
     def refuse_if_cost_cap_reached(self) -> None:
         """Raise the bootstrap refusal when today's spend reached the money cap."""
         if self.cost_cap_reached:
-            raise ApiError(
-                409,
-                COST_CAP_REASON,
+            raise BudgetExhausted(
                 f"Today's spending cap is reached ({usd(self.spent_usd)} of "
                 f"{usd(self.daily_cost_cap_usd)}, realtime.max_daily_cost_usd). "
                 "It resets at midnight.",
@@ -109,4 +105,4 @@ class SpendMeter:
         return self.cap_usd is not None and self.store.spent_usd(day) >= self.cap_usd
 
 
-__all__ = ["COST_CAP_REASON", "Budget", "SpendMeter"]
+__all__ = ["Budget", "SpendMeter"]

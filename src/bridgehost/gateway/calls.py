@@ -18,15 +18,16 @@ from typing import Any
 
 import structlog
 
+from bridgehost.basics import iso, local_day, today, utc_now
 from bridgehost.config import BridgeConfig
-from bridgehost.gateway.budget import COST_CAP_REASON, Budget, SpendMeter
-from bridgehost.gateway.errors import ApiError
+from bridgehost.gateway.budget import Budget, SpendMeter
+from bridgehost.gateway.domain_errors import CallConflict
 from bridgehost.gateway.events import EventError, Source, counts_as_activity, validate_event
 from bridgehost.gateway.session import CallSession
 from bridgehost.gateway.surface import CallSurface
 from bridgehost.protocol.end_reasons import EndReason
 from bridgehost.state import CallLog, StatePaths
-from bridgehost.state.gateway_store import CallRecord, GatewayStore, iso, local_day, today, utc_now
+from bridgehost.state.gateway_store import CallRecord, GatewayStore
 
 log = structlog.get_logger("bridgehost.gateway.calls")
 
@@ -88,12 +89,7 @@ class CallManager:
         """Hold the one-call rule while a bootstrap prepares a call."""
         self.budget().refuse_if_cost_cap_reached()
         if self.busy:
-            raise ApiError(
-                409,
-                "call_in_progress",
-                "Another call is already active or being prepared. Hang it up or "
-                "wait for it to end, then try again.",
-            )
+            raise CallConflict()
         self._preparing = True
         try:
             yield
@@ -165,7 +161,7 @@ class CallManager:
         if counts_as_activity(event) and not session.is_ending:
             self._restart_idle_timers(session)
         if event["type"] == "usage" and self.spend.record(session, stamped):
-            await self.request_end(session, COST_CAP_REASON, "gateway")
+            await self.request_end(session, EndReason.DAILY_COST_CAP, "gateway")
         return stamped
 
     async def gateway_event(self, session: CallSession, event: dict[str, Any]) -> None:

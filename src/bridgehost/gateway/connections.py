@@ -36,7 +36,7 @@ from bridgehost.gateway.errors import error_response
 from bridgehost.logging import get_logger
 
 if TYPE_CHECKING:
-    from bridgehost.gateway.app import Gateway
+    from bridgehost.gateway.core import Gateway
 
 __all__ = [
     "TOO_MANY_CONNECTIONS",
@@ -200,7 +200,7 @@ class ConnectionGuard:
 
     ``is_trusted_proxy(peer)`` says whether a TCP peer is a proxy whose forwarded addresses are
     believed; ``client_address(request)`` derives the client behind a request
-    (:meth:`bridgehost.gateway.app.Gateway.client_address`).
+    (:meth:`bridgehost.gateway.core.Gateway.client_address`).
     """
 
     def __init__(

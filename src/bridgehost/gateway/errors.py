@@ -2,8 +2,10 @@
 
 Every error the gateway sends is ``{"error": {"code": "...", "message": "..."}}``: ``code`` is a
 stable snake_case machine code that pages and scripts branch on, ``message`` one sentence a person
-can act on. Handlers raise :class:`ApiError`; :func:`error_middleware` turns it (and aiohttp's own
-``HTTPException``\\ s such as 404/405/413, and any unexpected exception) into that shape.
+can act on. Handlers raise :class:`ApiError`; domain code raises a
+:class:`~bridgehost.gateway.domain_errors.DomainError`, whose status :data:`DOMAIN_STATUS` gives;
+:func:`error_middleware` turns both (and aiohttp's own ``HTTPException``\\ s such as 404/405/413,
+and any unexpected exception) into that shape.
 :func:`read_json_body` reads a request body with a hard size cap, so bad input is a 400 or a 413
 and never a 500.
 """
@@ -19,10 +21,21 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
+from bridgehost.gateway.domain_errors import (
+    BridgeNotConnected,
+    BudgetExhausted,
+    CallConflict,
+    DomainError,
+    PrepareTimeout,
+    PublicUnreachable,
+    TunnelFailed,
+)
 from bridgehost.logging import get_logger
 
 __all__ = [
+    "DOMAIN_STATUS",
     "ApiError",
+    "domain_status",
     "error_middleware",
     "error_response",
     "has_lone_surrogate",
@@ -49,6 +62,15 @@ _HTTP_ERRORS: dict[int, tuple[str, str]] = {
     503: ("service_unavailable", "The gateway is not ready; try again in a moment."),
     504: ("gateway_timeout", "The gateway timed out; try again in a moment."),
 }
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    BudgetExhausted: 409,
+    CallConflict: 409,
+    BridgeNotConnected: 503,
+    PrepareTimeout: 504,
+    TunnelFailed: 503,
+    PublicUnreachable: 503,
+}
+"""The HTTP status each domain refusal is answered with."""
 _INTERNAL = ("internal_error", "The gateway hit an unexpected error; it has been logged.")
 _MAX_SIZE_RE = re.compile(r"size (\d+)")
 _SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
@@ -87,6 +109,14 @@ class ApiError(Exception):
 
     def __repr__(self) -> str:
         return f"ApiError({self.status}, {self.code!r}, {self.message!r})"
+
+
+def domain_status(error: DomainError) -> int:
+    """The HTTP status of ``error`` (its class's, or the nearest base class's, in the table)."""
+    for kind in type(error).__mro__:
+        if kind in DOMAIN_STATUS:
+            return DOMAIN_STATUS[kind]
+    return 500
 
 
 def error_response(
@@ -155,7 +185,8 @@ def _response_started(request: web.Request) -> bool:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Answer every failure as JSON: :class:`ApiError`, aiohttp's HTTP errors, and crashes.
+    """Answer every failure as JSON: :class:`ApiError`, domain refusals, aiohttp's HTTP errors
+    and crashes.
 
     Successful responses, redirects and ``101 Switching Protocols`` (websocket upgrades) pass
     untouched. If a handler fails after its response started (a websocket that was already
@@ -168,6 +199,10 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         if _response_started(request):
             raise
         return exc.to_response()
+    except DomainError as exc:
+        if _response_started(request):
+            raise
+        return error_response(domain_status(exc), exc.code, exc.message)
     except web.HTTPException as exc:
         if exc.status < 400 or _response_started(request):
             raise

@@ -21,12 +21,20 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-__all__ = ["MultiLimiter", "MultiReservation", "RateLimited", "Reservation", "SlidingWindowLimiter"]
+__all__ = [
+    "AUTH_FAILURE_WINDOW_S",
+    "AuthFailures",
+    "MultiLimiter",
+    "MultiReservation",
+    "RateLimited",
+    "Reservation",
+    "SlidingWindowLimiter",
+]
 
 DEFAULT_MAX_KEYS = 10_000
 _tokens = itertools.count(1)
@@ -175,3 +183,51 @@ class MultiLimiter:
         """Give back every slot of ``multi`` (idempotent)."""
         for name, reservation in multi.parts:
             self.limiters[name].refund(reservation)
+
+
+AUTH_FAILURE_WINDOW_S = 30.0
+
+
+class AuthFailures:
+    """Counts failed authentications per key (call and address, sign-ins per address).
+
+    A failure counts while it is at most ``window`` seconds old (:data:`AUTH_FAILURE_WINDOW_S`
+    by default); at most 10 000 keys are kept (the oldest key is forgotten first).
+    """
+
+    def __init__(
+        self,
+        window: float = AUTH_FAILURE_WINDOW_S,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.window = window
+        self._clock = clock
+        self._seen: dict[str, deque[float]] = defaultdict(deque)
+
+    def _live(self, key: str, now: float) -> deque[float]:
+        entries = self._seen[key]
+        while entries and now - entries[0] > self.window:
+            entries.popleft()
+        return entries
+
+    def add(self, key: str) -> int:
+        """Record one failure; return how many fall in the window."""
+        now = self._clock()
+        entries = self._live(key, now)
+        entries.append(now)
+        if len(self._seen) > 10_000:
+            self._seen.pop(next(iter(self._seen)))
+        return len(entries)
+
+    def retry_after(self, key: str, allowed: int) -> float:
+        """Seconds until one more failure for ``key`` would be at most the ``allowed``-th."""
+        now = self._clock()
+        entries = self._live(key, now) if key in self._seen else deque()
+        if len(entries) < allowed:
+            return 0.0
+        return max(0.0, entries[len(entries) - allowed] + self.window - now)
+
+    def clear(self, key: str) -> None:
+        """Forget a key after a success."""
+        self._seen.pop(key, None)

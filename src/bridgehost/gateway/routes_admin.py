@@ -21,6 +21,7 @@ from aiohttp import web
 
 from bridgehost.builtin.cloudflared._policy import cooldown_fields
 from bridgehost.gateway._keys import GATEWAY
+from bridgehost.gateway.domain_errors import DomainError
 from bridgehost.gateway.errors import ApiError, read_json_body
 from bridgehost.protocol.control import (
     ArmRequest,
@@ -116,7 +117,7 @@ async def control_arm(request: web.Request) -> web.StreamResponse:
             await response.write((json.dumps(line) + "\n").encode())
     try:
         final: dict[str, Any] = {"result": arming.result().to_json()}
-    except ApiError as exc:
+    except (ApiError, DomainError) as exc:
         final = {"error": {"code": exc.code, "message": exc.message}}
     await response.write((json.dumps(final) + "\n").encode())
     await response.write_eof()

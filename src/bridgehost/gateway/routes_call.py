@@ -12,7 +12,7 @@ from aiohttp import web
 from bridgehost.gateway import miniapp
 from bridgehost.gateway._keys import GATEWAY
 from bridgehost.gateway.app_events import CallEvents
-from bridgehost.gateway.bridge_hub import bridge_not_connected
+from bridgehost.gateway.domain_errors import BridgeNotConnected, DomainError
 from bridgehost.gateway.errors import ApiError, read_json_body
 from bridgehost.gateway.events import EventError
 from bridgehost.gateway.initdata import InitDataError, verify_init_data
@@ -91,8 +91,8 @@ async def bootstrap(request: web.Request) -> web.Response:
         )
     try:
         payload = await _open_call(gw, user_id, request)
-    except ApiError as exc:
-        if exc.status != 401:
+    except (ApiError, DomainError) as exc:
+        if not isinstance(exc, ApiError) or exc.status != 401:
             gw.bootstrap_limits.refund(reserved)
         raise
     if gw.calls.current is not None and gw.calls.current.call_id == payload["call_id"]:
@@ -147,7 +147,7 @@ async def _open_call(gw: Any, user_id: int, request: web.Request) -> dict[str, A
         )
     async with gw.calls.preparing():
         if not gw.hub.connected(rt.bridge_id):
-            raise bridge_not_connected()
+            raise BridgeNotConnected()
         session, client_token = gw.calls.open_call(
             bridge_id=rt.bridge_id,
             user_id=user_id,
@@ -156,7 +156,7 @@ async def _open_call(gw: Any, user_id: int, request: web.Request) -> dict[str, A
         )
         try:
             await _prepare_and_open(gw, session, user_id)
-        except ApiError as exc:
+        except (ApiError, DomainError) as exc:
             await gw.calls.finish(session, exc.code, "gateway")
             raise
         if request.transport is None or request.transport.is_closing():

@@ -16,9 +16,10 @@ from typing import Any
 
 from aiohttp import web
 
+from bridgehost.basics import iso, utc_now
 from bridgehost.providers import BackendSession
 from bridgehost.state import CallLog
-from bridgehost.state.gateway_store import CallRecord, iso, utc_now
+from bridgehost.state.gateway_store import CallRecord
 
 
 def _hash(token: str) -> str:

@@ -22,12 +22,13 @@ from typing import Any
 
 import structlog
 
+from bridgehost.basics import iso, utc_now
 from bridgehost.config import BridgeConfig
 from bridgehost.gateway._arm_progress import ArmProgress, Progress
-from bridgehost.gateway.errors import ApiError
+from bridgehost.gateway.domain_errors import DomainError, PublicUnreachable, TunnelFailed
 from bridgehost.gateway_api import ARM_KEEPALIVE_S
 from bridgehost.providers import Health, ProviderStartError, Tunnel
-from bridgehost.state.gateway_store import GatewayStore, iso, utc_now
+from bridgehost.state.gateway_store import GatewayStore
 
 log = structlog.get_logger("bridgehost.gateway.surface")
 
@@ -134,7 +135,7 @@ class CallSurface:
             steps.tell(f"waiting for {public_url}/healthz to answer through the public origin")
             steps.waiting_for(f"{public_url}/healthz")
             await self._wait_public(public_url)
-        except ApiError as exc:
+        except DomainError as exc:
             self._event("arm", "error", exc.message, source)
             self._save()
             raise
@@ -159,14 +160,12 @@ class CallSurface:
             try:
                 await self.tunnel.start()
             except ProviderStartError as exc:
-                raise ApiError(
-                    503,
-                    "tunnel_failed",
+                raise TunnelFailed(
                     f"The tunnel did not start: {exc}" + (f" Fix: {exc.fix}" if exc.fix else ""),
                 ) from exc
         public_url = self.tunnel.public_url
         if public_url is None:
-            raise ApiError(503, "tunnel_failed", "The tunnel started but has no public URL.")
+            raise TunnelFailed("The tunnel started but has no public URL.")
         return public_url
 
     async def _wait_public(self, public_url: str) -> None:
@@ -183,9 +182,7 @@ class CallSurface:
                 break
             await asyncio.sleep(self.probe_interval_s)
         if not health.ok:
-            raise ApiError(
-                503,
-                "public_unreachable",
+            raise PublicUnreachable(
                 f"The public Mini App origin {public_url} did not answer in time: "
                 f"{health.detail}. {health.fix or 'Check the tunnel and try call arm again.'}",
             )

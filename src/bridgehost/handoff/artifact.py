@@ -9,11 +9,13 @@ thread receives, starting with the marker line ``bridgehost-handoff: <call_id>``
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from bridgehost.basics import parse_iso, utc_iso
 
 if TYPE_CHECKING:
     from bridgehost.config import BridgeConfig, PricesConfig
@@ -167,13 +169,7 @@ class HandoffArtifact(BaseModel):
 
 def parse_time(value: Any) -> datetime | None:
     """An ISO 8601 timestamp as an aware datetime, or ``None``."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else None
+    return parse_iso(value)
 
 
 def estimate_cost(events: list[dict[str, Any]], prices: PricesConfig) -> float:
@@ -297,7 +293,7 @@ def build_artifact(store: BridgeStore, call_id: str, config: BridgeConfig) -> Ha
         ),
         notes=_notes(store, call_id, events),
         issues=_issues(events),
-        created_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        created_at=utc_iso(),
     )
     artifact._all_turns = turns
     return artifact

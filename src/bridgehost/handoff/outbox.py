@@ -22,19 +22,16 @@ import contextvars
 import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from bridgehost.basics import utc_iso, utc_now
 
 if TYPE_CHECKING:
     from bridgehost.state.bridge_store import BridgeStore
 
 STATUSES = ("pending", "delivering", "delivered", "failed")
 """The states of one delivery row."""
-
-
-def now_iso(moment: datetime | None = None) -> str:
-    """UTC ISO 8601 with milliseconds: sortable as text, like every time in the outbox."""
-    return (moment or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -95,7 +92,7 @@ class Outbox:
         Idempotent: an artifact already stored is kept (False is returned), and only the rows
         of sinks not yet queued for this call are added.
         """
-        now = now_iso()
+        now = utc_iso()
         with self.db.transaction():
             cursor = self.db.execute(
                 "INSERT OR IGNORE INTO handoff_artifacts (call_id, payload, summarized, "
@@ -136,7 +133,7 @@ class Outbox:
         rows = self.db.query(
             f"SELECT * FROM handoff_outbox WHERE status = 'pending' AND sink IN ({marks}) "
             "AND next_attempt_at <= ? ORDER BY next_attempt_at, call_id, sink LIMIT ?",
-            (*sinks, now_iso(now), limit),
+            (*sinks, utc_iso(now), limit),
         )
         return [dict(row) for row in rows]
 
@@ -158,7 +155,7 @@ class Outbox:
             cursor = self.db.execute(
                 "UPDATE handoff_outbox SET status = 'delivering', attempts = attempts + 1, "
                 "updated_at = ? WHERE call_id = ? AND sink = ? AND status = 'pending'",
-                (now_iso(), call_id, sink),
+                (utc_iso(), call_id, sink),
             )
             if cursor.rowcount != 1:
                 return None
@@ -171,7 +168,7 @@ class Outbox:
 
     def mark_delivered(self, call_id: str, sink: str, receipt: str) -> None:
         """The sink took it: record where it went."""
-        now = now_iso()
+        now = utc_iso()
         self.db.execute(
             "UPDATE handoff_outbox SET status = 'delivered', receipt = ?, last_error = NULL, "
             "updated_at = ?, delivered_at = ? WHERE call_id = ? AND sink = ?",
@@ -182,12 +179,12 @@ class Outbox:
         self, call_id: str, sink: str, error: str, retry_in_s: float | None
     ) -> None:
         """Record a failed attempt: retry after ``retry_in_s``, or ``failed`` for good (None)."""
-        now = datetime.now(UTC)
+        now = utc_now()
         if retry_in_s is None:
             self.db.execute(
                 "UPDATE handoff_outbox SET status = 'failed', last_error = ?, updated_at = ? "
                 "WHERE call_id = ? AND sink = ?",
-                (error[:1000], now_iso(now), call_id, sink),
+                (error[:1000], utc_iso(now), call_id, sink),
             )
             return
         self.db.execute(
@@ -195,8 +192,8 @@ class Outbox:
             "next_attempt_at = ? WHERE call_id = ? AND sink = ?",
             (
                 error[:1000],
-                now_iso(now),
-                now_iso(now + timedelta(seconds=retry_in_s)),
+                utc_iso(now),
+                utc_iso(now + timedelta(seconds=retry_in_s)),
                 call_id,
                 sink,
             ),
@@ -204,7 +201,7 @@ class Outbox:
 
     def release(self, call_id: str, sink: str) -> None:
         """Put an interrupted ``delivering`` row back to pending, due now (stop, cancel)."""
-        now = now_iso()
+        now = utc_iso()
         self.db.execute(
             "UPDATE handoff_outbox SET status = 'pending', next_attempt_at = ?, updated_at = ? "
             "WHERE call_id = ? AND sink = ? AND status = 'delivering'",
@@ -215,14 +212,14 @@ class Outbox:
         """Remember a receipt on a row that is still being delivered."""
         self.db.execute(
             "UPDATE handoff_outbox SET receipt = ?, updated_at = ? WHERE call_id = ? AND sink = ?",
-            (receipt, now_iso(), call_id, sink),
+            (receipt, utc_iso(), call_id, sink),
         )
 
     # -- start-up and operators ----------------------------------------------------------------
 
     def recover_interrupted(self) -> int:
         """Rows a crash left ``delivering`` go back to ``pending``, due now; returns how many."""
-        now = now_iso()
+        now = utc_iso()
         cursor = self.db.execute(
             "UPDATE handoff_outbox SET status = 'pending', next_attempt_at = ?, updated_at = ?, "
             "last_error = COALESCE(last_error, 'interrupted by a restart') "
@@ -243,7 +240,7 @@ class Outbox:
 
     def retry_failed(self, call_id: str | None = None) -> int:
         """Give ``failed`` rows (of one call, or all) a fresh set of attempts, due now."""
-        now = now_iso()
+        now = utc_iso()
         where, params = ("AND call_id = ?", (call_id,)) if call_id else ("", ())
         cursor = self.db.execute(
             "UPDATE handoff_outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, "

@@ -27,14 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from bridgehost.builtin.file_sink import write_atomically
+from bridgehost.basics import validate_call_id, write_atomically
 from bridgehost.handoff._markdown import render_transcript
 from bridgehost.handoff.artifact import HandoffArtifact, build_artifact
 from bridgehost.handoff.outbox import Outbox
 from bridgehost.handoff.retention import apply_retention, sweep_partial_writes
 from bridgehost.handoff.summary import Summarizer
 from bridgehost.handoff.worker import DEFAULT_ATTEMPT_TIMEOUT_S, DeliveryWorker, RetryPolicy
-from bridgehost.state import validate_call_id
 
 if TYPE_CHECKING:
     from bridgehost.config import BridgeConfig, Secrets

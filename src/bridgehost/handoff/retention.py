@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from bridgehost.basics import CALL_ID_PATTERN
 from bridgehost.handoff.artifact import parse_time
 from bridgehost.handoff.outbox import Outbox
-from bridgehost.state._paths import CALL_ID_PATTERN
 
 if TYPE_CHECKING:
     from bridgehost.state.bridge_store import BridgeStore

@@ -12,15 +12,11 @@ on the event loop keep transactions short.
     CallLog(paths.call_log(call_id)).append({"type": "call.started", "seq": 1})
 """
 
+from bridgehost.basics import validate_call_id
 from bridgehost.state._db import Store
 from bridgehost.state._errors import StateError
 from bridgehost.state._migrations import Migration
-from bridgehost.state._paths import (
-    EVENTS_FILENAME,
-    StatePaths,
-    default_paths,
-    validate_call_id,
-)
+from bridgehost.state._paths import EVENTS_FILENAME, StatePaths, default_paths
 from bridgehost.state.calllog import (
     DEFAULT_MAX_LINE_BYTES,
     CallLog,

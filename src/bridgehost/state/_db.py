@@ -17,15 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Self
 
+from bridgehost.basics import create_private_file, ensure_private_dir, utc_iso
 from bridgehost.state._errors import StateError
-from bridgehost.state._fs import create_private_file, ensure_private_dir
 from bridgehost.state._migrations import (
     Migration,
     applied_versions,
     apply_migration,
     check_existing,
     plan,
-    utc_now,
 )
 
 _OWNER = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -200,7 +199,7 @@ class Store:
             "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
             "updated_at = excluded.updated_at",
-            (key, text, utc_now()),
+            (key, text, utc_iso()),
         )
 
     def delete_setting(self, key: str) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bridgehost import __version__
+from bridgehost.basics import utc_iso
 from bridgehost.state._errors import StateError
 
 
@@ -57,11 +57,6 @@ BASE_MIGRATION = Migration(
     );
     """,
 )
-
-
-def utc_now() -> str:
-    """The current time in ISO 8601, UTC (``+00:00``), to the millisecond."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def plan(migrations: Iterable[Migration]) -> tuple[Migration, ...]:
@@ -146,7 +141,7 @@ def apply_migration(conn: sqlite3.Connection, migration: Migration, path: Path, 
                 f"transaction in {path}; it may be partly applied. This is a bug in bridgehost: "
                 "restore a backup and report it"
             )
-        now = utc_now()
+        now = utc_iso()
         conn.execute(
             "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
             (migration.version, migration.description, now),

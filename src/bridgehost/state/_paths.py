@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-CALL_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-"""A call id: 1–64 of ``A-Z a-z 0-9 _ -``. No dots or slashes, so it can never leave ``calls/``."""
+from bridgehost.basics import validate_call_id
 
 EVENTS_FILENAME = "events.jsonl"
 """The name of a call's append-only event log inside its call directory."""
-
-
-def validate_call_id(call_id: str) -> str:
-    """Return ``call_id`` unchanged if it is a valid call id, else raise :class:`ValueError`."""
-    if not isinstance(call_id, str) or CALL_ID_PATTERN.fullmatch(call_id) is None:
-        raise ValueError(
-            f"invalid call id {call_id!r}: use 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'"
-        )
-    return call_id
 
 
 @dataclass(frozen=True)

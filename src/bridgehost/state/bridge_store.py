@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from bridgehost.basics import iso, utc_now
 from bridgehost.state import Migration, Store, default_paths
-from bridgehost.state.gateway_store import iso, utc_now
 
 Owner = Literal["telegram", "desktop"]
 HandoffState = Literal["pending", "handed", "discarded"]

@@ -19,8 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from bridgehost.state._fs import create_private_file, ensure_private_dir
-from bridgehost.state._paths import CALL_ID_PATTERN, EVENTS_FILENAME, validate_call_id
+from bridgehost.basics import (
+    CALL_ID_PATTERN,
+    create_private_file,
+    ensure_private_dir,
+    validate_call_id,
+)
+from bridgehost.state._paths import EVENTS_FILENAME
 
 DEFAULT_MAX_LINE_BYTES = 256 * 1024
 """The largest accepted event, as one encoded JSON line including its newline."""

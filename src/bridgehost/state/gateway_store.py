@@ -9,10 +9,10 @@ seconds, not the call.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bridgehost.basics import iso, utc_now
 from bridgehost.state import Migration, Store
 
 GATEWAY_MIGRATIONS = (
@@ -54,21 +54,6 @@ GATEWAY_MIGRATIONS = (
 )
 
 UNFINISHED = ("preparing", "launching", "connected", "active", "ending")
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime | None) -> str | None:
-    """ISO 8601 with milliseconds, or None."""
-    return moment.isoformat(timespec="milliseconds") if moment else None
-
-
-def local_day(moment: datetime) -> str:
-    """The host's local calendar day of ``moment``: the budget's day boundary."""
-    return moment.astimezone().date().isoformat()
 
 
 @dataclass
@@ -233,8 +218,3 @@ class GatewayStore:
             (day,),
         )
         return (int(row["calls"]), int(row["used"])) if row else (0, 0)
-
-
-def today(now: datetime | None = None) -> str:
-    """Today's budget day key."""
-    return local_day(now or utc_now())

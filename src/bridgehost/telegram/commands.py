@@ -30,7 +30,7 @@ from telegram.ext import (
     filters,
 )
 
-from bridgehost.state.gateway_store import utc_now
+from bridgehost.basics import utc_now
 from bridgehost.telegram import launch, views
 from bridgehost.telegram.access import POLITE_LINE, Sender, Verdict
 from bridgehost.telegram.intents import match_intent

@@ -24,12 +24,12 @@ import structlog
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
+from bridgehost.basics import iso, utc_now
 from bridgehost.config import KNOWN_SECRETS, LoadedConfig, requirements_problems
 from bridgehost.logging import register_secret
 from bridgehost.plugins import PluginHost
 from bridgehost.state import StateError
 from bridgehost.state.bridge_store import BridgeStore
-from bridgehost.state.gateway_store import iso, utc_now
 from bridgehost.systemd import Notifier, run_watchdog, stop_on_signals, watchdog_interval
 from bridgehost.telegram import commands
 from bridgehost.telegram.access import Access

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, WebAppInfo
 
+from bridgehost.basics import utc_now
 from bridgehost.gateway_api import GatewayApi, GatewayApiError
-from bridgehost.state.gateway_store import utc_now
+from bridgehost.protocol.end_reasons import EndReason
 from bridgehost.telegram import views
 from bridgehost.telegram.sending import edit_text, send_text
 
@@ -29,7 +30,6 @@ log = structlog.get_logger("bridgehost.telegram.launch")
 
 BUTTON_TEXT = "📞 Start the call"
 PROGRESS_EDIT_EVERY_S = 1.0
-HANGUP_REASON = "telegram_hangup"
 
 
 def invite_markup(launch_url: str) -> InlineKeyboardMarkup:
@@ -176,12 +176,12 @@ async def hangup(rt: BridgeRuntime, bot: Any) -> None:
         await send_text(bot, rt.chat_id, "No call is running.")
         return
     ack = await send_text(bot, rt.chat_id, "Hanging up… The recap follows once the call has ended.")
-    if await rt.channel.hangup(call_id, HANGUP_REASON):
+    if await rt.channel.hangup(call_id, EndReason.TELEGRAM_HANGUP):
         log.info("/hangup sent over the control channel", call_id=call_id)
         return
     try:
         async with GatewayApi(rt.config, rt.secrets, timeout_s=views.STATUS_TIMEOUT_S) as api:
-            await api.hangup(HANGUP_REASON, call_id)
+            await api.hangup(EndReason.TELEGRAM_HANGUP, call_id)
         log.info("/hangup sent through the control API", call_id=call_id)
     except GatewayApiError as exc:
         text = "No call is running." if exc.code == "no_call" else f"Could not hang up: {exc}"

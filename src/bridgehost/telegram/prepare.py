@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from bridgehost.basics import iso, utc_now
 from bridgehost.providers import CallInfo, ContextPart
 from bridgehost.state import validate_call_id
-from bridgehost.state.gateway_store import iso, utc_now
 
 if TYPE_CHECKING:
     from bridgehost.telegram.runtime import BridgeRuntime

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bridgehost import __version__
+from bridgehost.basics import utc_now
 from bridgehost.config import BridgeConfig, LoadedConfig, Secrets
 from bridgehost.plugins import PluginHost
 from bridgehost.state.bridge_store import BridgeStore
-from bridgehost.state.gateway_store import utc_now
 from bridgehost.telegram.access import Access
 from bridgehost.telegram.codex_seam import CodexContext
 from bridgehost.telegram.control_channel import ControlChannel

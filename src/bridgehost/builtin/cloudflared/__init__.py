@@ -25,11 +25,12 @@ import asyncio
 import contextlib
 import inspect
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
 from bridgehost import hookimpl
+from bridgehost.basics import utc_now
 from bridgehost.builtin import _probe
 from bridgehost.builtin.cloudflared._policy import (
     COOLDOWN_FILENAME,
@@ -195,25 +196,25 @@ class ManagedQuickCloudflared:
                     ok=False,
                     detail=self._cooldown.message(cooldown),
                     fix=f"wait, or {STATIC_FIX}",
-                    checked_at=_now(),
+                    checked_at=utc_now(),
                 )
             detail = self._down or "the managed quick tunnel is not running"
             last_at = self._last.checked_at if self._last else None
             return Health(
                 ok=False,
                 detail=detail,
-                checked_at=last_at or _now(),
+                checked_at=last_at or utc_now(),
                 fix="arm the call surface (bridgectl call arm) to start a new tunnel",
             )
         last = self._last
         stale = (
             last is None
             or last.checked_at is None
-            or (_now() - last.checked_at >= timedelta(seconds=self.settings.probe_interval_s))
+            or (utc_now() - last.checked_at >= timedelta(seconds=self.settings.probe_interval_s))
         )
         if stale and (self._refresher is None or self._refresher.done()):
             self._refresher = asyncio.create_task(self._refresh(self._public_url))
-        return last or Health(ok=False, detail=f"probing {self._public_url}", checked_at=_now())
+        return last or Health(ok=False, detail=f"probing {self._public_url}", checked_at=utc_now())
 
     # -- starting ------------------------------------------------------------------------
 
@@ -289,7 +290,7 @@ class ManagedQuickCloudflared:
         if summary := child.summary():
             reason += f" ({summary})"
         self._public_url = None
-        self._last = Health(ok=False, detail=f"{reason}; restarting", checked_at=_now())
+        self._last = Health(ok=False, detail=f"{reason}; restarting", checked_at=utc_now())
         self._log.warning("tunnel.exited", pid=child.pid, exit_code=code, output=summary)
         new_url, outcome = await self._restart(reason)
         if not self._stopping:
@@ -329,7 +330,7 @@ class ManagedQuickCloudflared:
         self._last = Health(
             ok=False,
             detail=reason,
-            checked_at=_now(),
+            checked_at=utc_now(),
             fix="arm the call surface again (bridgectl call arm) later, or " + STATIC_FIX,
         )
         self._log.error("tunnel.gave_up", reason=reason)
@@ -360,10 +361,6 @@ class ManagedQuickCloudflared:
                 self.on_progress(message)
             except Exception:
                 self._log.exception("tunnel.on_progress_failed")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @hookimpl

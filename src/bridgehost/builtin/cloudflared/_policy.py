@@ -20,19 +20,17 @@ from typing import Any
 
 import structlog
 
+from bridgehost.basics import utc_now
+
 Clock = Callable[[], float]
 """A monotonic clock in seconds (``time.monotonic``)."""
 WallClock = Callable[[], datetime]
-"""The current time, timezone-aware (``datetime.now(UTC)``)."""
+"""The current time, timezone-aware (:func:`bridgehost.basics.utc_now`)."""
 
 COOLDOWN_FILENAME = "tunnel-cooldown.json"
 """The file under ``storage.root`` that keeps a running cooldown across gateway restarts."""
 
 log = structlog.get_logger("bridgehost.builtin.cloudflared")
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +111,7 @@ class CooldownTracker:
         normal_s: float,
         rate_limit_s: float,
         store: CooldownFile | None = None,
-        wall: WallClock = _utc_now,
+        wall: WallClock = utc_now,
     ) -> None:
         self._clock = clock
         self._wall = wall

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 import aiohttp
 
+from bridgehost.basics import utc_now
 from bridgehost.builtin.cloudflared._process import TunnelChild
 from bridgehost.providers import Health
 
@@ -55,7 +55,7 @@ def stamped(health: Health) -> Health:
     """``health`` with ``checked_at`` filled in when a probe left it empty."""
     if health.checked_at is not None:
         return health
-    return dataclasses.replace(health, checked_at=datetime.now(UTC))
+    return dataclasses.replace(health, checked_at=utc_now())
 
 
 async def probe_once(probe: ProbeFn, url: str, timeout_s: float) -> Health:
@@ -66,7 +66,7 @@ async def probe_once(probe: ProbeFn, url: str, timeout_s: float) -> Health:
         detail = f"the probe of {url} did not finish within {timeout_s:.1f} s"
     except Exception as exc:  # a broken probe must not kill the tunnel
         detail = f"the probe of {url} failed: {type(exc).__name__}: {exc}"
-    return Health(ok=False, detail=detail, checked_at=datetime.now(UTC))
+    return Health(ok=False, detail=detail, checked_at=utc_now())
 
 
 async def probe_until_up(

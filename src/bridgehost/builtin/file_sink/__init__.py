@@ -8,37 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from bridgehost import hookimpl
+from bridgehost.basics import is_call_id, write_atomically
 from bridgehost.providers import HandoffSink, Health, ProviderContext
-
-_CALL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _fallback_markdown(artifact: Mapping[str, Any]) -> str:
@@ -75,7 +51,7 @@ class FileSink:
     async def deliver(self, artifact: Mapping[str, Any]) -> str:
         """Write ``handoff.json`` and ``handoff.md``; return the Markdown path."""
         call_id = str(artifact.get("call_id", ""))
-        if not _CALL_ID.match(call_id):
+        if not is_call_id(call_id):
             raise ValueError(f"artifact has no valid call_id (got {call_id!r})")
         call_dir = self.calls_dir / call_id
         write_atomically(call_dir / "handoff.json", json.dumps(artifact, indent=2, default=str))

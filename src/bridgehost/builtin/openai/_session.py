@@ -27,7 +27,8 @@ from bridgehost.providers import ProviderStartError, SessionEvents, SessionSetup
 if TYPE_CHECKING:  # the SDK takes ~0.7 s to import; the client comes from the backend
     from openai import AsyncOpenAI
 
-CALL_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+OPENAI_CALL_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+"""OpenAI's own id of a Realtime call (``rtc_…``), not bridgehost's call id."""
 
 
 def call_id_from_location(location: str | None) -> str | None:
@@ -35,7 +36,7 @@ def call_id_from_location(location: str | None) -> str | None:
     if not location:
         return None
     candidate = location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-    return candidate if CALL_ID_RE.fullmatch(candidate) else None
+    return candidate if OPENAI_CALL_ID_PATTERN.fullmatch(candidate) else None
 
 
 class OpenAICallSession:
