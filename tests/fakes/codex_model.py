@@ -149,6 +149,11 @@ def input_texts(body: dict[str, Any]) -> list[str]:
     ]
 
 
+TOOL_CALL = "tool_call"
+"""The phase of a scripted message that is a function call: its text is
+``{"name": ..., "arguments": {...}}`` (see :meth:`FakeCodexModel.script_tool_call`)."""
+
+
 def response_stream(messages: Sequence[tuple[str | None, str]], model: str) -> bytes:
     """The SSE body of one response carrying ``messages`` as (phase, text) pairs."""
     resp_id, created = f"resp_{uuid.uuid4().hex[:16]}", int(time.time())
@@ -158,7 +163,27 @@ def response_stream(messages: Sequence[tuple[str | None, str]], model: str) -> b
     ]
     done_items = []
     for index, (phase, text) in enumerate(messages):
-        item: dict[str, Any] = {
+        if phase == TOOL_CALL:
+            call = json.loads(text)
+            item = {
+                "type": "function_call",
+                "id": f"fc_{uuid.uuid4().hex[:16]}",
+                "status": "completed",
+                "call_id": f"call_{uuid.uuid4().hex[:16]}",
+                "name": call["name"],
+                "arguments": json.dumps(call["arguments"]),
+            }
+            events += [
+                {
+                    "type": "response.output_item.added",
+                    "output_index": index,
+                    "item": {**item, "status": "in_progress", "arguments": ""},
+                },
+                {"type": "response.output_item.done", "output_index": index, "item": item},
+            ]
+            done_items.append(item)
+            continue
+        item = {
             "type": "message",
             "id": f"msg_{uuid.uuid4().hex[:16]}",
             "status": "completed",
@@ -225,6 +250,10 @@ class FakeCodexModel:
         """Answer the next request with these (phase, text) messages instead of the echo."""
         with self._lock:
             self.scripts.append(list(messages))
+
+    def script_tool_call(self, name: str, arguments: dict[str, Any]) -> None:
+        """Answer the next request with a call of tool ``name`` (e.g. ``exec_command``)."""
+        self.script((TOOL_CALL, json.dumps({"name": name, "arguments": arguments})))
 
     def posts(self) -> list[dict[str, Any]]:
         """Bodies of the ``/responses`` requests so far."""

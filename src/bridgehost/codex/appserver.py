@@ -57,6 +57,9 @@ def control_socket_path(home: Path | str) -> Path:
 class AppServerClient:
     """One connection to ``codex app-server``; build it with :meth:`spawn` or :meth:`connect`."""
 
+    quiet_methods: tuple[str, ...] = _QUIET
+    """Notifications this connection opts out of (subclasses that stream answers keep some)."""
+
     def __init__(
         self, transport: Transport, *, home: Path | str, timeout: float, close_grace_s: float = 3.0
     ) -> None:
@@ -139,7 +142,7 @@ class AppServerClient:
                     "capabilities": {
                         "experimentalApi": False,
                         "requestAttestation": False,
-                        "optOutNotificationMethods": list(_QUIET),
+                        "optOutNotificationMethods": list(cls.quiet_methods),
                     },
                 },
             )
