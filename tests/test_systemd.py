@@ -161,9 +161,10 @@ async def test_watchdog_resumes_when_health_returns(notify_socket, captured_logs
     async def is_healthy() -> bool:
         return state["healthy"]
 
-    task = asyncio.create_task(run_watchdog(Notifier(), 0.01, is_healthy))
+    # An interval long enough that a loaded machine still answers the check within it.
+    task = asyncio.create_task(run_watchdog(Notifier(), 0.1, is_healthy))
     try:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
         assert notify_socket.messages() == []
         state["healthy"] = True
         await notify_socket.wait_for_async("WATCHDOG", "1", timeout=2, count=2)
