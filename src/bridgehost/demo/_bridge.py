@@ -1,9 +1,10 @@
-"""A minimal bridge for the demo: answers prepares, stores events, writes the handoff files.
+"""A minimal bridge for the demo: answers prepares, stores events, hands ended calls off.
 
-It is the real bridge client (:class:`~bridgehost.telegram.control_channel.ControlChannel`) and
-the real event store and hand-over (:class:`~bridgehost.telegram.handover.CallTracker`) on the
-real gateway, but needs no Telegram and no Codex: the call context is a fixed demo note, and the
-handoff goes to the ``file`` sink.
+It is the real bridge client (:class:`~bridgehost.telegram.control_channel.ControlChannel`), the
+real event store and hand-over (:class:`~bridgehost.telegram.handover.CallTracker`) and the real
+handoff pipeline (:class:`~bridgehost.handoff.Pipeline`) on the real gateway, but needs no
+Telegram and no Codex: the call context is a fixed demo note, the summary is the marked
+fallback (no API key), and the only sink is ``file``.
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ import contextlib
 from typing import Any
 
 from bridgehost.config import LoadedConfig
+from bridgehost.handoff import Pipeline, deliveries
 from bridgehost.plugins import PluginHost
-from bridgehost.protocol.end_reasons import end_label
 from bridgehost.state.bridge_store import BridgeStore
 from bridgehost.telegram.control_channel import ControlChannel
 from bridgehost.telegram.handover import CallTracker
 
 CONNECT_TIMEOUT_S = 10.0
+HANDOFF_TIMEOUT_S = 10.0
 DEMO_CONTEXT = {"parts": [{"title": "Demo", "text": "This is an offline demo."}]}
 
 
 class DemoBridge:
-    """Connects to the gateway's control channel and hands finished calls to the file sink."""
+    """Connects to the gateway's control channel and hands finished calls to the pipeline."""
 
     def __init__(self, loaded: LoadedConfig, url: str, secret: str) -> None:
         self.loaded = loaded
@@ -32,6 +34,12 @@ class DemoBridge:
         self.store.bind("demo-thread")
         self.handoffs: dict[str, str] = {}
         self.ended = asyncio.Queue[str]()
+        self.pipeline = Pipeline(
+            loaded.config,
+            loaded.secrets,
+            self.store,
+            plugins=PluginHost.for_config(loaded.config),
+        )
         self.tracker = CallTracker(self.store, self)
         self.channel = ControlChannel(
             url,
@@ -44,7 +52,8 @@ class DemoBridge:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Connect, say hello, and wait (bounded) until the gateway has greeted back."""
+        """Start the pipeline, connect, say hello, and wait (bounded) for the gateway's greeting."""
+        await self.pipeline.start()
         self._task = asyncio.create_task(self.channel.run(), name="demo-control-channel")
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
@@ -58,34 +67,14 @@ class DemoBridge:
         return {"allowed": True, "context": DEMO_CONTEXT}
 
     async def call_ended(self, call_id: str) -> None:
-        """Write the demo handoff of an ended call through the ``file`` sink."""
-        events = self.store.call_events(call_id)
-        ended = events[-1]
-        lines = [
-            f"bridgehost-handoff: {call_id}",
-            "",
-            f"# Demo call {call_id}",
-            "",
-            f"- ended: {end_label(ended['reason'])} (by {ended['ended_by']})",
-            f"- duration: {ended['duration_ms'] / 1000:.1f} s",
-            f"- events logged: {len(events)}",
-            "",
-        ]
-        lines += [
-            f"- {e['type']}: {e.get('text') or e.get('reason') or ''}".rstrip(": ") for e in events
-        ]
-        artifact: dict[str, Any] = {
-            "call_id": call_id,
-            "end_reason": ended["reason"],
-            "events": events,
-            "markdown": "\n".join(lines) + "\n",
-        }
-        host = PluginHost.for_config(self.loaded.config)
-        sink = host.build(
-            host.select("handoff_sinks", "file"), self.loaded.config, self.loaded.secrets
-        )
-        await sink.start()
-        self.handoffs[call_id] = await sink.deliver(artifact)
+        """Hand an ended call to the pipeline and wait (bounded) for the ``file`` delivery."""
+        await self.pipeline.call_ended(call_id)
+        if not await self.pipeline.wait_idle(HANDOFF_TIMEOUT_S):
+            raise RuntimeError(
+                f"the handoff of {call_id} was not delivered within {HANDOFF_TIMEOUT_S:.0f} s"
+            )
+        rows = {row["sink"]: row for row in deliveries(self.store, call_id)}
+        self.handoffs[call_id] = str(rows["file"]["receipt"])
         await self.ended.put(call_id)
 
     async def close(self) -> None:
@@ -96,4 +85,5 @@ class DemoBridge:
                 await self._task
         await self.channel.close()
         await self.tracker.drain(5.0)
+        await self.pipeline.stop(5.0)
         self.store.close()

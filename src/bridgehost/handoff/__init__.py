@@ -20,8 +20,9 @@ from bridgehost.handoff.artifact import (
     estimate_cost,
     marker_line,
 )
+from bridgehost.handoff.bundle import write_bundle
 from bridgehost.handoff.outbox import DeliveryContext, Outbox, current_delivery, deliveries
-from bridgehost.handoff.pipeline import Pipeline, write_bundle
+from bridgehost.handoff.pipeline import Pipeline
 from bridgehost.handoff.retention import apply_retention
 from bridgehost.handoff.summary import SUMMARY_SCHEMA, Summarizer
 from bridgehost.handoff.worker import DeliveryWorker, RetryPolicy

@@ -6,7 +6,8 @@ The telegram daemon calls :meth:`Pipeline.call_ended` once a call's ``call.ended
 1. builds the artifact from the stored events (:func:`~bridgehost.handoff.build_artifact`),
 2. summarizes it (a failed summary still gives a handoff, marked unsummarized),
 3. writes the call bundle ``{storage.root}/calls/{call_id}/`` — ``transcript.md``,
-   ``handoff.json``, ``handoff.md`` — atomically,
+   ``handoff.json``, ``handoff.md`` — atomically, once (:mod:`.bundle`; the ``file`` sink
+   reports its path),
 4. stores the artifact and one outbox row per sink of ``handoff.sinks`` in one transaction,
 5. kicks the delivery worker, which delivers each row with retries (:mod:`.worker`).
 
@@ -20,20 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from bridgehost.basics import validate_call_id, write_atomically
-from bridgehost.handoff._markdown import render_transcript
+from bridgehost.basics import validate_call_id
 from bridgehost.handoff.artifact import HandoffArtifact, build_artifact
+from bridgehost.handoff.bundle import write_bundle
 from bridgehost.handoff.outbox import Outbox
 from bridgehost.handoff.retention import apply_retention, sweep_partial_writes
 from bridgehost.handoff.summary import Summarizer
 from bridgehost.handoff.worker import DEFAULT_ATTEMPT_TIMEOUT_S, DeliveryWorker, RetryPolicy
+from bridgehost.state import default_paths
 
 if TYPE_CHECKING:
     from bridgehost.config import BridgeConfig, Secrets
@@ -45,19 +46,6 @@ log = structlog.get_logger("bridgehost.handoff")
 
 RETENTION_EVERY_S = 6 * 3600.0
 """How often retention runs while the pipeline is up (it also runs at start)."""
-
-
-def write_bundle(call_dir: Path, artifact: HandoffArtifact, payload: Mapping[str, Any]) -> None:
-    """Write ``transcript.md``, ``handoff.json`` and ``handoff.md`` atomically (0600 files).
-
-    ``handoff.json`` is exactly what the ``file`` sink writes for the same payload, so the two
-    never disagree.
-    """
-    write_atomically(
-        call_dir / "transcript.md", render_transcript(artifact.call_id, artifact.full_transcript)
-    )
-    write_atomically(call_dir / "handoff.json", json.dumps(dict(payload), indent=2, default=str))
-    write_atomically(call_dir / "handoff.md", str(payload["markdown"]))
 
 
 class Pipeline:
@@ -98,7 +86,6 @@ class Pipeline:
             RetryPolicy.from_config(config.handoff),
             attempt_timeout_s=attempt_timeout_s,
         )
-        self.calls_dir = Path(config.storage.root) / "calls"
         self._finalizing: dict[str, asyncio.Task[HandoffArtifact | None]] = {}
         self._housekeeping: asyncio.Task[None] | None = None
 
@@ -204,7 +191,8 @@ class Pipeline:
         artifact = build_artifact(self.store, call_id, self.config)
         artifact = await self.summarizer.summarize(artifact)
         payload = artifact.payload()
-        await asyncio.to_thread(write_bundle, self.calls_dir / call_id, artifact, payload)
+        call_dir = default_paths(self.config.storage.root).call_dir(call_id)
+        await asyncio.to_thread(write_bundle, call_dir, artifact, payload)
         self.outbox.enqueue(call_id, payload, self.sink_names, summarized=artifact.summarized)
         self.worker.kick()
         log.info(
