@@ -32,9 +32,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from bridgehost import hookimpl
-from bridgehost.codex import CodexError, append_handoff, open_app_server
-from bridgehost.codex._errors import BIND_HINT, INSTALL_HINT
-from bridgehost.handoff.artifact import marker_line
 from bridgehost.providers import HandoffSink, Health, ProviderContext, ProviderStartError
 
 
@@ -74,6 +71,8 @@ class CodexSink:
         self._lock = asyncio.Lock()  # one writer per thread: never two app-servers of ours
 
     def _problem(self) -> tuple[str, str] | None:
+        from bridgehost.codex._errors import INSTALL_HINT  # the Codex client loads on first use
+
         if not _binary_found(self.codex.binary):
             return f"codex binary {self.codex.binary!r} not found", INSTALL_HINT
         if not Path(self.codex.home).is_dir():
@@ -102,6 +101,8 @@ class CodexSink:
         )
 
     def _text(self, artifact: Mapping[str, Any]) -> str:
+        from bridgehost.handoff.artifact import marker_line
+
         call_id = str(artifact["call_id"])
         markdown = str(artifact.get("markdown") or "")
         if not markdown.startswith(marker_line(call_id)):
@@ -111,6 +112,9 @@ class CodexSink:
 
     async def deliver(self, artifact: Mapping[str, Any]) -> str:
         """Append the handoff once; return ``codex:<thread>:<mode>:<status>[:turn id]``."""
+        from bridgehost.codex import CodexError, append_handoff, open_app_server
+        from bridgehost.codex._errors import BIND_HINT
+
         call_id = str(artifact["call_id"])
         thread_id = artifact.get("thread_id") or self.codex.thread_id
         if not thread_id:

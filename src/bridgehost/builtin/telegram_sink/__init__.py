@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from bridgehost import hookimpl
-from bridgehost.handoff._markdown import describe_end, format_duration
-from bridgehost.handoff.outbox import current_delivery
 from bridgehost.providers import HandoffSink, Health, ProviderContext, ProviderStartError
 
 if TYPE_CHECKING:
@@ -43,6 +41,8 @@ def _where(delivery: Mapping[str, Any]) -> str:
 
 def recap_text(artifact: Mapping[str, Any], others: list[dict[str, Any]] | None = None) -> str:
     """The recap message for an artifact (plain text, at most 4000 characters)."""
+    from bridgehost.handoff._markdown import describe_end, format_duration  # loaded on first use
+
     lines = [
         f"📞 Call ended after {format_duration(artifact.get('duration_s'))}",
         f"Reason: {describe_end(artifact.get('end_reason'))}",
@@ -111,6 +111,8 @@ class TelegramRecapSink:
         return Health(ok=True, detail=f"posting call recaps to chat {self.chat_id}")
 
     async def _others(self) -> list[dict[str, Any]] | None:
+        from bridgehost.handoff.outbox import current_delivery
+
         delivery = current_delivery()
         if delivery is None:
             return None
@@ -129,6 +131,8 @@ class TelegramRecapSink:
 
     async def deliver(self, artifact: Mapping[str, Any]) -> str:
         """Send the recap once per call; return ``telegram:<chat>:<message id>``."""
+        from bridgehost.handoff.outbox import current_delivery
+
         call_id = str(artifact["call_id"])
         delivery = current_delivery()
         earlier = delivery.receipt if delivery is not None else self._sent.get(call_id)
