@@ -145,7 +145,7 @@ async def test_call_echoes_audio_and_hangs_up_from_the_page(
     assert await app.text("#status") == "You hung up."
     ended = await gw.bridge.wait_for("call.ended")
     assert ended["reason"] == "user_hangup" and ended["ended_by"] == "browser"
-    assert "send /call" in (await app.text("#help")).lower()
+    assert "send /call" in (await app.text("#end")).lower()
     tg_calls = await app.telegram_calls()
     assert "disableClosingConfirmation" in tg_calls and "MainButton.setText:Close" in tg_calls
     assert app.blocked == [] and await app.csp_violations() == []

@@ -4,6 +4,10 @@ The page is one HTML template with its stylesheet and scripts inlined under a pe
 nonce (no ``'unsafe-inline'``), and its settings embedded as JSON safe for a ``<script>``
 element. No build step: the files under ``static/`` are served as they are. The scripts are
 plain files concatenated in :data:`SCRIPTS` order into the page's one inline ``<script>``.
+
+The audio worklet is the one script served as a file (``GET`` :data:`WORKLET_PATH`):
+``audioWorklet.addModule`` takes a URL, and a worklet's fetch carries no nonce, so the page's
+CSP names that exact URL in ``script-src`` (:func:`worklet_source`), not ``'self'``.
 """
 
 from __future__ import annotations
@@ -26,11 +30,15 @@ SCRIPTS: tuple[str, ...] = (
     "miniapp-text.js",  # end reasons (texts from the settings) and microphone help, in words
     "miniapp-telegram.js",  # Telegram.WebApp glue; init data from the URL hash without it
     "miniapp-view.js",  # the page's elements and DOM helpers
-    "miniapp-audio.js",  # relay audio: microphone → PCM16 24 kHz frames, playback queue
+    "miniapp-audio.js",  # the audio worklet's nodes: capture, playback, levels
     "miniapp-socket.js",  # JSON requests, and the call socket with reconnects and acks
     "miniapp.js",  # the call itself (runs last)
 )
 """The page's scripts, in the order they are inlined (later files use earlier ones)."""
+
+WORKLET_PATH = "/miniapp/audio-worklet.js"
+"""Where the page loads its AudioWorklet module from (``miniapp-audio.js`` says the same)."""
+WORKLET_FILE = "miniapp-worklet.js"
 
 _PLACEHOLDER = re.compile(r"\{\{(nonce|style|settings|script)\}\}")
 _CLOSING_TAG = re.compile(r"</(script|style)|<!--", re.IGNORECASE)
@@ -91,6 +99,30 @@ def socket_origin(public_url: str | None) -> list[str]:
     return [str(URL.build(scheme=scheme, host=url.host, port=port))]
 
 
+def worklet_source(request: web.Request) -> list[str]:
+    """The worklet module's exact URL on the origin the browser asked for, for ``script-src``.
+
+    The scheme is ``http`` unless the request is known to be secure: CSP lets an ``http``
+    source match the same URL over ``https`` (not the reverse), so a TLS-terminating tunnel
+    still matches. A ``Host`` that is not a plain host name gives no source (the worklet then
+    does not load, and the page says the audio could not start).
+    """
+    host = request.host
+    if not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?", host):
+        return []
+    scheme = "https" if request.secure else "http"
+    return [f"{scheme}://{host}{WORKLET_PATH}"]
+
+
+async def worklet(_request: web.Request) -> web.Response:
+    """``GET /miniapp/audio-worklet.js``: the page's AudioWorklet module (capture, playback)."""
+    response = web.Response(
+        text=_asset(WORKLET_FILE), content_type="text/javascript", charset="utf-8"
+    )
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
 async def page(request: web.Request) -> web.Response:
     """Serve the Mini App for a valid token; a short page pointing back to Telegram otherwise."""
     gw = request.app[GATEWAY]
@@ -120,11 +152,16 @@ async def page(request: web.Request) -> web.Response:
         "idle_warning_ms": rt.idle_warning_ms,
         "idle_timeout_ms": rt.idle_timeout_ms,
         "startup_timeout_ms": rt.startup_timeout_ms,
+        "reconnect_grace_ms": rt.reconnect_grace_ms,
+        "backend": rt.backend,
+        "push_to_talk": bool(getattr(gw.backend, "push_to_talk", True)),
         "end_reasons": page_texts(),
     }
     response = web.Response(text=render(nonce, settings), content_type="text/html")
     response.headers["Content-Security-Policy"] = miniapp_csp(
-        nonce, connect_src=socket_origin(gw.surface.state.public_url)
+        nonce,
+        connect_src=socket_origin(gw.surface.state.public_url),
+        worklet_src=worklet_source(request),
     )
     response.headers["Permissions-Policy"] = "microphone=(self)"
     return response

@@ -31,6 +31,7 @@ MAX_FINAL_EVENTS = 200
 def add_routes(app: web.Application) -> None:
     """Register the Mini App's routes."""
     app.router.add_get("/miniapp", miniapp.page)
+    app.router.add_get(miniapp.WORKLET_PATH, miniapp.worklet)
     app.router.add_post("/api/call/bootstrap", bootstrap)
     app.router.add_post("/api/call/webrtc", webrtc)
     app.router.add_post("/api/call/hangup", hangup)

@@ -92,22 +92,25 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(16)
 
 
-def miniapp_csp(nonce: str, *, connect_src: Sequence[str]) -> str:
+def miniapp_csp(nonce: str, *, connect_src: Sequence[str], worklet_src: Sequence[str] = ()) -> str:
     """The Mini App page's Content-Security-Policy: nonce scripts and styles, no inline.
 
     ``connect_src`` lists the origins the page may fetch/connect to beside ``'self'`` (for
-    example ``https://api.openai.com``). Raises ``ValueError`` on a nonce or source that could
-    inject another directive.
+    example ``https://api.openai.com``). ``worklet_src`` lists the exact URLs of the page's
+    AudioWorklet module: a worklet's fetch carries no nonce, so ``script-src`` must name it,
+    and a full URL (not ``'self'``) allows that one file only. Raises ``ValueError`` on a
+    nonce or source that could inject another directive.
     """
     if not _NONCE_RE.fullmatch(nonce):
         raise ValueError("the CSP nonce must be base64 text of at least 16 characters")
-    for source in connect_src:
+    for source in (*connect_src, *worklet_src):
         if not _SOURCE_RE.fullmatch(source):
             raise ValueError(f"not a CSP source expression: {source!r}")
     connect = " ".join(["'self'", *connect_src])
+    scripts = " ".join([f"'nonce-{nonce}'", "https://telegram.org", *worklet_src])
     return (
         "default-src 'none'; "
-        f"script-src 'nonce-{nonce}' https://telegram.org; "
+        f"script-src {scripts}; "
         f"style-src 'nonce-{nonce}'; "
         "img-src 'self' data:; "
         "media-src 'self' blob: mediastream:; "

@@ -1,66 +1,26 @@
 "use strict";
-/* bridgehost Mini App: audio for the relay transport. The microphone becomes 24 kHz mono PCM16
-   frames of 40 ms; frames received from the gateway are queued and played in order.
+/* bridgehost Mini App: audio through the gateway's AudioWorklet module (miniapp-worklet.js,
+   served at WORKLET_PATH and allowed for that one path by the page's CSP). In relay mode the
+   microphone becomes 24 kHz mono PCM16 frames of 40 ms and frames from the gateway play through
+   a small jitter buffer; in WebRTC mode the worklet only measures the microphone's level.
+   Resampling happens in the worklet, off the main thread. */
 
-   Capture uses a ScriptProcessorNode: an AudioWorklet module must be loaded from a script URL,
-   which the page's CSP (nonce scripts only) does not allow. For 40 ms voice frames the main
-   thread is fast enough. */
+const WORKLET_PATH = "/miniapp/audio-worklet.js";
 
-const RELAY_RATE = 24000;
-const FRAME_SAMPLES = 960; // 40 ms at 24 kHz
-const MAX_PLAYBACK_LAG_S = 1.0; // drop queued audio that would play later than this
-
-/** Streaming sample-rate converter to 24 kHz that emits Int16 frames of FRAME_SAMPLES. */
-class Pcm16Encoder {
-  constructor(inputRate, onFrame) {
-    this.step = inputRate / RELAY_RATE; // input samples per output sample
-    this.onFrame = onFrame;
-    this.frame = new Int16Array(FRAME_SAMPLES);
-    this.fill = 0;
-    this.pos = 0; // position of the next output sample, in input samples, relative to chunk
-    this.last = 0; // last input sample of the previous chunk (for interpolation)
-    this.sum = 0;
-    this.count = 0;
+/** Load the worklet module into a context, once per context. */
+const workletLoads = new WeakMap();
+function loadWorklet(context) {
+  if (!context.audioWorklet) {
+    return Promise.reject(new Error("this browser cannot process audio (no AudioWorklet)"));
   }
-
-  /** Feed a Float32Array of input samples. */
-  push(input) {
-    if (this.step >= 1) {
-      // Downsampling: average the input samples of each output interval (a box filter).
-      for (let i = 0; i < input.length; i += 1) {
-        this.sum += input[i];
-        this.count += 1;
-        this.pos += 1;
-        if (this.pos >= this.step) {
-          this.pos -= this.step;
-          this.emit(this.sum / this.count);
-          this.sum = 0;
-          this.count = 0;
-        }
-      }
-      return;
-    }
-    // Upsampling: linear interpolation between neighbouring input samples.
-    while (this.pos < input.length) {
-      const index = Math.floor(this.pos);
-      const frac = this.pos - index;
-      const before = index === 0 ? this.last : input[index - 1];
-      this.emit(before + (input[index] - before) * frac);
-      this.pos += this.step;
-    }
-    this.pos -= input.length;
-    this.last = input[input.length - 1];
+  if (!workletLoads.has(context)) {
+    const load = context.audioWorklet.addModule(WORKLET_PATH).catch((err) => {
+      workletLoads.delete(context);
+      throw new Error(`the audio module did not load (${(err && err.message) || err})`);
+    });
+    workletLoads.set(context, load);
   }
-
-  emit(sample) {
-    const clamped = Math.max(-1, Math.min(1, sample));
-    this.frame[this.fill] = clamped < 0 ? clamped * 0x8000 : clamped * 0x7fff;
-    this.fill += 1;
-    if (this.fill === FRAME_SAMPLES) {
-      this.onFrame(this.frame.buffer.slice(0));
-      this.fill = 0;
-    }
-  }
+  return workletLoads.get(context);
 }
 
 /** A tiny energy-based speech detector, so the gateway's idle timer sees someone talking. */
@@ -95,85 +55,90 @@ class SpeechDetector {
   }
 }
 
-/** Microphone → PCM16 frames (onFrame) and a level (onLevel, 0..1) per processed block. */
-class MicCapture {
-  constructor(context, stream, {onFrame, onLevel}) {
-    this.context = context;
-    this.source = context.createMediaStreamSource(stream);
-    this.processor = context.createScriptProcessor(1024, 1, 1);
-    this.mute = context.createGain();
-    this.mute.gain.value = 0; // the processor must reach the destination to run; keep it silent
-    const encoder = new Pcm16Encoder(context.sampleRate, onFrame);
-    const blockMs = (1024 / context.sampleRate) * 1000;
-    this.processor.onaudioprocess = (event) => {
-      const data = event.inputBuffer.getChannelData(0);
-      let energy = 0;
-      for (let i = 0; i < data.length; i += 1) energy += data[i] * data[i];
-      if (onLevel) onLevel(Math.sqrt(energy / data.length), blockMs);
-      encoder.push(data);
-    };
-    this.source.connect(this.processor);
-    this.processor.connect(this.mute);
-    this.mute.connect(context.destination);
-  }
-
-  stop() {
-    this.processor.onaudioprocess = null;
-    for (const node of [this.source, this.processor, this.mute]) {
-      try {
-        node.disconnect();
-      } catch (_err) {
-        // already disconnected
-      }
+/** Disconnect audio nodes, ignoring ones already disconnected. */
+function disconnectAll(nodes) {
+  for (const node of nodes) {
+    try {
+      node.disconnect();
+    } catch (_err) {
+      // already disconnected
     }
   }
 }
 
-/** Plays PCM16 24 kHz frames back to back, without gaps or pile-ups. */
-class Pcm16Player {
-  constructor(context, onLevel) {
+/**
+ * Microphone → PCM16 frames (onFrame(ArrayBuffer)) and levels (onLevel(rms, ms)).
+ * Create with ``await MicCapture.open(context, stream, handlers, {frames})``.
+ */
+class MicCapture {
+  constructor(context, stream, node, handlers) {
     this.context = context;
-    this.onLevel = onLevel;
-    this.output = context.createGain();
-    this.output.connect(context.destination);
-    this.nextTime = 0;
-    this.sources = new Set();
+    this.source = context.createMediaStreamSource(stream);
+    this.node = node;
+    this.silent = context.createGain();
+    this.silent.gain.value = 0; // the node must reach the destination to be pulled; keep it silent
+    node.port.onmessage = (event) => {
+      const message = event.data || {};
+      if (message.type === "frame" && handlers.onFrame) handlers.onFrame(message.data);
+      else if (message.type === "level" && handlers.onLevel) handlers.onLevel(message.rms, message.ms);
+    };
+    this.source.connect(node);
+    node.connect(this.silent);
+    this.silent.connect(context.destination);
+  }
+
+  static async open(context, stream, handlers, {frames = true, muted = false} = {}) {
+    await loadWorklet(context);
+    const node = new AudioWorkletNode(context, "bridgehost-capture", {
+      numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1],
+      processorOptions: {frames, muted}});
+    return new MicCapture(context, stream, node, handlers || {});
+  }
+
+  /** Stop (true) or resume (false) producing frames. */
+  setMuted(muted) {
+    this.node.port.postMessage({type: "mute", muted: Boolean(muted)});
+  }
+
+  stop() {
+    this.node.port.onmessage = null;
+    this.node.port.postMessage({type: "stop"});
+    disconnectAll([this.source, this.node, this.silent]);
+  }
+}
+
+/** Plays PCM16 24 kHz frames through the worklet's jitter buffer. Create with ``open``. */
+class Pcm16Player {
+  constructor(context, node, onLevel) {
+    this.context = context;
+    this.node = node;
+    this.stats = {bufferedMs: 0, underruns: 0, dropped: 0};
+    node.port.onmessage = (event) => {
+      const message = event.data || {};
+      if (message.type !== "level") return;
+      this.stats = {bufferedMs: message.buffered_ms, underruns: message.underruns,
+        dropped: message.dropped};
+      if (onLevel && message.rms > 0.001) onLevel(message.rms);
+    };
+    node.connect(context.destination);
+  }
+
+  static async open(context, onLevel) {
+    await loadWorklet(context);
+    const node = new AudioWorkletNode(context, "bridgehost-playback", {
+      numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1]});
+    return new Pcm16Player(context, node, onLevel);
   }
 
   /** Queue one frame (an ArrayBuffer of little-endian Int16 samples). */
   play(data) {
-    const samples = new Int16Array(data, 0, Math.floor(data.byteLength / 2));
-    if (!samples.length) return;
-    const buffer = this.context.createBuffer(1, samples.length, RELAY_RATE);
-    const channel = buffer.getChannelData(0);
-    let energy = 0;
-    for (let i = 0; i < samples.length; i += 1) {
-      channel[i] = samples[i] / 0x8000;
-      energy += channel[i] * channel[i];
-    }
-    if (this.onLevel) this.onLevel(Math.sqrt(energy / samples.length));
-    const now = this.context.currentTime;
-    if (this.nextTime < now + 0.02 || this.nextTime > now + MAX_PLAYBACK_LAG_S) {
-      this.nextTime = now + 0.05; // (re)start with a small cushion against jitter
-    }
-    const source = this.context.createBufferSource();
-    source.buffer = buffer;
-    source.connect(this.output);
-    source.onended = () => this.sources.delete(source);
-    source.start(this.nextTime);
-    this.sources.add(source);
-    this.nextTime += buffer.duration;
+    if (data.byteLength < 2) return;
+    this.node.port.postMessage({type: "frame", data}, [data]);
   }
 
   stop() {
-    for (const source of this.sources) {
-      try {
-        source.stop();
-      } catch (_err) {
-        // not started yet or already stopped
-      }
-    }
-    this.sources.clear();
-    this.output.disconnect();
+    this.node.port.onmessage = null;
+    this.node.port.postMessage({type: "stop"});
+    disconnectAll([this.node]);
   }
 }

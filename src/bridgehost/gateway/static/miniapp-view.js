@@ -9,6 +9,11 @@ const ui = {
   help: byId("help"), helpTitle: byId("help-title"), helpLines: byId("help-lines"),
   transcript: byId("transcript"), clock: byId("clock"), elapsed: byId("elapsed"),
   remaining: byId("remaining"), orb: byId("orb"), audio: byId("remote"),
+  transcriptBox: byId("transcript-box"), mute: byId("mute"), talk: byId("talk"),
+  pttOption: byId("ptt-option"), pttMode: byId("ptt-mode"), activity: byId("activity"),
+  activityText: byId("activity-text"), activityDetail: byId("activity-detail"),
+  end: byId("end"), endTitle: byId("end-title"), endReason: byId("end-reason"),
+  backToChat: byId("back-to-chat"),
 };
 
 /** A banner above the transcript; ``kind`` lets one kind be hidden without hiding another. */
@@ -47,7 +52,22 @@ function addLine(role, text) {
   if (who.textContent) item.append(who);
   item.append(what);
   ui.transcript.append(item);
-  item.scrollIntoView({block: "end", behavior: "smooth"});
+  // The newest line in view: the box scrolls, and so does the page if the box is off screen.
+  ui.transcriptBox.scrollTop = ui.transcriptBox.scrollHeight;
+  item.scrollIntoView({block: "nearest"});
+}
+
+/** What the agent is doing (a delegation to Codex), or nothing (text ""). */
+function showActivity(text, detail = "") {
+  ui.activityText.textContent = text;
+  ui.activityDetail.textContent = detail;
+  ui.activity.hidden = !text;
+}
+
+/** The Mute button's label and state (its accessible name is its text). */
+function showMuted(muted) {
+  ui.mute.textContent = muted ? "Unmute" : "Mute";
+  ui.mute.setAttribute("aria-pressed", String(Boolean(muted)));
 }
 
 /** Milliseconds as m:ss. */

@@ -1,6 +1,9 @@
 "use strict";
 /* bridgehost Mini App: the call. States: idle → starting (microphone, bootstrap) → connecting →
    in_call → ending → ended, or failed on the way (with "Try again" while the launch is valid).
+   During a call: Mute (or push to talk), what the agent is doing (delegations to Codex), and,
+   in WebRTC mode, recovery of a dropped audio connection: an ICE restart, then a new peer
+   connection, within reconnect_grace_ms, before the call ends with network_lost.
    Uses TelegramHost (miniapp-telegram.js), CallSocket (miniapp-socket.js), the relay audio
    classes (miniapp-audio.js) and the texts (miniapp-text.js), inlined before this file. */
 
@@ -9,12 +12,21 @@ const BOOTSTRAP_TIMEOUT_MS = 45000;
 const INIT_DATA_EXPIRED = new Set(["init_data_stale", "init_data_expired"]);
 const REQUEST_TIMEOUT_MS = 10000;
 const END_WAIT_SLACK_MS = 3000;
+/** A "disconnected" peer often recovers by itself: wait this long before restarting ICE. */
+const DISCONNECT_SETTLE_MS = 1000;
+/** How long one recovery step (ICE restart, new peer) may take to reach "connected". */
+const RECOVERY_STEP_MS = 6000;
+/** Backends whose data channel takes session.input_audio.mute / unmute (GPT-Live). */
+const DATA_CHANNEL_MUTE_BACKENDS = new Set(["gpt-live"]);
+/** Shown while a delegation is answered, then for this long. */
+const ANSWERED_SHOWN_MS = 6000;
 
 const settings = JSON.parse(document.getElementById("settings").textContent || "{}");
 const tg = new TelegramHost(window);
 const app = {state: "idle", mic: null, micRequests: 0, audioContext: null, call: null,
   abort: null, wakeLock: null, ticker: null, retryAt: 0, retryTimer: null, canRetry: true,
-  endReason: null, reconnect: false};
+  endReason: null, reconnect: false, muted: false, pushToTalk: false, talking: false,
+  delegations: new Map()};
 
 /** Counters for tests and debugging (read-only view of the current call). */
 window.__bridgehostStats = {
@@ -30,6 +42,17 @@ window.__bridgehostStats = {
   get wakeLock() { return Boolean(app.wakeLock); },
   get endReason() { return app.endReason; },
   get reconnectOffered() { return app.reconnect; },
+  get muted() { return app.muted; },
+  get pushToTalk() { return app.pushToTalk; },
+  get sending() { return micOpen(); },
+  get iceRestarts() { return app.call ? app.call.iceRestarts : 0; },
+  get peerRestarts() { return app.call ? app.call.peerRestarts : 0; },
+  get mediaRecoveries() { return app.call ? app.call.mediaRecoveries : 0; },
+  get recovering() { return Boolean(app.call && app.call.recovering); },
+  get connectionState() { return app.call && app.call.pc ? app.call.pc.connectionState : ""; },
+  get muteMessages() { return app.call ? app.call.muteMessages.slice() : []; },
+  get activity() { return ui.activity.hidden ? "" : ui.activityText.textContent; },
+  get playback() { return app.call && app.call.player ? app.call.player.stats : null; },
 };
 
 // -- presentation ---------------------------------------------------------------------------
@@ -47,9 +70,14 @@ function setState(state, message) {
   ui.hangup.textContent = busy ? "Cancel" : state === "ending" ? "Hanging up…" : "Hang up";
   ui.hangup.setAttribute("aria-label", busy ? "Cancel the call" : "Hang up the call");
   ui.clock.hidden = !(state === "in_call" || state === "ending");
+  ui.mute.hidden = state !== "in_call" || app.pushToTalk;
+  ui.talk.hidden = state !== "in_call" || !app.pushToTalk;
+  ui.pttOption.hidden = state !== "in_call" || !settings.push_to_talk;
+  if (state !== "in_call") showActivity("");
   // After a call without a transcript, the empty box would only push the help out of sight.
-  ui.transcript.parentElement.hidden =
+  ui.transcriptBox.hidden =
     (state === "ended" || state === "failed") && !ui.transcript.children.length;
+  ui.end.hidden = true;
   if (state === "ended" || state === "failed") {
     ui.start.textContent = "Try again";
     ui.start.hidden = !app.canRetry;
@@ -82,6 +110,68 @@ function updateRetryCountdown() {
 }
 
 // -- microphone, audio context, wake lock ---------------------------------------------------
+
+/** Whether the caller's audio goes out now: not muted, and (push to talk) the button held. */
+function micOpen() {
+  return app.pushToTalk ? app.talking : !app.muted;
+}
+
+/**
+ * Apply micOpen() to the call: relay stops sending frames (the worklet makes none); WebRTC
+ * disables the track, and for GPT-Live also tells the model on the data channel.
+ */
+function applyMic() {
+  const call = app.call;
+  const open = micOpen();
+  showMuted(app.muted);
+  ui.talk.setAttribute("aria-pressed", String(app.talking));
+  ui.talk.textContent = app.talking ? "Talking…" : "Hold to talk";
+  if (!call || call.ended) return;
+  if (call.capture && call.transport !== "webrtc") call.capture.setMuted(!open);
+  if (app.mic) for (const track of app.mic.getAudioTracks()) track.enabled = open;
+  if (call.transport === "webrtc" && DATA_CHANNEL_MUTE_BACKENDS.has(settings.backend)) {
+    sendMuteMessage(call, !open);
+  }
+}
+
+/** GPT-Live: session.input_audio.mute / unmute on the oai-events channel (once per change). */
+function sendMuteMessage(call, muted) {
+  const type = muted ? "session.input_audio.mute" : "session.input_audio.unmute";
+  if (call.lastMute === type) return;
+  const channel = call.channel;
+  if (!channel || channel.readyState !== "open") {
+    call.pendingMute = type; // sent when the channel opens
+    return;
+  }
+  channel.send(JSON.stringify({type, event_id: `mute_${Date.now()}`}));
+  call.lastMute = type;
+  call.pendingMute = null;
+  call.muteMessages.push(type);
+}
+
+/** The Mute button. */
+function toggleMute() {
+  if (app.state !== "in_call") return;
+  app.muted = !app.muted;
+  applyMic();
+  tg.haptic(app.muted ? "warning" : "success");
+}
+
+/** The "Push to talk" option: muted except while "Hold to talk" is held. */
+function setPushToTalk(on) {
+  app.pushToTalk = Boolean(on) && Boolean(settings.push_to_talk);
+  app.talking = false;
+  ui.pttMode.checked = app.pushToTalk;
+  setState(app.state);
+  applyMic();
+}
+
+/** Hold to talk: pressed (true) or released (false). */
+function holdToTalk(on) {
+  if (!app.pushToTalk || app.state !== "in_call" || app.talking === on) return;
+  app.talking = on;
+  applyMic();
+}
 
 /** The microphone stream: asked for once per page and reused for every retry. */
 async function microphone() {
@@ -232,7 +322,9 @@ function reconnect() {
 async function connect(boot, stream, context) {
   const call = {id: boot.call_id, token: boot.client_token, transport: boot.transport,
     limits: boot.limits || {}, started: false, connectedAt: 0, ending: null, ended: false,
-    pc: null, capture: null, player: null, endTimer: null};
+    pc: null, capture: null, player: null, endTimer: null, stream, context,
+    iceRestarts: 0, peerRestarts: 0, mediaRecoveries: 0, recovering: false, muteMessages: [],
+    lastMute: null, pendingMute: null};
   app.call = call;
   call.socket = new CallSocket(socketUrl(boot.ws_path), call.token, {
     onAudio: (data) => { if (call.player && !call.ending) call.player.play(data); },
@@ -249,7 +341,7 @@ async function connect(boot, stream, context) {
   if (call.transport === "webrtc") {
     await startWebrtc(call, stream, context);
   } else {
-    startRelay(call, stream, context);
+    await startRelay(call, stream, context);
   }
   const deadline = Number(call.limits.startup_timeout_ms || settings.startup_timeout_ms) || 30000;
   call.startTimer = setTimeout(() => {
@@ -258,54 +350,151 @@ async function connect(boot, stream, context) {
 }
 
 /** Relay: PCM16 frames over the call socket both ways; call.started once audio flows. */
-function startRelay(call, stream, context) {
+async function startRelay(call, stream, context) {
   if (!context) throw new Error("this browser cannot play audio");
-  call.player = new Pcm16Player(context);
+  call.player = await Pcm16Player.open(context, showLevel);
   const speech = new SpeechDetector((state) => {
     call.socket.sendEvent({type: "vad", state}); // keeps the gateway's idle timer fed
     if (state === "speech_started") hideBanner("idle");
   });
-  call.capture = new MicCapture(context, stream, {
+  call.capture = await MicCapture.open(context, stream, {
     onFrame: (frame) => {
-      if (!call.ending && call.socket.sendAudio(frame) && !call.started) started(call);
+      if (call.ending || !micOpen()) return; // muted: nothing leaves the page
+      if (call.socket.sendAudio(frame) && !call.started) started(call);
     },
     onLevel: (rms, ms) => { showLevel(rms); if (call.started) speech.update(rms, ms); },
-  });
+  }, {muted: !micOpen()});
+  if (call.ended) teardown(call);
 }
 
 /** WebRTC: the offer goes to the gateway (never to OpenAI directly); started once connected. */
 async function startWebrtc(call, stream, context) {
+  if (context) { // only for the level meter: the audio itself goes over WebRTC
+    call.capture = await MicCapture.open(context, stream, {onLevel: showLevel}, {frames: false});
+  }
+  const pc = openPeer(call, stream);
+  const answer = await sendOffer(call, pc);
+  if (!answer.ok) {
+    // The gateway's message is already a sentence for people: show it as it is.
+    throw Object.assign(new Error(answer.message), {sentence: true});
+  }
+}
+
+/** A new peer connection for the call: the microphone track, the data channel, the handlers. */
+function openPeer(call, stream) {
   const pc = new RTCPeerConnection();
   call.pc = pc;
   pc.ontrack = (event) => {
+    if (call.pc !== pc) return;
     ui.audio.srcObject = event.streams[0] || new MediaStream([event.track]);
     ui.audio.play().catch(() => {});
   };
   for (const track of stream.getAudioTracks()) pc.addTrack(track, stream);
-  call.channel = pc.createDataChannel("oai-events"); // transcripts come via the call socket
-  if (context) { // only for the level display: the audio itself goes over WebRTC
-    call.capture = new MicCapture(context, stream, {onFrame: () => {}, onLevel: showLevel});
-  }
-  await pc.setLocalDescription(await pc.createOffer());
+  const channel = pc.createDataChannel("oai-events"); // transcripts come via the call socket
+  call.channel = channel;
+  call.lastMute = null;
+  channel.onopen = () => {
+    if (call.channel !== channel) return;
+    if (!micOpen() && DATA_CHANNEL_MUTE_BACKENDS.has(settings.backend)) {
+      sendMuteMessage(call, true);
+    } else if (call.pendingMute) {
+      sendMuteMessage(call, call.pendingMute === "session.input_audio.mute");
+    }
+  };
+  pc.onconnectionstatechange = () => onPeerState(call, pc);
+  return pc;
+}
+
+/** Offer (a fresh one, or an ICE restart) through the gateway; {ok, message}. */
+async function sendOffer(call, pc, {iceRestart = false} = {}) {
+  await pc.setLocalDescription(await pc.createOffer(iceRestart ? {iceRestart: true} : {}));
   const answer = await postJson("/api/call/webrtc",
     {call_id: call.id, client_token: call.token, sdp: pc.localDescription.sdp}, 30000);
   if (!answer.ok || !answer.body.sdp) {
-    // The gateway's message is already a sentence for people: show it as it is.
-    throw Object.assign(new Error(errorMessage(answer, "The voice service did not answer.")),
-      {sentence: true});
+    return {ok: false, message: errorMessage(answer, "The voice service did not answer.")};
   }
+  if (call.pc !== pc || pc.signalingState === "closed") return {ok: false, message: "replaced"};
   await pc.setRemoteDescription({type: "answer", sdp: answer.body.sdp});
-  pc.onconnectionstatechange = () => {
-    if (pc.connectionState === "connected") {
-      hideBanner("media");
-      if (!call.started) started(call);
-    } else if (pc.connectionState === "disconnected" && call.started) {
-      showBanner("The audio connection is unstable. Trying to recover…", "media");
-    } else if (pc.connectionState === "failed") {
-      if (call.started) hangUp("network_lost");
-      else startFailed(new Error("the audio connection failed"));
+  return {ok: true, message: ""};
+}
+
+/** The peer's connectionState: start, recover, or give up. */
+function onPeerState(call, pc) {
+  if (call.pc !== pc || call.ended) return;
+  const state = pc.connectionState;
+  if (state === "connected") {
+    hideBanner("media");
+    if (!call.started) started(call);
+    if (call.onConnected) call.onConnected();
+  } else if (state === "disconnected" && call.started) {
+    clearTimeout(call.settleTimer);
+    call.settleTimer = setTimeout(() => {
+      if (call.pc === pc && pc.connectionState === "disconnected") recoverMedia(call);
+    }, DISCONNECT_SETTLE_MS);
+  } else if (state === "failed") {
+    if (call.started) recoverMedia(call);
+    else startFailed(new Error("the audio connection failed"));
+  }
+}
+
+/** Resolves true once call.pc is connected, false after ``ms``. */
+function waitConnected(call, ms) {
+  if (call.pc && call.pc.connectionState === "connected") return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { call.onConnected = null; resolve(false); }, ms);
+    call.onConnected = () => { clearTimeout(timer); call.onConnected = null; resolve(true); };
+  });
+}
+
+/**
+ * The audio connection dropped: say "Reconnecting…", try an ICE restart on the same peer,
+ * then new peer connections, until reconnect_grace_ms has passed; then end with network_lost.
+ */
+async function recoverMedia(call) {
+  if (call.recovering || call.ending || call.ended) return;
+  call.recovering = true;
+  const grace = Number(settings.reconnect_grace_ms) || 8000;
+  const deadline = Date.now() + grace;
+  setState("in_call", "Reconnecting…");
+  showBanner("The audio connection dropped. Reconnecting…", "media");
+  tg.haptic("warning");
+  const giveUp = setTimeout(() => {
+    if (call.recovering && !call.ended) hangUp("network_lost");
+  }, grace);
+  const left = () => deadline - Date.now();
+  let back = false;
+  try {
+    call.iceRestarts += 1;
+    pcRestartIce(call.pc);
+    const restarted = await sendOffer(call, call.pc, {iceRestart: true}).catch(() => ({}));
+    back = Boolean(restarted.ok) && await waitConnected(call, Math.min(RECOVERY_STEP_MS, left()));
+    while (!back && left() > 0 && !call.ending && !call.ended) {
+      call.peerRestarts += 1;
+      const old = call.pc;
+      const pc = openPeer(call, call.stream);
+      if (old) old.close();
+      const offered = await sendOffer(call, pc).catch(() => ({}));
+      back = Boolean(offered.ok) && await waitConnected(call, Math.min(RECOVERY_STEP_MS, left()));
+      if (!back && left() > 0) await new Promise((r) => setTimeout(r, Math.min(1000, left())));
     }
-  };
+  } finally {
+    clearTimeout(giveUp);
+    call.recovering = false;
+  }
+  if (back && !call.ending && !call.ended) {
+    call.mediaRecoveries += 1;
+    hideBanner("media");
+    setState("in_call", "Connected again. Speak any time.");
+    applyMic();
+    tg.haptic("success");
+  } else if (!call.ending && !call.ended) {
+    hangUp("network_lost");
+  }
+}
+
+/** RTCPeerConnection.restartIce where the browser has it. */
+function pcRestartIce(pc) {
+  if (pc && typeof pc.restartIce === "function") pc.restartIce();
 }
 
 /** Audio flows: tell the gateway (durably), keep the screen on, guard against closing. */
@@ -314,6 +503,7 @@ function started(call) {
   clearTimeout(call.startTimer);
   call.socket.sendEvent({type: "call.started"}, {durable: true});
   setState("in_call", "Connected. Speak any time.");
+  applyMic();
   tg.confirmClosing(true);
   tg.backButton(async () => {
     if (await tg.confirm("Hang up the call?")) hangUp("user_hangup");
@@ -367,12 +557,53 @@ function onCallEvent(call, event) {
         "unless someone speaks.", "idle");
       tg.haptic("warning");
       break;
+    case "delegation.started":
+      onDelegation(event, "started");
+      break;
+    case "delegation.progress":
+      onDelegation(event, "progress");
+      break;
+    case "delegation.finished":
+      onDelegation(event, "finished");
+      break;
     case "call.ended":
       ended(call, event.reason);
       break;
     default:
       break;
   }
+}
+
+/**
+ * What the agent is doing: "Asking Codex: <question>" while a delegation runs (with its latest
+ * progress under it), then "Codex answered" (or "Codex could not answer") for a few seconds.
+ */
+function onDelegation(event, phase) {
+  const id = String(event.delegation_id || "");
+  const running = app.delegations;
+  clearTimeout(app.activityTimer);
+  if (phase === "started") {
+    running.set(id, String(event.question || "").trim());
+  } else if (phase === "progress") {
+    if (!running.has(id)) running.set(id, "");
+    showActivity(askingText(running.get(id)), String(event.text || "").slice(0, 200));
+    return;
+  } else {
+    running.delete(id);
+    if (!running.size) {
+      showActivity(event.ok === false ? "Codex could not answer" : "Codex answered");
+      app.activityTimer = setTimeout(() => showActivity(""), ANSWERED_SHOWN_MS);
+      return;
+    }
+  }
+  const latest = Array.from(running.values()).pop();
+  showActivity(askingText(latest));
+}
+
+/** "Asking Codex: …" for a question (shortened), or without one. */
+function askingText(question) {
+  const text = question && question.length > 140 ? `${question.slice(0, 139)}…` : question;
+  return text ? `Asking Codex: ${text}` : "Asking Codex…";
 }
 
 /** The gateway (or this page) decided to end: stop sending, wait briefly for last words. */
@@ -414,6 +645,7 @@ async function hangUp(reason = "user_hangup") {
 function teardown(call) {
   clearTimeout(call.endTimer);
   clearTimeout(call.startTimer);
+  clearTimeout(call.settleTimer);
   if (call.capture) call.capture.stop();
   if (call.player) call.player.stop();
   call.capture = call.player = null;
@@ -436,11 +668,26 @@ function ended(call, reason) {
   tg.backButton(null);
   hideBanner();
   app.canRetry = !call.started; // a started call consumed the launch link
-  setState("ended", endReasonText(app.endReason));
-  if (call.started) {
-    showHelp("The call is over.", ["To call again, send /call in Telegram."]);
-  }
+  app.delegations.clear();
+  app.muted = app.talking = false;
+  const sentence = endReasonText(app.endReason);
+  setState("ended", sentence);
+  if (call.started) showEndScreen(sentence);
   tg.haptic(app.endReason === "user_hangup" ? "success" : "warning");
+}
+
+/** The end screen: why the call ended, what happens next, and the way back to the chat. */
+function showEndScreen(sentence) {
+  ui.endReason.textContent = sentence;
+  ui.end.hidden = false;
+  ui.endTitle.focus({preventScroll: false}); // screen readers land on the end screen
+  tg.mainButton("Back to the chat", backToChat);
+}
+
+/** Back to the chat: closing the Mini App shows the chat it was opened from. */
+function backToChat(event) {
+  if (event) event.preventDefault();
+  if (!tg.close()) window.history.back();
 }
 
 /** Closing the page during a call: hand over what is not yet on disk, and end it. */
@@ -460,6 +707,28 @@ function onPageHide() {
 
 ui.start.addEventListener("click", () => { if (app.reconnect) reconnect(); else startCall(); });
 ui.hangup.addEventListener("click", () => { hangUp("user_hangup"); });
+ui.mute.addEventListener("click", toggleMute);
+ui.pttMode.addEventListener("change", () => setPushToTalk(ui.pttMode.checked));
+ui.talk.addEventListener("pointerdown", (event) => {
+  event.preventDefault();
+  if (ui.talk.setPointerCapture) ui.talk.setPointerCapture(event.pointerId);
+  holdToTalk(true);
+});
+for (const name of ["pointerup", "pointercancel", "lostpointercapture"]) {
+  ui.talk.addEventListener(name, () => holdToTalk(false));
+}
+ui.talk.addEventListener("keydown", (event) => {
+  if ((event.key === " " || event.key === "Enter") && !event.repeat) {
+    event.preventDefault();
+    holdToTalk(true);
+  }
+});
+ui.talk.addEventListener("keyup", (event) => {
+  if (event.key === " " || event.key === "Enter") holdToTalk(false);
+});
+ui.talk.addEventListener("blur", () => holdToTalk(false));
+ui.talk.addEventListener("contextmenu", (event) => event.preventDefault());
+ui.backToChat.addEventListener("click", backToChat);
 window.addEventListener("pagehide", onPageHide);
 window.addEventListener("online", () => { if (app.call) app.call.socket.retryNow(); });
 document.addEventListener("visibilitychange", () => {
