@@ -27,7 +27,9 @@ USAGE_FIELDS = (
     "transcription_input_tokens",
     "transcription_output_tokens",
 )
-"""The token counts a ``usage`` event may carry (integers), besides ``transcription_s``."""
+"""The token counts a ``usage`` event may carry (integers), besides :data:`SECONDS_FIELDS`."""
+SECONDS_FIELDS = ("transcription_s", "live_session_s")
+"""Durations a ``usage`` event may carry: transcription billed by duration, GPT-Live time."""
 
 
 AUDIO_IN_PER_S = 10
@@ -60,6 +62,7 @@ class TokenUsage:
     transcription_input_tokens: int = 0
     transcription_output_tokens: int = 0
     transcription_s: float = 0.0
+    live_session_s: float = 0.0
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> TokenUsage:
@@ -70,11 +73,12 @@ class TokenUsage:
         seconds at OpenAI's token rates; the rest counts as uncached text. Audio seconds
         without totals count as that many audio tokens.
         """
-        if not any(name in event for name in (*USAGE_FIELDS, "transcription_s")):
+        if not any(name in event for name in (*USAGE_FIELDS, *SECONDS_FIELDS)):
             return cls._from_totals(event)
         return cls(
             **{name: _count(event.get(name)) for name in USAGE_FIELDS},
             transcription_s=_seconds(event.get("transcription_s")),
+            live_session_s=_seconds(event.get("live_session_s")),
         )
 
     @classmethod
@@ -124,7 +128,10 @@ def cost_usd(usage: TokenUsage, prices: PricesConfig) -> float:
         + usage.transcription_input_tokens * prices.transcription_input_usd_per_million_tokens
         + usage.transcription_output_tokens * prices.transcription_output_usd_per_million_tokens
     ) / 1e6
-    per_minute = usage.transcription_s / 60 * prices.transcription_usd_per_minute
+    per_minute = (
+        usage.transcription_s / 60 * prices.transcription_usd_per_minute
+        + usage.live_session_s / 60 * prices.live_session_usd_per_minute
+    )
     return round(per_token + per_minute, 6)
 
 

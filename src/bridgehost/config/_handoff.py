@@ -62,6 +62,14 @@ class PricesConfig(BaseModel):
         ge=0,
         allow_inf_nan=False,
     )
+    live_session_usd_per_minute: float = setting(
+        0.05,
+        "Price of GPT-Live session time (the gpt-live backend reports seconds, not tokens)",
+        unit="USD/minute",
+        strict=True,
+        ge=0,
+        allow_inf_nan=False,
+    )
 
     @model_validator(mode="before")
     @classmethod

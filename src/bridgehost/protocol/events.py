@@ -169,6 +169,8 @@ class Usage(CallEventBase):
     transcription_input_tokens: Count | None = None
     transcription_output_tokens: Count | None = None
     transcription_s: Seconds | None = None
+    live_session_s: Seconds | None = None
+    """Seconds of GPT-Live session time since the last report (billed per minute)."""
 
 
 class ChatMessage(CallEventBase):
