@@ -147,7 +147,7 @@ async def test_budget_exhausted_is_checked_before_any_invite(
 async def test_intents_in_the_chat(tmp_path, tg, gateway_factory, bridge_factory):
     _gw, bridge = await _setup(tmp_path, tg, gateway_factory, bridge_factory)
     tg.push_message(CHAT, "this API call fails")
-    await wait_text(tg, "Noted for your next call")
+    await wait_text(tg, "I kept your message")  # outside a call, text is a Codex turn
     assert not [m for m in tg.sent_messages(CHAT) if web_app_url(m)]
     tg.push_message(CHAT, "Can you call me?")
     await wait_button(tg)

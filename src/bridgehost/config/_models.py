@@ -21,6 +21,7 @@ from pydantic import (
 from bridgehost.config._fields import setting, split_url
 from bridgehost.config._gateway import GatewayConfig
 from bridgehost.config._handoff import HandoffConfig
+from bridgehost.config._invites import InvitesConfig
 from bridgehost.config._problems import CrossFieldError, FieldProblem, Issue
 from bridgehost.config._realtime import RealtimeConfig
 
@@ -82,6 +83,27 @@ class TelegramConfig(BaseModel):
         unit="s",
         strict=True,
         ge=0,
+    )
+    approval_timeout_s: float = setting(
+        300.0,
+        "How long an Approve/Deny question from Codex waits in the chat; no answer in time "
+        "means deny",
+        unit="s",
+        strict=True,
+        gt=0,
+    )
+    max_document_bytes: int = setting(
+        20_000_000,
+        "Largest document accepted from the chat (the Bot API downloads at most 20 MB)",
+        unit="bytes",
+        strict=True,
+        gt=0,
+    )
+    inbox_dir: str = setting(
+        "telegram-inbox",
+        "Where documents sent in the chat are saved: a directory relative to the bound "
+        "thread's working directory (or an absolute path)",
+        unit="path",
     )
 
     @field_validator("authorized_chat_id", mode="before")
@@ -145,6 +167,13 @@ class CodexConfig(BaseModel):
         unit="s",
         strict=True,
         gt=0,
+    )
+    call_sandbox: str = setting(
+        "read-only",
+        "Sandbox of the Codex turns that answer questions asked during a call: read-only, so "
+        "nothing changes by voice; workspace-write lets them edit (approvals still go to the chat)",
+        examples=["read-only", "workspace-write"],
+        pattern=r"^(read-only|workspace-write)$",
     )
 
     @model_validator(mode="before")
@@ -257,6 +286,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "codex": CodexConfig,
     "handoff": HandoffConfig,
     "storage": StorageConfig,
+    "invites": InvitesConfig,
     "plugins": PluginsConfig,
 }
 
@@ -286,6 +316,10 @@ class BridgeConfig(BaseModel):
     storage: StorageConfig = Field(
         default_factory=StorageConfig,
         description="State directory and retention.",
+    )
+    invites: InvitesConfig = Field(
+        default_factory=InvitesConfig,
+        description="When the agent may invite the person to a call.",
     )
     plugins: PluginsConfig = Field(
         default_factory=PluginsConfig,

@@ -138,8 +138,51 @@ class CallHangup(Frame):
         return value[:64] if value else None
 
 
+class CallNote(Frame):
+    """A message typed in the chat during the call: for the live voice model as quoted data
+    (never instructions) and for the handoff."""
+
+    type: Literal["call.note"] = "call.note"
+    call_id: CallId
+    text: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+DelegationId = Annotated[str, Field(min_length=1, max_length=128)]
+Revision = Annotated[int, Field(ge=1, lt=10**6)]
+
+
+class CallDelegateProgress(Frame):
+    """Codex is working on a delegation: a piece of what it says so far."""
+
+    type: Literal["call.delegate.progress"] = "call.delegate.progress"
+    call_id: CallId
+    delegation_id: DelegationId
+    revision: Revision
+    text: Annotated[str, Field(max_length=8000)]
+
+
+class CallDelegateResult(Frame):
+    """Codex finished a delegation: its answer (``ok``) or why it could not (``error``)."""
+
+    type: Literal["call.delegate.result"] = "call.delegate.result"
+    call_id: CallId
+    delegation_id: DelegationId
+    revision: Revision
+    ok: bool
+    answer: Annotated[str, Field(max_length=64_000)] = ""
+    turn_id: Annotated[str, Field(max_length=128)] | None = None
+    error: Annotated[str, Field(max_length=2000)] | None = None
+
+
 BridgeToGateway = Annotated[
-    BridgeHello | BridgeStatus | CallPrepareResult | CallAck | CallHangup,
+    BridgeHello
+    | BridgeStatus
+    | CallPrepareResult
+    | CallAck
+    | CallHangup
+    | CallNote
+    | CallDelegateProgress
+    | CallDelegateResult,
     Field(discriminator="type"),
 ]
 """Every frame the bridge sends."""
@@ -190,7 +233,31 @@ class CallEventFrame(Frame):
     event: LoggedEvent
 
 
-GatewayToBridge = Annotated[HelloOk | CallPrepare | CallEventFrame, Field(discriminator="type")]
+class CallDelegate(Frame):
+    """Ask Codex, in the call's bound thread, what the voice model delegated. Sent again with
+    the same ``(call_id, delegation_id, revision)`` after a reconnect: the bridge runs each once."""
+
+    type: Literal["call.delegate"] = "call.delegate"
+    call_id: CallId
+    delegation_id: DelegationId
+    revision: Revision
+    question: Annotated[str, Field(min_length=1, max_length=8000)]
+    transcript: Annotated[str, Field(max_length=16_000)] = ""
+
+
+class CallDelegateCancel(Frame):
+    """The delegation is no longer wanted (corrected, timed out, or the call ended)."""
+
+    type: Literal["call.delegate.cancel"] = "call.delegate.cancel"
+    call_id: CallId
+    delegation_id: DelegationId
+    revision: Revision
+
+
+GatewayToBridge = Annotated[
+    HelloOk | CallPrepare | CallEventFrame | CallDelegate | CallDelegateCancel,
+    Field(discriminator="type"),
+]
 """Every frame the gateway sends."""
 
 

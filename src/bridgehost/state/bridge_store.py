@@ -61,6 +61,23 @@ BRIDGE_MIGRATIONS = [
         CREATE INDEX call_notes_by_call ON call_notes (call_id);
         """,
     ),
+    Migration(
+        10,
+        "bridge-telegram: chat messages on their way to the bound Codex thread",
+        sql="""
+        CREATE TABLE chat_inbox (
+            update_id INTEGER PRIMARY KEY,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'done')),
+            placeholder_id INTEGER,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX chat_inbox_pending ON chat_inbox (status, update_id);
+        """,
+    ),
     # Versions 20+ belong to the handoff (bridgehost.handoff.outbox); keep lower ones above.
     Migration(
         20,

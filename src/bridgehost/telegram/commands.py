@@ -47,6 +47,9 @@ COMMANDS = [
     BotCommand("call", "Start a live voice call (/call status: how calls stand)"),
     BotCommand("hangup", "End the live call"),
     BotCommand("status", "The bridge, the gateway and the bound thread"),
+    BotCommand("new", "Start a new Codex thread and bind it"),
+    BotCommand("threads", "Recent Codex threads, tap one to bind it"),
+    BotCommand("stop", "Interrupt the running Codex turn"),
     BotCommand("capabilities", "Every call prerequisite, with fixes"),
     BotCommand("help", "What this bot does"),
 ]
@@ -129,7 +132,10 @@ async def call_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def _call_status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = _runtime(context)
     snap = await views.snapshot(rt)
-    await send_text(context.bot, rt.chat_id, views.call_status_text(rt, snap))
+    text = views.call_status_text(rt, snap)
+    if rt.invites is not None:
+        text += "\n" + "\n".join(rt.invites.status_lines())
+    await send_text(context.bot, rt.chat_id, text)
 
 
 async def hangup_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -143,7 +149,11 @@ async def hangup_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``/status``."""
     rt = _runtime(context)
-    await send_text(context.bot, rt.chat_id, views.status_text(rt, await views.snapshot(rt)))
+    text = views.status_text(rt, await views.snapshot(rt))
+    conversation = context.application.bot_data.get("conversation")
+    if conversation is not None:
+        text = f"{text}\n{conversation.status_line()}"
+    await send_text(context.bot, rt.chat_id, text)
 
 
 async def capabilities_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -189,6 +199,14 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         _start_launch(context, update)
         return
     call = rt.current_call()
+    conversation = context.application.bot_data.get("conversation")
+    if call is None and conversation is not None and message is not None:
+        await conversation.accept(update.update_id, {"text": text}, message.message_id)
+        return
+    if call is not None and rt.channel is not None:
+        from bridgehost.telegram.call_notes import send_call_note
+
+        await send_call_note(rt, call["call_id"], text)
     rt.store.add_note(text, call["call_id"] if call else None)
     log.info("stored a note", call_id=call["call_id"] if call else None, chars=len(text))
     reply = (
@@ -202,7 +220,14 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Photos, voice, files…: not handled (yet); say so instead of staying silent."""
+    """Photos, voice notes and documents go to the conversation; anything else: say so."""
+    conversation = context.application.bot_data.get("conversation")
+    message = update.effective_message
+    if conversation is not None and message is not None:
+        from bridgehost.telegram.attachments import accept_attachment
+
+        if await accept_attachment(conversation, message, update.update_id):
+            return
     await send_text(
         context.bot,
         _runtime(context).chat_id,

@@ -25,7 +25,9 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
 from bridgehost.basics import iso, utc_now
+from bridgehost.builtin.codex_sink import CodexThreadContext
 from bridgehost.config import KNOWN_SECRETS, LoadedConfig, requirements_problems
+from bridgehost.invites.client import socket_path
 from bridgehost.logging import register_secret
 from bridgehost.plugins import PluginHost
 from bridgehost.state import StateError
@@ -33,9 +35,12 @@ from bridgehost.state.bridge_store import BridgeStore
 from bridgehost.systemd import Notifier, run_watchdog, stop_on_signals, watchdog_interval
 from bridgehost.telegram import commands
 from bridgehost.telegram.access import Access
-from bridgehost.telegram.codex_seam import AppServerContext, CodexContext
+from bridgehost.telegram.codex_seam import CodexContext
 from bridgehost.telegram.control_channel import Backoff, ControlChannel
 from bridgehost.telegram.handover import CallTracker, HandoffPipeline
+from bridgehost.telegram.invite_socket import InviteSocket
+from bridgehost.telegram.invites import InviteDesk
+from bridgehost.telegram.invites import register as register_invite_buttons
 from bridgehost.telegram.prepare import prepare_call
 from bridgehost.telegram.runtime import BridgeRuntime
 from bridgehost.telegram.sending import deliver, on_error
@@ -74,11 +79,14 @@ def build_bridge(
 
     :param handoff: the pipeline ended calls go to, or a factory that builds it on the
         daemon's store; default the real :class:`bridgehost.handoff.Pipeline`.
-    :param codex: the Codex reader; default :class:`AppServerContext` (``codex app-server``).
+    :param codex: a Codex reader in place of the builtin ``codex`` plugin's call context
+        (which reads the bound thread through ``codex app-server``); tests, embedding.
     :param host: the plugin host; default the installed plugins minus ``plugins.disabled``.
     """
     config = loaded.config
     host = host or PluginHost.for_config(config)
+    if codex is not None:
+        host.replace_call_context("codex", CodexThreadContext(codex))
     needs = host.secret_needs(config, "telegram")
     problems = [str(p) for p in requirements_problems(loaded, "telegram", needs)]
     problems += host.conflicts()
@@ -108,7 +116,6 @@ def build_bridge(
         store=store,
         host=host,
         access=Access(config.telegram.authorized_chat_id),
-        codex=codex or AppServerContext(config),
         handoff=handoff,
         tracker=tracker,
     )
@@ -143,7 +150,16 @@ def build_application(rt: BridgeRuntime) -> Application[Any, Any, Any, Any, Any,
         .get_updates_read_timeout(rt.config.telegram.poll_timeout_s + 10.0)
         .build()
     )
+    from bridgehost.codex.turns import TurnRunner
+    from bridgehost.telegram.conversation import Conversation
+
+    conversation = Conversation(rt, TurnRunner.for_config(rt.config.codex), application.bot)
+    application.bot_data["conversation"] = conversation
+    for handler in conversation.handlers():
+        application.add_handler(handler)
     commands.register(application, rt)
+    rt.invites = InviteDesk(rt, application.bot)
+    register_invite_buttons(application, rt.invites)
     application.add_error_handler(on_error)
     return application
 
@@ -212,7 +228,7 @@ async def _start(
         "polling",
         lambda: application.updater.start_polling(
             timeout=rt.config.telegram.poll_timeout_s,
-            allowed_updates=["message"],
+            allowed_updates=["message", "callback_query"],
             error_callback=_polling_error,
         ),
         stop,
@@ -249,6 +265,7 @@ async def run_bridge(
     notifier.status("starting: reaching Telegram")
     application = build_application(rt)
     tasks: list[asyncio.Task[None]] = []
+    invite_socket = InviteSocket(rt.invites, socket_path(rt.config))
     try:
         rt.store.prune_processed_updates(iso(utc_now() - KEEP_UPDATE_IDS) or "")
         await _lifecycle(rt.handoff, "start")
@@ -257,7 +274,12 @@ async def run_bridge(
             tasks.append(asyncio.create_task(rt.channel.run(), name="control-channel"))
         if not await _start(rt, application, stop, notifier):
             return
+        rt.invites.resume()
+        await invite_socket.start()
         tasks.append(asyncio.create_task(_status_loop(rt, notifier), name="status"))
+        conversation = application.bot_data.get("conversation")
+        if conversation is not None:
+            tasks.append(asyncio.create_task(conversation.run(), name="conversation"))
         interval = watchdog_interval()
         if interval:
             alive = list(tasks)
@@ -283,16 +305,19 @@ async def run_bridge(
     finally:
         notifier.stopping("stopping: closing Telegram polling and the control channel")
         log.info("bridge stopping")
+        await invite_socket.close()
         await _stop_telegram(application)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if rt.channel is not None:
             await rt.channel.close()
+        await rt.invites.close()
         await rt.tracker.drain(HANDOVER_DRAIN_S)
         await _lifecycle(rt.handoff, "stop")
-        with contextlib.suppress(Exception):
-            await rt.codex.close()
+        if (conversation := application.bot_data.get("conversation")) is not None:
+            with contextlib.suppress(Exception):
+                await conversation.runner.close()
         rt.store.close()
         notifier.close()
 
@@ -309,7 +334,7 @@ async def serve_bridge(
 
     :param handoff: where ended calls go, or a factory taking the daemon's ``BridgeStore``
         (default: the real :class:`bridgehost.handoff.Pipeline`).
-    :param codex: the Codex reader (default: ``codex app-server`` through ``bridgehost.codex``).
+    :param codex: a Codex reader in place of the builtin ``codex`` plugin's (tests).
     :raises BridgeStartError: a requirement is missing or Telegram rejects the token.
     """
     rt = build_bridge(loaded, handoff=handoff, codex=codex)
