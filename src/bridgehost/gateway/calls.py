@@ -43,6 +43,9 @@ BROWSER_EVENT_TYPES = frozenset(
         "call.error",
         "transcript.unavailable",
         "call.ended",
+        "delegation.started",
+        "delegation.progress",
+        "delegation.finished",
     }
 )
 

@@ -181,6 +181,35 @@ class ChatMessage(CallEventBase):
     text: Text | None = None
 
 
+class DelegationStarted(CallEventBase):
+    """The voice model handed a question to Codex (the page shows "Asking Codex: …")."""
+
+    sources = _GATEWAY
+    type: Literal["delegation.started"]
+    delegation_id: Short
+    question: Text
+
+
+class DelegationProgress(CallEventBase):
+    """What Codex reports while it works on a delegation."""
+
+    sources = _GATEWAY
+    type: Literal["delegation.progress"]
+    delegation_id: Short
+    text: Text
+
+
+class DelegationFinished(CallEventBase):
+    """Codex answered a delegation (``ok``) or could not; the page shows "Codex answered"."""
+
+    sources = _GATEWAY
+    type: Literal["delegation.finished"]
+    delegation_id: Short
+    ok: bool
+    answer: Text | None = None
+    turn_id: Short | None = None
+
+
 CallEvent = Annotated[
     CallStarted
     | CallStartFailed
@@ -194,7 +223,10 @@ CallEvent = Annotated[
     | TranscriptUnavailable
     | ResponseInterrupted
     | Usage
-    | ChatMessage,
+    | ChatMessage
+    | DelegationStarted
+    | DelegationProgress
+    | DelegationFinished,
     Field(discriminator="type"),
 ]
 """Every call event, told apart by ``type``."""

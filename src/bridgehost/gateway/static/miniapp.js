@@ -140,12 +140,10 @@ function sendMuteMessage(call, muted) {
   if (call.lastMute === type) return;
   const channel = call.channel;
   if (!channel || channel.readyState !== "open") {
-    call.pendingMute = type; // sent when the channel opens
-    return;
+    return; // the channel's onopen sends the mute if it is still wanted
   }
   channel.send(JSON.stringify({type, event_id: `mute_${Date.now()}`}));
   call.lastMute = type;
-  call.pendingMute = null;
   call.muteMessages.push(type);
 }
 
@@ -324,7 +322,7 @@ async function connect(boot, stream, context) {
     limits: boot.limits || {}, started: false, connectedAt: 0, ending: null, ended: false,
     pc: null, capture: null, player: null, endTimer: null, stream, context,
     iceRestarts: 0, peerRestarts: 0, mediaRecoveries: 0, recovering: false, muteMessages: [],
-    lastMute: null, pendingMute: null};
+    lastMute: "session.input_audio.unmute"};
   app.call = call;
   call.socket = new CallSocket(socketUrl(boot.ws_path), call.token, {
     onAudio: (data) => { if (call.player && !call.ending) call.player.play(data); },
@@ -392,13 +390,11 @@ function openPeer(call, stream) {
   for (const track of stream.getAudioTracks()) pc.addTrack(track, stream);
   const channel = pc.createDataChannel("oai-events"); // transcripts come via the call socket
   call.channel = channel;
-  call.lastMute = null;
+  call.lastMute = "session.input_audio.unmute"; // a new session listens until told otherwise
   channel.onopen = () => {
     if (call.channel !== channel) return;
     if (!micOpen() && DATA_CHANNEL_MUTE_BACKENDS.has(settings.backend)) {
       sendMuteMessage(call, true);
-    } else if (call.pendingMute) {
-      sendMuteMessage(call, call.pendingMute === "session.input_audio.mute");
     }
   };
   pc.onconnectionstatechange = () => onPeerState(call, pc);
