@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -209,16 +209,20 @@ async def test_gpt_live_mute_goes_on_the_data_channel(
 
     await app.page.get_by_role("button", name="Mute").click()
     await live.wait_until(
-        lambda: ("data_channel", "session.input_audio.mute")
-        in [(via, event.get("type")) for via, event in session.client_events]
+        lambda: (
+            ("data_channel", "session.input_audio.mute")
+            in [(via, event.get("type")) for via, event in session.client_events]
+        )
     )
     assert await app.page.evaluate(
         "() => window.__bridgehostStats && !document.getElementById('mute').hidden"
     )
     await app.page.get_by_role("button", name="Unmute").click()
     await live.wait_until(
-        lambda: ("data_channel", "session.input_audio.unmute")
-        in [(via, event.get("type")) for via, event in session.client_events]
+        lambda: (
+            ("data_channel", "session.input_audio.unmute")
+            in [(via, event.get("type")) for via, event in session.client_events]
+        )
     )
     assert session.refused == []
     assert (await app.stats())["muteMessages"] == [
@@ -267,7 +271,7 @@ class RejoinBackend:
     """A WebRTC backend for the recovery test."""
 
     transport = "webrtc"
-    instances: list[RejoinBackend] = []
+    instances: ClassVar[list[RejoinBackend]] = []
 
     def __init__(self, context: ProviderContext) -> None:
         self.context = context
