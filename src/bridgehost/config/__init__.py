@@ -16,6 +16,7 @@ environment, then ``.env`` next to the config file.
 
 from bridgehost.config._gateway import GatewayConfig
 from bridgehost.config._handoff import HandoffConfig, PricesConfig
+from bridgehost.config._invites import InvitesConfig
 from bridgehost.config._load import (
     CONFIG_FILE_NAME,
     SYSTEM_CONFIG_PATH,
@@ -62,6 +63,7 @@ __all__ = [
     "ConfigProblem",
     "GatewayConfig",
     "HandoffConfig",
+    "InvitesConfig",
     "LoadedConfig",
     "PluginsConfig",
     "PricesConfig",

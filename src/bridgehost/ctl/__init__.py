@@ -29,6 +29,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "bridgehost.ctl.call_cmd:call",
         "Arm or disarm the call surface, see calls, hang up the live call.",
     ),
+    "mcp": LazyCommand(
+        "bridgehost.ctl.mcp_cmd:mcp",
+        "Register the bridgehost MCP server with Codex (install, uninstall, status).",
+    ),
     "threads": LazyCommand(
         "bridgehost.ctl.threads_cmd:threads",
         "List Codex threads (newest first), marking the one calls are bound to.",

@@ -214,6 +214,17 @@ def _python_checks(unit: InstalledUnit) -> list[Check]:
     ]
 
 
+def _mcp_checks(config_path: Path) -> list[Check]:
+    """Whether ``bridgehost mcp`` is registered in the configured Codex home."""
+    from bridgehost.ctl.mcp_cmd import registration_check
+
+    try:
+        loaded = load_config(config_path)
+    except ConfigError:
+        return []
+    return [registration_check(loaded.config.codex.home)]
+
+
 def _merge(checks: list[Check]) -> list[Check]:
     """One line for the same finding about several units: ``credential X (a, b)``."""
     merged: dict[tuple[str, str, str, str | None], list[str]] = {}
@@ -241,6 +252,7 @@ def run_doctor(scope: Scope, prefix: Path | None, config: Path | None) -> list[C
         or default_config_path(scope)
     )
     checks += _config_checks(config_path.absolute(), scope, units[SOCKET])
+    checks += _mcp_checks(config_path)
     needed = needed_secrets(config_path if config_path.is_file() else None)
     services = [unit for name in SERVICES if (unit := units[name]) is not None]
     if scope == "system":

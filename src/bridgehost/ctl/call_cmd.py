@@ -20,6 +20,7 @@ from bridgehost.ctl._output import (
     progress,
     run,
 )
+from bridgehost.ctl.invite_cmd import invite
 
 if TYPE_CHECKING:
     from bridgehost.config import LoadedConfig
@@ -35,6 +36,7 @@ def call() -> None:
 
 
 call.add_command(call_status)
+call.add_command(invite)
 
 
 async def _arm(loaded: LoadedConfig, *, as_json: bool) -> dict[str, Any]:

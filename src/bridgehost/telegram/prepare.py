@@ -20,6 +20,7 @@ import structlog
 from bridgehost.basics import iso, utc_now
 from bridgehost.providers import CallInfo, ContextPart
 from bridgehost.state import validate_call_id
+from bridgehost.telegram import invites
 
 if TYPE_CHECKING:
     from bridgehost.telegram.runtime import BridgeRuntime
@@ -147,5 +148,6 @@ async def prepare_call(rt: BridgeRuntime, call: Mapping[str, Any]) -> dict[str, 
     parts = await gather_context(
         rt, info, notes, budget_s=context_budget_s(rt.config.realtime.startup_timeout_ms)
     )
+    parts = invites.leading_parts(rt, call_id) + parts
     log.info("prepared a call", call_id=call_id, parts=len(parts), notes=len(notes))
     return {"allowed": True, "reason": None, "context": {"parts": [part_json(p) for p in parts]}}

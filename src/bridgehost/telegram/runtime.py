@@ -41,6 +41,8 @@ class BridgeRuntime:
     channel: ControlChannel | None = None
     started_at: float = field(default_factory=time.monotonic)
     call_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    invites: Any = None
+    """The invite desk (:class:`bridgehost.telegram.invites.InviteDesk`) once the daemon runs."""
 
     @property
     def config(self) -> BridgeConfig:
