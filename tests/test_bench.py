@@ -1,0 +1,35 @@
+"""``bench/run.py --quick`` runs every benchmark with tiny counts and reports each one.
+
+No timings are asserted: the benchmarks are the record (docs/performance.md); this only keeps
+them runnable.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = {"startup", "call_memory", "event_ingest", "relay", "flood"}
+
+
+def test_every_benchmark_runs_in_quick_mode(tmp_path):
+    out = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--out", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["quick"] is True
+    assert report["errors"] == {}
+    assert set(report["results"]) == BENCHMARKS
+    startup = report["results"]["startup"]
+    assert startup["gateway"]["ratio_to_floor"]["healthz_ms"] > 0
+    assert report["results"]["call_memory"]["calls"] == 3
+    assert report["machine"]["cores"] >= 1
