@@ -7,6 +7,7 @@ never ``bridgehost.ctl``; ``plugins`` is the operator command, registered by imp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -120,6 +121,28 @@ def telegram(ctx: click.Context) -> None:
     from bridgehost.telegram.daemon import BridgeStartError, build_bridge, run_bridge
 
     _run_service(ctx, "bridge-telegram", build_bridge, run_bridge, BridgeStartError)
+
+
+@main.command()
+@shared_options("config", "log_level")
+@click.pass_context
+def mcp(ctx: click.Context) -> None:
+    """Run the MCP server on stdio that lets the Codex agent reach you in Telegram.
+
+    Codex starts it (register it with 'bridgectl mcp install'). Tools: request_call,
+    send_message, ask_user; each goes to bridge-telegram's local invite socket.
+    """
+    from bridgehost.config import ConfigError, load_config
+    from bridgehost.mcp_server import serve_stdio
+
+    configure_logging("bridgehost-mcp", level=ctx.obj.get("log_level") or "WARNING")
+    try:
+        loaded = load_config(ctx.obj["config_path"])
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_stdio(loaded))
 
 
 def _run_service(
