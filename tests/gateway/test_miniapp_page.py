@@ -140,6 +140,53 @@ def test_static_assets_cannot_end_their_inline_elements() -> None:
         assert "</script" not in text.lower() and "</style" not in text.lower(), name
 
 
+async def test_script_src_allows_the_worklet_module_and_nothing_else(gw) -> None:
+    token = await _launch_token(gw)
+    async with gw.http.get(f"{gw.base}/miniapp?launch={token}") as resp:
+        directives = _csp(resp.headers["Content-Security-Policy"])
+        html = await resp.text()
+    sources = directives["script-src"].split()
+    nonce = sources[0]
+    # A worklet's fetch carries no nonce: its one exact URL is listed, never 'self' or a host.
+    assert sources == [nonce, "https://telegram.org", f"{gw.base}{miniapp.WORKLET_PATH}"]
+    assert nonce.startswith("'nonce-")
+    assert "'self'" not in directives["script-src"] and "worker-src" not in directives
+    assert "createScriptProcessor" not in html
+    for element in ('id="mute"', 'aria-pressed="false"', 'id="activity"', 'id="end"'):
+        assert element in html
+
+
+async def test_worklet_module_is_served_as_javascript(gw) -> None:
+    async with gw.http.get(f"{gw.base}{miniapp.WORKLET_PATH}") as resp:
+        assert resp.status == 200
+        assert resp.content_type == "text/javascript"
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        text = await resp.text()
+    assert 'registerProcessor("bridgehost-capture"' in text
+    assert 'registerProcessor("bridgehost-playback"' in text
+    assert "createScriptProcessor" not in text
+    assert f'WORKLET_PATH = "{miniapp.WORKLET_PATH}"' in miniapp._asset("miniapp-audio.js")
+
+
+async def test_a_host_header_that_is_no_host_name_gives_no_worklet_source(gw) -> None:
+    token = await _launch_token(gw)
+    headers = {"Host": "evil.example; script-src *"}
+    async with gw.http.get(f"{gw.base}/miniapp?launch={token}", headers=headers) as resp:
+        assert resp.status == 200
+        directives = _csp(resp.headers["Content-Security-Policy"])
+    assert directives["script-src"].split()[1:] == ["https://telegram.org"]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_worklet_module_is_valid_javascript(tmp_path: Path) -> None:
+    script = tmp_path / "worklet.js"
+    script.write_text(miniapp._asset(miniapp.WORKLET_FILE))
+    result = subprocess.run(
+        ["node", "--check", str(script)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_inlined_script_is_valid_javascript(tmp_path: Path) -> None:
     script = tmp_path / "page.js"
