@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -170,7 +171,7 @@ def test_config_disabled_applies_to_builtins_too():
         host.select("handoff_sinks", "file")
 
 
-def test_call_context_isolates_a_raising_plugin():
+async def test_call_context_isolates_a_raising_plugin():
     @hookimpl
     def good_context(call, config):
         return [ContextPart(title="Rota", text=f"call {call.call_id}", priority=10)]
@@ -182,8 +183,41 @@ def test_call_context_isolates_a_raising_plugin():
     host = PluginHost.load(env={}, entry_points=[])
     host.register(types.SimpleNamespace(bridgehost_call_context=good_context), "good")
     host.register(types.SimpleNamespace(bridgehost_call_context=bad_context), "bad")
-    parts = host.call_context(CallInfo(call_id="c1", bridge_id="b"), config=None)
+    parts = await host.call_context(CallInfo(call_id="c1", bridge_id="b"), config=None)
     assert parts == [ContextPart(title="Rota", text="call c1", priority=10)]
+
+
+async def test_call_context_awaits_async_plugins_each_within_the_timeout():
+    @hookimpl
+    async def async_context(call, config):
+        await asyncio.sleep(0)
+        return [ContextPart(title="Async", text=call.call_id, priority=80)]
+
+    @hookimpl
+    async def slow_context(call, config):
+        await asyncio.sleep(30)
+        return [ContextPart(title="Never", text="too late")]
+
+    @hookimpl
+    def sync_context(call, config):
+        return [ContextPart(title="Sync", text="from a thread", priority=20)]
+
+    host = PluginHost.load(env={}, entry_points=[])
+    for name, impl in [("a", async_context), ("slow", slow_context), ("s", sync_context)]:
+        host.register(types.SimpleNamespace(bridgehost_call_context=impl), name)
+    started = asyncio.get_running_loop().time()
+    parts = await host.call_context(CallInfo(call_id="c2", bridge_id="b"), None, timeout_s=0.3)
+    assert asyncio.get_running_loop().time() - started < 2
+    assert [p.title for p in parts] == ["Async", "Sync"]
+
+    @hookimpl
+    async def fixed_context(call, config):
+        return [ContextPart(title="Fixed", text="in place of a", priority=90)]
+
+    host.replace_call_context("a", types.SimpleNamespace(bridgehost_call_context=fixed_context))
+    parts = await host.call_context(CallInfo(call_id="c3", bridge_id="b"), None, timeout_s=0.3)
+    assert [p.title for p in parts] == ["Fixed", "Sync"]
+    assert host.record("a-context").status is PluginStatus.ENABLED
 
 
 def test_build_passes_context_with_validated_settings():

@@ -6,8 +6,10 @@ across all plugins; order of registration never decides who wins.
 
 Two hooks **collect**: every implementation contributes (call context, readiness checks).
 
-All hooks are synchronous. The objects they return carry the async life cycle
+The slot hooks are synchronous; the objects they return carry the async life cycle
 (``start``/``stop``/``health``), which the services drive on their event loop.
+``bridgehost_call_context`` may also be an ``async def``: the host awaits each implementation
+with its own timeout (a synchronous one runs in a worker thread).
 
 Implement a hook by decorating a function of the same name with :data:`bridgehost.hookimpl`
 in a module registered under the ``bridgehost`` entry-point group.
@@ -15,7 +17,7 @@ in a module registered under the ``bridgehost`` entry-point group.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -113,15 +115,22 @@ def bridgehost_register_handoff_sinks() -> Sequence[HandoffSink]:
 
 
 @hookspec
-def bridgehost_call_context(call: CallInfo, config: BridgeConfig) -> Sequence[ContextPart] | None:
+def bridgehost_call_context(
+    call: CallInfo, config: BridgeConfig
+) -> Sequence[ContextPart] | Awaitable[Sequence[ContextPart] | None] | None:
     """Contribute parts of a call's instructions before the voice session starts.
 
-    Called by the bridge for every call it prepares; every implementation contributes. A
-    plugin that raises is logged and skipped: one broken plugin never blocks a call.
+    Called by the bridge for every call it prepares; every implementation contributes, all at
+    once. An implementation may be an ``async def`` (it runs on the bridge's event loop, so it
+    must not block) or a plain function (it runs in a worker thread). Each one has the call's
+    context budget (a few seconds, see ``realtime.startup_timeout_ms``): one that is slower,
+    or raises, is logged and left out, so one broken plugin never blocks a call. The builtin
+    ``codex`` plugin contributes the bound Codex thread's recent turns this way.
 
     :param call: the call being prepared (id, bridge id, user, bound thread).
     :param config: the effective configuration.
-    :return: a list of :class:`bridgehost.providers.ContextPart`, or ``None`` for nothing.
+    :return: a list of :class:`bridgehost.providers.ContextPart`, or ``None`` for nothing (from
+        an ``async def``: the same, awaited).
 
     **Example:**
 
@@ -133,6 +142,11 @@ def bridgehost_call_context(call: CallInfo, config: BridgeConfig) -> Sequence[Co
         @hookimpl
         def bridgehost_call_context(call, config):
             return [ContextPart(title="On-call rota", text="Alice is on call this week.")]
+
+        @hookimpl
+        async def bridgehost_call_context(call, config):  # or, reading something slow
+            rota = await fetch_rota(call.thread_id)
+            return [ContextPart(title="On-call rota", text=rota)]
     """
 
 

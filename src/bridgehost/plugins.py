@@ -2,7 +2,7 @@
 
 Core code never calls ``pm.hook.*`` directly; it asks :class:`PluginHost` for typed providers
 (:meth:`PluginHost.select`, :meth:`PluginHost.select_sinks`) and collected contributions
-(:meth:`PluginHost.call_context`, :meth:`PluginHost.readiness_checks`).
+(:meth:`PluginHost.call_context`, awaited, and :meth:`PluginHost.readiness_checks`).
 
 Loading rules:
 
@@ -17,7 +17,9 @@ Loading rules:
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import inspect
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +49,8 @@ LOAD_PLUGINS_ENV = "BRIDGEHOST_LOAD_PLUGINS"
 STRICT_PLUGINS_ENV = "BRIDGEHOST_STRICT_PLUGINS"
 BUILTIN_DISTRIBUTION = "bridgehost"
 _SLOTS_BY_KEY = {slot.key: slot for slot in SLOTS}
+CALL_CONTEXT_TIMEOUT_S = 10.0
+"""How long one ``bridgehost_call_context`` implementation may take by default."""
 
 
 class PluginStatus(enum.StrEnum):
@@ -112,6 +116,7 @@ class PluginHost:
         self.strict = strict
         self._records: dict[str, PluginRecord] = {}
         self._provided: dict[str, list[Provided]] = {slot.key: [] for slot in SLOTS}
+        self._call_context_replaced: set[str] = set()
 
     # -- loading -------------------------------------------------------------------------
 
@@ -484,16 +489,76 @@ class PluginHost:
 
     # -- collecting hooks ----------------------------------------------------------------
 
-    def call_context(self, call: CallInfo, config: BridgeConfig) -> list[ContextPart]:
-        """Collect context parts from every plugin; a plugin that raises is logged and skipped."""
+    def replace_call_context(self, plugin_name: str, replacement: object) -> PluginRecord:
+        """Leave ``plugin_name``'s ``bridgehost_call_context`` out and register ``replacement``
+        (an object with that hook) as ``{plugin_name}-context``, in place of an earlier
+        replacement; the plugin's other hooks stay.
+
+        For tests and embedding, e.g. a fixed Codex reader in place of the builtin ``codex``
+        plugin's (see :class:`bridgehost.builtin.codex_sink.CodexThreadContext`).
+        """
+        self._call_context_replaced.add(plugin_name)
+        self.unregister(f"{plugin_name}-context")
+        return self.register(replacement, f"{plugin_name}-context")
+
+    async def call_context(
+        self,
+        call: CallInfo,
+        config: BridgeConfig,
+        *,
+        timeout_s: float = CALL_CONTEXT_TIMEOUT_S,
+    ) -> list[ContextPart]:
+        """Collect context parts from every plugin at once, highest priority first.
+
+        Each implementation gets ``timeout_s``: ``async def`` ones are awaited on this loop,
+        plain ones run in a worker thread. One that raises or is too slow is logged and left
+        out.
+        """
+        impls = [
+            impl
+            for impl in self.pm.hook.bridgehost_call_context.get_hookimpls()
+            if impl.plugin_name not in self._call_context_replaced
+        ]
+        kwargs = {"call": call, "config": config}
+        results = await asyncio.gather(
+            *(self._one_call_context(impl, kwargs, timeout_s) for impl in impls)
+        )
         parts: list[ContextPart] = []
-        for plugin_name, result in self._call_each(
-            "bridgehost_call_context", call=call, config=config
-        ):
+        for impl, result in zip(impls, results, strict=True):
             parts.extend(p for p in result if isinstance(p, ContextPart))
             if any(not isinstance(p, ContextPart) for p in result):
-                log.warning("ignored non-ContextPart items", plugin=plugin_name)
+                log.warning("ignored non-ContextPart items", plugin=impl.plugin_name)
         return sorted(parts, key=lambda p: -p.priority)
+
+    async def _one_call_context(
+        self, impl: pluggy.HookImpl, kwargs: Mapping[str, Any], timeout_s: float
+    ) -> list[Any]:
+        args = [kwargs[arg] for arg in impl.argnames]
+        try:
+            async with asyncio.timeout(timeout_s):
+                if inspect.iscoroutinefunction(impl.function):
+                    result = await impl.function(*args)
+                else:
+                    result = await asyncio.to_thread(impl.function, *args)
+                    if inspect.isawaitable(result):
+                        result = await result
+        except TimeoutError:
+            log.warning(
+                "call context source too slow; left out",
+                plugin=impl.plugin_name,
+                call_id=getattr(kwargs["call"], "call_id", None),
+                budget_s=timeout_s,
+            )
+            return []
+        except Exception as exc:
+            log.warning(
+                "call context source failed; left out",
+                plugin=impl.plugin_name,
+                call_id=getattr(kwargs["call"], "call_id", None),
+                error=_describe_error(exc),
+            )
+            return []
+        return list(result) if result else []
 
     def readiness_checks(self, config: BridgeConfig) -> list[tuple[str, ReadinessCheck]]:
         """Collect ``(plugin name, check)`` pairs: the selected providers' own, then the hook's."""
@@ -513,7 +578,7 @@ class PluginHost:
         return checks
 
     def _call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Sequence[Any]]]:
-        results = []
+        results: list[tuple[str, Sequence[Any]]] = []
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             try:
                 result = impl.function(*[kwargs[arg] for arg in impl.argnames])

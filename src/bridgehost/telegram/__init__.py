@@ -7,6 +7,6 @@ and ``/hangup``), :mod:`~bridgehost.telegram.views` (readiness and status texts)
 ("call me"), :mod:`~bridgehost.telegram.control_channel` (``/ws/bridge`` client),
 :mod:`~bridgehost.telegram.prepare` (``call.prepare``), :mod:`~bridgehost.telegram.handover`
 (events stored once; :class:`~bridgehost.telegram.handover.HandoffPipeline`),
-:mod:`~bridgehost.telegram.codex_seam` (:class:`~bridgehost.telegram.codex_seam.CodexContext`),
+:mod:`~bridgehost.telegram.codex_seam` (the Codex reader a test can put in the builtin's place),
 :mod:`~bridgehost.telegram.sending` (Bot API calls that retry and never crash the daemon).
 """

@@ -1,16 +1,15 @@
 """Answering the gateway's ``call.prepare``: may this call start, and with what context?
 
 Refusals are sentences that name the fix ("No Codex thread is bound. Run: bridgectl bind
---latest"); the gateway shows them to the caller as they are. Context is gathered in parallel
-from three places and bounded in time: the bound Codex thread's recent turns (through the
-:class:`~bridgehost.telegram.codex_seam.CodexContext` seam), the plugins'
-``bridgehost_call_context`` parts, and the notes the user queued in the chat before the call.
-When the time is up the answer goes out with what has arrived; the rest is logged.
+--latest"); the gateway shows them to the caller as they are. Context is the plugins'
+``bridgehost_call_context`` parts, gathered in parallel through the plugin host, each within the
+call's context budget (the builtin ``codex`` plugin's are the bound thread's recent turns), and
+the notes the user queued in the chat before the call. When the time is up the answer goes out
+with what has arrived; the rest is logged.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -83,39 +82,12 @@ def _notes_part(notes: list[str]) -> ContextPart | None:
     )
 
 
-async def _plugin_parts(rt: BridgeRuntime, info: CallInfo) -> list[ContextPart]:
-    return await asyncio.to_thread(rt.host.call_context, info, rt.config)
-
-
 async def gather_context(
     rt: BridgeRuntime, info: CallInfo, notes: list[str], *, budget_s: float
 ) -> list[ContextPart]:
-    """Codex, plugin and note parts; whatever is not ready after ``budget_s`` is left out."""
-    sources: dict[str, asyncio.Task[list[ContextPart]]] = {
-        "plugins": asyncio.create_task(_plugin_parts(rt, info)),
-    }
-    if info.thread_id:
-        sources["codex"] = asyncio.create_task(rt.codex.context_parts(info.thread_id))
-    _done, pending = await asyncio.wait(sources.values(), timeout=budget_s)
-    parts: list[ContextPart] = []
-    for name, task in sources.items():
-        if task in pending:
-            task.cancel()
-            log.warning(
-                "call context source too slow; left out",
-                source=name,
-                call_id=info.call_id,
-                budget_s=budget_s,
-            )
-        elif task.exception() is not None:
-            log.warning(
-                "call context source failed; left out",
-                source=name,
-                call_id=info.call_id,
-                error=str(task.exception()),
-            )
-        else:
-            parts.extend(p for p in task.result() if isinstance(p, ContextPart))
+    """The plugins' parts (Codex's included) and the notes, highest priority first; a plugin
+    not ready after ``budget_s`` is left out."""
+    parts = await rt.host.call_context(info, rt.config, timeout_s=budget_s)
     if note_part := _notes_part(notes):
         parts.append(note_part)
     return sorted(parts, key=lambda p: -p.priority)

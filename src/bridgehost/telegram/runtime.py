@@ -1,4 +1,4 @@
-"""What the bridge daemon's parts share: config, store, plugins, the control channel, Codex.
+"""What the bridge daemon's parts share: config, store, plugins, the control channel.
 
 :class:`BridgeRuntime` is assembled by :func:`bridgehost.telegram.daemon.build_bridge` and
 handed to the command handlers and the control channel. It answers the questions every part
@@ -20,7 +20,6 @@ from bridgehost.config import BridgeConfig, LoadedConfig, Secrets
 from bridgehost.plugins import PluginHost
 from bridgehost.state.bridge_store import BridgeStore
 from bridgehost.telegram.access import Access
-from bridgehost.telegram.codex_seam import CodexContext
 from bridgehost.telegram.control_channel import ControlChannel
 from bridgehost.telegram.handover import CallTracker, HandoffPipeline
 
@@ -35,7 +34,6 @@ class BridgeRuntime:
     store: BridgeStore
     host: PluginHost
     access: Access
-    codex: CodexContext
     handoff: HandoffPipeline
     tracker: CallTracker
     channel: ControlChannel | None = None

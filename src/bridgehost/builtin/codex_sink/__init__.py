@@ -1,4 +1,8 @@
-"""The ``codex`` handoff sink: appends each call's Markdown handoff to the bound Codex thread.
+"""The ``codex`` plugin: the bound thread's recent work as call context, and the handoff sink.
+
+Before each call, its ``bridgehost_call_context`` (:mod:`._context`) reads the bound thread's
+session summary and recent turns. After it, the ``codex`` handoff sink appends the call's
+Markdown handoff to the thread.
 
 The thread is the one the call was bound to (the artifact's ``thread_id``), else ``[codex]
 thread_id``. The sink talks to ``codex app-server`` through :mod:`bridgehost.codex`: over the
@@ -32,6 +36,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from bridgehost import hookimpl
+from bridgehost.builtin.codex_sink._context import (
+    AppServerContext,
+    CodexContext,
+    CodexThreadContext,
+    NoCodexContext,
+    bridgehost_call_context,
+)
 from bridgehost.providers import HandoffSink, Health, ProviderContext, ProviderStartError
 
 
@@ -162,3 +173,15 @@ def bridgehost_register_handoff_sinks() -> list[HandoffSink]:
             settings_model=CodexSinkSettings,
         )
     ]
+
+
+__all__ = [
+    "AppServerContext",
+    "CodexContext",
+    "CodexSink",
+    "CodexSinkSettings",
+    "CodexThreadContext",
+    "NoCodexContext",
+    "bridgehost_call_context",
+    "bridgehost_register_handoff_sinks",
+]
