@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import calls
+import proxy
 import startup
 from _stats import show
 
@@ -41,6 +42,11 @@ BENCHMARKS: list[Bench] = [
         "call_memory",
         lambda: asyncio.run(calls.call_memory(calls=1000, sample_every=25)),
         lambda: asyncio.run(calls.call_memory(calls=3, sample_every=1)),
+    ),
+    (
+        "proxy",
+        lambda: asyncio.run(proxy.proxy(calls=100)),
+        lambda: asyncio.run(proxy.proxy(calls=2)),
     ),
     (
         "event_ingest",
