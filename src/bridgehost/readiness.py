@@ -4,19 +4,25 @@
 :func:`evaluate` turns what is known (config, secrets, the gateway's status, the bridge's own
 view) into the prerequisites of a call, each as a :class:`~bridgehost.providers.CheckResult` with a
 fix. :func:`gather` collects those inputs (asking the gateway's control API) and adds the
-plugins' own readiness checks.
+plugins' own readiness checks: the bridge's views and ``bridgectl`` both call it, with their own
+timeouts and wording.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridgehost.config import BridgeConfig, Secrets, credstore_hint
 from bridgehost.cost import usd
-from bridgehost.providers import CheckResult
+from bridgehost.providers import CheckResult, ReadinessCheck
+
+if TYPE_CHECKING:
+    from bridgehost.gateway_api import GatewayApiError
+    from bridgehost.plugins import PluginHost
 
 
 @dataclass(frozen=True)
@@ -301,45 +307,107 @@ def selected_secrets(config: BridgeConfig) -> list[tuple[str, str]]:
     return PluginHost.for_config(config).secret_needs(config, "gateway")
 
 
-async def plugin_checks(config: BridgeConfig) -> list[CheckResult]:
-    """Run every plugin's readiness checks; one that raises becomes a failed check."""
-    from bridgehost.plugins import PluginHost
+PLUGINS_UNLOADABLE_FIX = "run 'bridgectl plugins' to see which plugin fails"
 
-    results = []
-    for plugin, check in PluginHost.for_config(config).readiness_checks(config):
+
+async def plugin_checks(
+    config: BridgeConfig,
+    *,
+    host: PluginHost | None = None,
+    timeout_s: float | None = None,
+    failed_wording: str = "check raised",
+) -> list[CheckResult]:
+    """Run every plugin's readiness checks at once, each within ``timeout_s`` (None: no bound).
+
+    A check that raises or hangs becomes a failed check (``"{failed_wording} {exc!r}"``); a
+    plugin host that cannot load (``host`` None: loaded from ``config``) becomes one failed
+    ``Plugins`` check.
+    """
+    if host is None:
+        from bridgehost.plugins import PluginHost
+
         try:
-            results.append(await check.run())
-        except Exception as exc:  # a plugin's bug must not hide the other checks
-            results.append(
+            host = PluginHost.for_config(config)
+        except Exception as exc:  # a broken plugin must not hide the built-in checks
+            return [
                 CheckResult(
-                    check.name,
-                    False,
-                    f"check raised {exc!r}",
-                    f"report this to the author of plugin {plugin}",
+                    "Plugins", False, f"loading plugins failed: {exc}", PLUGINS_UNLOADABLE_FIX
                 )
+            ]
+
+    async def run(plugin: str, check: ReadinessCheck) -> CheckResult:
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await check.run()
+        except Exception as exc:  # a plugin's bug or hang must not hide the other checks
+            return CheckResult(
+                check.name,
+                False,
+                f"{failed_wording} {exc!r}",
+                f"report this to the author of plugin {plugin}",
             )
-    return results
+
+    return list(await asyncio.gather(*(run(p, c) for p, c in host.readiness_checks(config))))
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """What :func:`gather` found: the readiness, and the gateway's status or why it is missing."""
+
+    readiness: Readiness
+    gateway: dict[str, Any] | None
+    gateway_error: GatewayApiError | None
+
+
+BridgeView = Mapping[str, Any] | Callable[[Mapping[str, Any] | None], Mapping[str, Any]]
+"""The bridge's own view, or a function of the gateway's status (None if it did not answer)
+that gives it."""
 
 
 async def gather(
-    config: BridgeConfig, secrets: Secrets, *, bridge: Mapping[str, Any] | None = None
-) -> tuple[Readiness, dict[str, Any] | None]:
-    """Ask the gateway and the plugins, then :func:`evaluate`; returns the gateway status too."""
-    from bridgehost.gateway_api import GatewayApi, GatewayApiError
+    config: BridgeConfig,
+    secrets: Secrets,
+    *,
+    bridge: BridgeView | None = None,
+    host: PluginHost | None = None,
+    ask_gateway: bool = True,
+    status_timeout_s: float | None = None,
+    check_timeout_s: float | None = None,
+    check_failed_wording: str = "check raised",
+) -> Gathered:
+    """Ask the gateway (unless not ``ask_gateway``) and the plugins, then :func:`evaluate`.
+
+    :param bridge: the bridge's view, or a function of the gateway's status giving it.
+    :param host: the plugin host whose readiness checks run (default: loaded from ``config``).
+    :param status_timeout_s: the control API client's timeout; the whole status request gets
+        twice that (None: the client's default, unbounded overall).
+    :param check_timeout_s: each plugin check's bound (None: unbounded).
+    :param check_failed_wording: the detail's start for a check that raised.
+    """
+    from bridgehost.gateway_api import DEFAULT_TIMEOUT_S, GatewayApi, GatewayApiError
 
     status: dict[str, Any] | None = None
-    error = None
-    try:
-        async with GatewayApi(config, secrets) as api:
-            status = await api.status()
-    except GatewayApiError as exc:
-        error = str(exc)
+    error: GatewayApiError | None = None
+    if ask_gateway:
+        client_timeout = DEFAULT_TIMEOUT_S if status_timeout_s is None else status_timeout_s
+        overall = None if status_timeout_s is None else status_timeout_s * 2
+        try:
+            async with GatewayApi(config, secrets, timeout_s=client_timeout) as api:
+                async with asyncio.timeout(overall):
+                    status = await api.status()
+        except GatewayApiError as exc:
+            error = exc
+        except TimeoutError:
+            error = GatewayApiError("The gateway did not answer in time.")
+    view = bridge(status) if callable(bridge) else bridge
     readiness = evaluate(
         config,
         secrets,
         gateway=status,
-        gateway_error=error,
-        bridge=bridge,
-        extra=await plugin_checks(config),
+        gateway_error=str(error) if error else None,
+        bridge=view,
+        extra=await plugin_checks(
+            config, host=host, timeout_s=check_timeout_s, failed_wording=check_failed_wording
+        ),
     )
-    return readiness, status
+    return Gathered(readiness, status, error)

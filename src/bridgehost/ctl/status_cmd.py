@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from bridgehost._cli_common import bridgectl_options
 from bridgehost.ctl import _describe as describe
-from bridgehost.ctl._context import fetch_status, load, read_bridge_view
+from bridgehost.ctl._context import load, read_bridge_view
 from bridgehost.ctl._output import (
     EXIT_NOT_READY,
     EXIT_UNREACHABLE,
     CtlError,
     echo_pairs,
     emit_json,
+    gateway_error,
     run,
 )
 from bridgehost.readiness import cooldown_text, spend_text, tunnel_cooldown
@@ -24,46 +26,23 @@ if TYPE_CHECKING:
     from bridgehost.readiness import Readiness
 
 
-async def _plugin_checks(loaded: LoadedConfig) -> list[Any]:
-    """Plugins' readiness checks; a plugin host that cannot load becomes one failed check."""
-    from bridgehost.providers import CheckResult
-    from bridgehost.readiness import plugin_checks
-
-    try:
-        return await plugin_checks(loaded.config)
-    except Exception as exc:  # a broken plugin must not hide the built-in checks
-        return [
-            CheckResult(
-                "Plugins",
-                False,
-                f"loading plugins failed: {exc}",
-                "run 'bridgectl plugins' to see which plugin fails",
-            )
-        ]
-
-
 async def collect(
     loaded: LoadedConfig, *, as_json: bool
 ) -> tuple[Readiness, dict[str, Any] | None, CtlError | None, dict[str, Any]]:
     """Readiness, the gateway's status (or the error asking it) and the bridge's view."""
-    from bridgehost.readiness import evaluate
+    from bridgehost.readiness import gather
 
-    status: dict[str, Any] | None = None
-    error: CtlError | None = None
-    try:
-        status = await fetch_status(loaded, as_json=as_json)
-    except CtlError as exc:
-        error = exc
-    view = read_bridge_view(loaded, status, as_json=as_json)
-    readiness = evaluate(
-        loaded.config,
-        loaded.secrets,
-        gateway=status,
-        gateway_error=error.message if error else None,
-        bridge=view,
-        extra=await _plugin_checks(loaded),
-    )
-    return readiness, status, error, view
+    views: list[dict[str, Any]] = []
+
+    def bridge(status: Mapping[str, Any] | None) -> dict[str, Any]:
+        views.append(read_bridge_view(loaded, status, as_json=as_json))
+        return views[-1]
+
+    found = await gather(loaded.config, loaded.secrets, bridge=bridge)
+    error = None
+    if found.gateway_error is not None:
+        error = gateway_error(found.gateway_error, as_json=as_json)
+    return found.readiness, found.gateway, error, views[-1]
 
 
 def _check_json(readiness: Readiness) -> dict[str, Any] | None:
@@ -102,7 +81,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if error is not None:
         gateway["error"] = {"code": error.code, "message": error.message}
     else:
-        gateway["backend"] = data.get("backend")
+        gateway["backend"] = (data or {}).get("backend")
     if as_json:
         emit_json(
             {

@@ -2,23 +2,22 @@
 ``/status``.
 
 :func:`snapshot` asks the gateway's control API (bounded), takes the bridge's own view (is the
-control channel up, who owns the session, which thread is bound), runs the plugins' readiness
-checks (each bounded), adds "no other call is running", and feeds it all to
-:func:`bridgehost.readiness.evaluate`, the one readiness function every view shares.
+control channel up, who owns the session, which thread is bound) and the plugins' readiness
+checks (each bounded) through :func:`bridgehost.readiness.gather`, which ``bridgectl`` shares,
+then sharpens what the bridge knows better.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bridgehost import __version__
 from bridgehost.cost import usd
-from bridgehost.gateway_api import GatewayApi, GatewayApiError
+from bridgehost.gateway_api import GatewayApiError
 from bridgehost.providers import CheckResult
-from bridgehost.readiness import Readiness, cooldown_text, evaluate, spend_text, tunnel_cooldown
+from bridgehost.readiness import Readiness, cooldown_text, gather, spend_text, tunnel_cooldown
 
 if TYPE_CHECKING:
     from bridgehost.telegram.runtime import BridgeRuntime
@@ -47,23 +46,6 @@ class Snapshot:
         """Not ready, and arming would fix it."""
         names = {c.name for c in self.failures}
         return bool(names) and names <= ARM_FIXES
-
-
-async def _plugin_checks(rt: BridgeRuntime) -> list[CheckResult]:
-    async def run(plugin: str, check: Any) -> CheckResult:
-        """One check, bounded; a failure or hang becomes a failed check."""
-        try:
-            async with asyncio.timeout(PLUGIN_CHECK_TIMEOUT_S):
-                return await check.run()
-        except Exception as exc:  # a plugin's bug or hang must not hide the other checks
-            return CheckResult(
-                check.name,
-                False,
-                f"check failed: {exc!r}",
-                f"report this to the author of plugin {plugin}",
-            )
-
-    return list(await asyncio.gather(*(run(p, c) for p, c in rt.host.readiness_checks(rt.config))))
 
 
 def _refine(
@@ -95,30 +77,23 @@ def _refine(
 
 async def snapshot(rt: BridgeRuntime) -> Snapshot:
     """Everything ``/call`` needs to know, computed once."""
-    gateway: dict[str, Any] | None = None
-    error: GatewayApiError | None = None
-    if rt.config.realtime.enabled:
-        try:
-            async with GatewayApi(rt.config, rt.secrets, timeout_s=STATUS_TIMEOUT_S) as api:
-                async with asyncio.timeout(STATUS_TIMEOUT_S * 2):
-                    gateway = await api.status()
-        except GatewayApiError as exc:
-            error = exc
-        except TimeoutError:
-            error = GatewayApiError("The gateway did not answer in time.")
-    extra = await _plugin_checks(rt)
-    readiness = evaluate(
+    found = await gather(
         rt.config,
         rt.secrets,
-        gateway=gateway,
-        gateway_error=str(error) if error else None,
         bridge=rt.bridge_view(),
-        extra=extra,
+        host=rt.host,
+        ask_gateway=rt.config.realtime.enabled,
+        status_timeout_s=STATUS_TIMEOUT_S,
+        check_timeout_s=PLUGIN_CHECK_TIMEOUT_S,
+        check_failed_wording="check failed:",
     )
+    readiness = found.readiness
     readiness = Readiness(
-        _refine(rt, readiness.checks, error), readiness.informational, readiness.tunnel
+        _refine(rt, readiness.checks, found.gateway_error),
+        readiness.informational,
+        readiness.tunnel,
     )
-    return Snapshot(readiness, gateway, error)
+    return Snapshot(readiness, found.gateway, found.gateway_error)
 
 
 # -- texts -------------------------------------------------------------------------------------
