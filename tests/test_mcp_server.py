@@ -32,7 +32,7 @@ def _toml(data: dict[str, dict[str, object]]) -> str:
 
 
 @pytest.fixture
-async def bridge_config(tmp_path: Path, gateway_factory):  # noqa: ANN001, ANN201
+async def bridge_config(tmp_path: Path, gateway_factory):
     """A running gateway and bridge; the config file the MCP server gets."""
     async with FakeBotApi(token=BOT_TOKEN, max_poll_wait=5.0) as tg:
         gw = await gateway_factory(connect_bridge=False)
@@ -50,7 +50,7 @@ async def bridge_config(tmp_path: Path, gateway_factory):  # noqa: ANN001, ANN20
         stop, ready = asyncio.Event(), asyncio.Event()
         holder = []
 
-        def on_ready(rt):  # noqa: ANN001, ANN202
+        def on_ready(rt):
             holder.append(rt)
             ready.set()
 
@@ -68,12 +68,12 @@ async def bridge_config(tmp_path: Path, gateway_factory):  # noqa: ANN001, ANN20
                     await task
 
 
-def text_of(result) -> str:  # noqa: ANN001
+def text_of(result) -> str:
     assert not result.is_error, result
     return result.content[0].text
 
 
-async def test_the_tools_reach_the_chat_through_the_bridge(bridge_config) -> None:  # noqa: ANN001
+async def test_the_tools_reach_the_chat_through_the_bridge(bridge_config) -> None:
     path, tg, rt = bridge_config
     server = StdioServerParameters(command=BRIDGEHOST, args=["mcp", "--config", str(path)])
     async with asyncio.timeout(60):

@@ -118,12 +118,12 @@ async def test_not_now_declines_and_the_waiting_request_hears_it(
     message = await wait_text(tg, "shall I merge?")
     tg.push_callback_query(
         CHAT,
-        [
+        next(
             b["callback_data"]
             for row in message["reply_markup"]["inline_keyboard"]
             for b in row
             if "callback_data" in b
-        ][0],
+        ),
         message["message_id"],
     )
     outcome = await asyncio.wait_for(waiting, 10)

@@ -43,11 +43,11 @@ def invite(ctx: click.Context, reason: str, urgency: str, as_json: bool) -> None
     from pydantic import ValidationError
 
     from bridgehost.invites.client import InviteClient, InviteClientError
-    from bridgehost.protocol.invites import InviteRequest, OutcomeKind
+    from bridgehost.protocol.invites import InviteRequest, Outcome, OutcomeKind
 
     loaded = load(ctx, as_json=as_json)
     try:
-        request = InviteRequest(reason=reason, urgency=urgency, origin="operator")  # type: ignore[arg-type]
+        request = InviteRequest(reason=reason, urgency=urgency, origin="operator")
     except ValidationError as exc:
         raise CtlError(
             f"--reason: {exc.errors()[0]['msg']} (give 1 to 500 characters)",
@@ -56,7 +56,7 @@ def invite(ctx: click.Context, reason: str, urgency: str, as_json: bool) -> None
             as_json=as_json,
         ) from exc
 
-    async def _go() -> object:
+    async def _go() -> Outcome:
         async with InviteClient(loaded.config) as bridge:
             return await bridge.invite(request)
 
@@ -65,9 +65,6 @@ def invite(ctx: click.Context, reason: str, urgency: str, as_json: bool) -> None
     except InviteClientError as exc:
         exit_code = EXIT_UNREACHABLE if exc.code == "bridge_unreachable" else REFUSED_EXIT
         raise CtlError(str(exc), exit_code=exit_code, code=exc.code, as_json=as_json) from exc
-    from bridgehost.protocol.invites import Outcome
-
-    assert isinstance(outcome, Outcome)
     if outcome.outcome is not OutcomeKind.SENT:
         raise CtlError(
             outcome.detail, exit_code=REFUSED_EXIT, code=outcome.outcome.value, as_json=as_json

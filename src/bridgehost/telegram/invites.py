@@ -14,7 +14,6 @@ option. Every step is an audit event with its origin (:mod:`bridgehost.state.inv
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -483,6 +482,8 @@ def leading_parts(rt: BridgeRuntime, call_id: str) -> list[ContextPart]:
     desk = getattr(rt, "invites", None)
     if not isinstance(desk, InviteDesk):
         return []
-    with contextlib.suppress(Exception):
+    try:
         return desk.leading_parts(call_id)
-    return []
+    except Exception as exc:  # the call must start even if the invite log is unreadable
+        log.warning("invite reason left out of the call context", call_id=call_id, error=str(exc))
+        return []
