@@ -65,12 +65,14 @@ class Recorder:
         """The event types so far."""
         return [e["type"] for e in self.events]
 
-    async def wait_for(self, event_type: str, timeout: float = 8.0) -> dict[str, Any]:
-        """The first event of that type (bounded wait)."""
+    async def wait_for(
+        self, event_type: str, timeout: float = 8.0, *, having: str | None = None
+    ) -> dict[str, Any]:
+        """The first event of that type (with the key ``having``, if given; bounded wait)."""
         async with asyncio.timeout(timeout):
             while True:
                 for event in self.events:
-                    if event["type"] == event_type:
+                    if event["type"] == event_type and (having is None or having in event):
                         return event
                 await asyncio.sleep(0.02)
 
@@ -353,7 +355,8 @@ async def test_call_through_the_calls_api_and_sideband(
     user = await events.wait_for("user.transcript.final")
     assistant = await events.wait_for("assistant.transcript.final")
     assert (user["text"], assistant["text"]) == SCRIPT[0]
-    usage = await events.wait_for("usage")
+    # the transcription's usage (transcription_s) comes first; the response's carries tokens
+    usage = await events.wait_for("usage", having="input_tokens")
     assert usage["input_tokens"] > 0 and usage["output_audio_s"] > 0
     assert {"state": "speech_started", "type": "vad"} in events.events
     await call.emit(
