@@ -81,10 +81,14 @@ def test_bad_frames_name_the_field_and_unknown_types_are_distinct():
     with pytest.raises(FrameError, match=r"call\.ack\.seq must be an integer"):
         parse_from_bridge('{"type": "call.ack", "call_id": "c", "seq": true}')
     with pytest.raises(UnknownFrame) as unknown:
-        parse_from_bridge('{"type": "call.note", "call_id": "c", "text": "hi"}')
-    assert unknown.value.kind == "call.note"
+        parse_from_bridge('{"type": "call.from_a_newer_bridge", "call_id": "c", "text": "hi"}')
+    assert unknown.value.kind == "call.from_a_newer_bridge"
     with pytest.raises(UnknownFrame):
-        parse_from_gateway('{"type": "call.delegate", "call_id": "c"}')
+        parse_from_gateway('{"type": "call.from_a_newer_gateway", "call_id": "c"}')
+    with pytest.raises(FrameError, match=r"call\.delegate\.question"):
+        parse_from_gateway(
+            '{"type": "call.delegate", "call_id": "c", "delegation_id": "d", "revision": 1}'
+        )
 
 
 def test_a_deeply_nested_frame_is_a_frame_error():

@@ -151,6 +151,14 @@ class RealtimeConfig(BaseModel):
         strict=True,
         gt=0,
     )
+    delegation_timeout_ms: int = setting(
+        120000,
+        "How long the voice model waits for Codex to answer a question delegated during a "
+        "call; after that it says the question could not be answered",
+        unit="ms",
+        strict=True,
+        gt=0,
+    )
     auto_disarm_idle_ms: int = setting(
         300000,
         "The armed call surface disarms after this long without activity",

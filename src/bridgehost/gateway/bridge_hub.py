@@ -30,6 +30,8 @@ from bridgehost.protocol.bridge import (
     BridgeHello,
     BridgeStatus,
     CallAck,
+    CallDelegateProgress,
+    CallDelegateResult,
     CallEventFrame,
     CallHangup,
     CallPrepare,
@@ -94,6 +96,10 @@ class BridgeHub:
         self.peers: dict[str, BridgePeer] = {}
         self._pending: dict[str, asyncio.Future[CallPrepareResult]] = {}
         self.on_hangup: Callable[[str | None, str], Awaitable[None]] | None = None
+        #: Delegation frames (``call.delegate.progress``/``.result``); see gateway.delegations.
+        self.on_delegation_frame: Callable[[Frame], Awaitable[None]] | None = None
+        #: A bridge said hello (after the replay): re-send what it may have missed.
+        self.on_connected: Callable[[str], Awaitable[None]] | None = None
         self._closing = False
 
     def connected(self, bridge_id: str) -> bool:
@@ -161,6 +167,8 @@ class BridgeHub:
         log.info("bridge connected", bridge_id=hello.bridge_id)
         await self._replay(peer)
         await peer.send(HelloOk())
+        if self.on_connected is not None:
+            await self.on_connected(peer.bridge_id)
         return peer
 
     async def _replay(self, peer: BridgePeer) -> None:
@@ -198,6 +206,9 @@ class BridgeHub:
         elif isinstance(frame, CallHangup):
             if self.on_hangup is not None:
                 await self.on_hangup(frame.call_id, frame.reason or EndReason.TELEGRAM_HANGUP)
+        elif isinstance(frame, CallDelegateProgress | CallDelegateResult):
+            if self.on_delegation_frame is not None:
+                await self.on_delegation_frame(frame)
         elif isinstance(frame, BridgeHello):
             raise FrameError("bridge.hello was already sent on this channel")
 
@@ -223,6 +234,11 @@ class BridgeHub:
             raise PrepareTimeout() from None
         finally:
             self._pending.pop(request_id, None)
+
+    async def send_to(self, bridge_id: str, frame: Frame) -> bool:
+        """Send one frame to that bridge; False when it is not connected."""
+        peer = self.peers.get(bridge_id)
+        return peer is not None and await peer.send(frame)
 
     async def forward(self, bridge_id: str, call_id: str, event: dict[str, Any]) -> None:
         """Send one logged event to the bridge if connected (replayed later otherwise)."""

@@ -71,6 +71,8 @@ class CallManager:
         self._preparing = False
         self._charge_tasks: dict[str, asyncio.Task[None]] = {}
         self.on_call_started: Callable[[CallSession], None] | None = None
+        #: Called once as a call ends, before its backend session closes.
+        self.on_call_ending: Callable[[CallSession], Awaitable[None]] | None = None
         self.spend = SpendMeter(config, store)
 
     # -- budget and the one-call rule ----------------------------------------------------
@@ -280,6 +282,8 @@ class CallManager:
         session.ending_reason = session.ending_reason or reason or EndReason.UNKNOWN
         session.ended_by = session.ended_by or ended_by or "gateway"
         session.cancel_all_timers()
+        if self.on_call_ending is not None:
+            await self.on_call_ending(session)
         await self._close_backend(session)
         self._stop_charging(session)
         duration = session.connected_ms()

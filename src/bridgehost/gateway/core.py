@@ -16,6 +16,7 @@ from aiohttp import web
 from bridgehost.config import BridgeConfig, Secrets
 from bridgehost.gateway.bridge_hub import BridgeHub
 from bridgehost.gateway.calls import CallManager
+from bridgehost.gateway.delegations import Delegations
 from bridgehost.gateway.ratelimit import (
     AuthFailures,
     MultiLimiter,
@@ -55,6 +56,7 @@ class Gateway:
     surface: CallSurface = field(init=False)
     hub: BridgeHub = field(init=False)
     calls: CallManager = field(init=False)
+    delegations: Delegations = field(init=False)
     bootstrap_limits: MultiLimiter = field(init=False)
     miniapp_limits: MultiLimiter = field(init=False)
     auth_failures: AuthFailures = field(default_factory=AuthFailures)
@@ -72,6 +74,10 @@ class Gateway:
             self.config, self.store, self.paths, self.surface, self.hub.forward
         )
         self.hub.on_hangup = self.hangup_from_bridge
+        self.delegations = Delegations(
+            self.calls, self.hub, timeout_s=rt.delegation_timeout_ms / 1000
+        )
+        self.calls.on_call_ending = self.delegations.call_ended
         self.calls.on_call_started = self._refund_started_call
         self.tunnel.on_url_change = self.surface.tunnel_url_changed
         window = timedelta(milliseconds=rt.bootstrap_rate_limit_window_ms).total_seconds()

@@ -197,6 +197,7 @@ async def _prepare_and_open(gw: Any, session: CallSession, user_id: int) -> None
     )
     try:
         session.backend = await gw.backend.open_session(setup, CallEvents(gw.calls, session))
+        gw.delegations.attach(session)
     except ProviderStartError as exc:
         raise ApiError(502, "backend_failed", _provider_message("did not start", exc)) from exc
 

@@ -28,6 +28,8 @@ from bridgehost.protocol.bridge import (
     BridgeHello,
     BridgeStatus,
     CallAck,
+    CallDelegate,
+    CallDelegateCancel,
     CallEventFrame,
     CallHangup,
     CallPrepare,
@@ -140,6 +142,8 @@ class ControlChannel:
         self._send_lock = asyncio.Lock()
         self._nudge = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        #: ``call.delegate`` / ``call.delegate.cancel`` go here (telegram.call_delegations).
+        self.on_delegate: Callable[[Frame], Awaitable[None]] | None = None
 
     @property
     def connected(self) -> bool:
@@ -235,6 +239,8 @@ class ControlChannel:
             task = asyncio.create_task(self._answer_prepare(frame))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        elif isinstance(frame, CallDelegate | CallDelegateCancel) and self.on_delegate is not None:
+            await self.on_delegate(frame)
 
     async def _event(self, frame: CallEventFrame) -> None:
         call_id, event = frame.call_id, frame.event.model_dump()

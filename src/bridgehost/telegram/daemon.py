@@ -155,6 +155,17 @@ def build_application(rt: BridgeRuntime) -> Application[Any, Any, Any, Any, Any,
 
     conversation = Conversation(rt, TurnRunner.for_config(rt.config.codex), application.bot)
     application.bot_data["conversation"] = conversation
+    if rt.channel is not None:
+        from bridgehost.telegram.call_delegations import CallDelegator
+
+        rt.channel.on_delegate = CallDelegator(
+            conversation.runner,
+            thread_of=conversation.thread_id,
+            send=rt.channel.send,
+            post=conversation.post_markdown,
+            sandbox=rt.config.codex.call_sandbox,
+            approve=conversation.approvals.ask,
+        ).on_frame
     for handler in conversation.handlers():
         application.add_handler(handler)
     commands.register(application, rt)
