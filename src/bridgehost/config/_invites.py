@@ -36,6 +36,7 @@ class InvitesConfig(BaseModel):
         None,
         'IANA time zone the quiet hours are read in (e.g. "Europe/Berlin")',
         default_text="unset (the host's local time zone)",
+        examples=["Europe/Berlin"],
     )
     max_per_hour: int = setting(
         3,
@@ -79,6 +80,7 @@ class InvitesConfig(BaseModel):
         "bridge-telegram (a Unix socket, mode 0600)",
         unit="path",
         default_text="{storage.root}/invites.sock",
+        examples=["/run/bridgehost/invites.sock"],
     )
 
     @field_validator("quiet_hours")
