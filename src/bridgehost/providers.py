@@ -147,6 +147,24 @@ class BackendSession(Protocol):
 
 
 @runtime_checkable
+class ContextSession(Protocol):
+    """A backend session that takes context during the call (optional for backends).
+
+    The gateway calls :meth:`add_context` with a message the caller typed in the chat; a
+    backend that cannot take it implements it as a no-op.
+    """
+
+    async def add_context(self, text: str) -> None:
+        """Tell the live model ``text`` as data, never as instructions (quoted and framed as
+        something the caller typed); it must not make the model answer by itself."""
+
+
+def supports_context(session: object) -> bool:
+    """Whether a backend session has :meth:`ContextSession.add_context`."""
+    return isinstance(session, ContextSession)
+
+
+@runtime_checkable
 class Backend(Lifecycle, Protocol):
     """A realtime voice backend instance held by the gateway for its whole life."""
 

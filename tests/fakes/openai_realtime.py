@@ -16,6 +16,9 @@ import json
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from openai.types.realtime import ConversationItemCreateEvent
+from pydantic import ValidationError
+
 from .openai_common import new_id
 from .openai_realtime_session import (
     TONE_100MS,
@@ -64,6 +67,8 @@ class RealtimeModel:
         self.events: list[dict[str, Any]] = []
         #: Client events received, in order.
         self.client_events: list[dict[str, Any]] = []
+        #: Items added with ``conversation.item.create``, in order, as the server stored them.
+        self.conversation_items: list[dict[str, Any]] = []
         #: Final transcripts as ``(role, text)``.
         self.transcript: list[tuple[str, str]] = []
         self._emit, self._on_close, self._on_speak = emit, on_close, on_speak
@@ -451,8 +456,20 @@ class RealtimeModel:
         await self.send({"type": "output_audio_buffer.cleared", "response_id": self._response_id})
 
     async def _on_conversation_item_create(self, event: dict[str, Any]) -> None:
+        try:  # the fake takes exactly what the SDK's client event type describes
+            ConversationItemCreateEvent.model_validate(event)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            await self.error(
+                f"Invalid conversation item: {first['msg']}.",
+                code="invalid_value",
+                param=".".join(str(part) for part in first["loc"]),
+                event_id=event.get("event_id"),
+            )
+            return
         item = dict(event.get("item") or {})
         item.setdefault("id", new_id("item", 21))
+        self.conversation_items.append(item)
         item.update(object="realtime.item", status="completed")
         prev, self._last_item_id = self._last_item_id, item["id"]
         for kind in ("conversation.item.added", "conversation.item.done"):

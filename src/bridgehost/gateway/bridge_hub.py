@@ -34,6 +34,7 @@ from bridgehost.protocol.bridge import (
     CallDelegateResult,
     CallEventFrame,
     CallHangup,
+    CallNote,
     CallPrepare,
     CallPrepareResult,
     Frame,
@@ -98,6 +99,8 @@ class BridgeHub:
         self.on_hangup: Callable[[str | None, str], Awaitable[None]] | None = None
         #: Delegation frames (``call.delegate.progress``/``.result``); see gateway.delegations.
         self.on_delegation_frame: Callable[[Frame], Awaitable[None]] | None = None
+        #: ``call.note`` frames (a chat message typed during a call); see gateway.call_notes.
+        self.on_note: Callable[[CallNote], Awaitable[object]] | None = None
         #: A bridge said hello (after the replay): re-send what it may have missed.
         self.on_connected: Callable[[str], Awaitable[None]] | None = None
         self._closing = False
@@ -206,6 +209,9 @@ class BridgeHub:
         elif isinstance(frame, CallHangup):
             if self.on_hangup is not None:
                 await self.on_hangup(frame.call_id, frame.reason or EndReason.TELEGRAM_HANGUP)
+        elif isinstance(frame, CallNote):
+            if self.on_note is not None:
+                await self.on_note(frame)
         elif isinstance(frame, CallDelegateProgress | CallDelegateResult):
             if self.on_delegation_frame is not None:
                 await self.on_delegation_frame(frame)

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bridgehost.config import BridgeConfig, Secrets
 from bridgehost.gateway.bridge_hub import BridgeHub
+from bridgehost.gateway.call_notes import ChatNotes
 from bridgehost.gateway.calls import CallManager
 from bridgehost.gateway.delegations import Delegations
 from bridgehost.gateway.ratelimit import (
@@ -74,6 +75,7 @@ class Gateway:
             self.config, self.store, self.paths, self.surface, self.hub.forward
         )
         self.hub.on_hangup = self.hangup_from_bridge
+        self.hub.on_note = ChatNotes(self.calls).take
         self.delegations = Delegations(
             self.calls, self.hub, timeout_s=rt.delegation_timeout_ms / 1000
         )

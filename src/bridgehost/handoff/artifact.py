@@ -234,7 +234,9 @@ def _notes(store: BridgeStore, call_id: str, events: list[dict[str, Any]]) -> li
     notes += [
         ChatNote(text=e["text"], at=e.get("at"))
         for e in events
-        if e.get("type") == "chat.message" and e.get("text") and e["text"] not in known
+        if e.get("type") in ("chat.message", "chat.note")
+        and e.get("text")
+        and e["text"] not in known
     ]
     return notes
 

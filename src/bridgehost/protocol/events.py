@@ -181,6 +181,15 @@ class ChatMessage(CallEventBase):
     text: Text | None = None
 
 
+class ChatNoteEvent(CallEventBase):
+    """A message the caller typed in the Telegram chat during the call (``call.note`` from the
+    bridge): the live voice model gets it as quoted data, and the handoff keeps it."""
+
+    sources = _GATEWAY
+    type: Literal["chat.note"]
+    text: Text
+
+
 class DelegationStarted(CallEventBase):
     """The voice model handed a question to Codex (the page shows "Asking Codex: …")."""
 
@@ -224,6 +233,7 @@ CallEvent = Annotated[
     | ResponseInterrupted
     | Usage
     | ChatMessage
+    | ChatNoteEvent
     | DelegationStarted
     | DelegationProgress
     | DelegationFinished,

@@ -65,6 +65,9 @@ class EchoSession:
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait((time.monotonic() + self.delay_s, chunk))
 
+    async def add_context(self, text: str) -> None:
+        """Nothing: echo has no model to tell (the note still reaches the call log)."""
+
     async def close(self, reason: str) -> None:
         """Stop playing back."""
         self._task.cancel()
