@@ -155,7 +155,7 @@ def test_session_config_is_built_on_the_server() -> None:
         noise_reduction="off",
         transcription_language="de",
     )
-    config = session_config(realtime, semantic, "")
+    config = session_config(realtime, semantic.model_copy(update={"ask_codex_tool": False}), "")
     assert config == {
         "type": "realtime",
         "model": "gpt-realtime-2.1-mini",
@@ -340,13 +340,17 @@ async def test_call_through_the_calls_api_and_sideband(
     assert created[0].form["sdp"] == offer
     sent = json.loads(created[0].form["session"])
     assert sent["type"] == "realtime" and sent["model"] == "gpt-realtime-2.1-mini"
-    assert sent["instructions"] == INSTRUCTIONS
+    assert sent["instructions"].startswith(INSTRUCTIONS)  # then how to ask Codex
+    assert sent["tools"][0]["name"] == "ask_codex"
     assert sent["audio"]["output"]["voice"] == "cedar"
     assert sent["audio"]["input"]["transcription"] == {"model": "gpt-4o-mini-transcribe"}
     assert sent["audio"]["input"]["turn_detection"]["type"] == "server_vad"
     call_id = session.openai_call_id
     call = fake.calls[call_id]
-    assert call.session["instructions"] == INSTRUCTIONS and call.session["model"] == sent["model"]
+    assert (
+        call.session["instructions"] == sent["instructions"]
+        and call.session["model"] == sent["model"]
+    )
     sideband = [r for r in fake.requests if r.route == "sideband"]
     assert [r.query for r in sideband] == [{"call_id": call_id}]
     assert not [r for r in fake.requests if r.route == "client_secrets"]  # no ephemeral key
@@ -613,7 +617,8 @@ async def test_a_chat_note_becomes_a_quoted_conversation_item_not_instructions(
     assert part["text"].count("«") == 1 and part["text"].endswith("»"), "one quote, closed once"
     kinds = [e["type"] for e in call.model.client_events]
     assert "response.create" not in kinds, "a note never makes the model answer by itself"
-    assert "session.update" not in kinds and call.session["instructions"] == INSTRUCTIONS
+    assert "session.update" not in kinds
+    assert call.session["instructions"].startswith(INSTRUCTIONS)
     # the fake takes exactly the SDK's item types: anything else is an error event
     assert session.sideband is not None
     await session.sideband.send({"type": "conversation.item.create", "item": {"type": "bogus"}})

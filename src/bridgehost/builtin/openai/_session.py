@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 from structlog.typing import FilteringBoundLogger
 from websockets.exceptions import ConnectionClosed
 
+from bridgehost.builtin.openai._ask_codex import answer_events, delegation_from
 from bridgehost.builtin.openai._errors import api_error
 from bridgehost.builtin.openai._events import normalize
 from bridgehost.builtin.openai._settings import OpenAISettings
 from bridgehost.builtin.openai._sideband import CallGone, Sideband
+from bridgehost.delegation import DelegationRequest, OnDelegation
 from bridgehost.providers import ProviderStartError, SessionEvents, SessionSetup
 
 if TYPE_CHECKING:  # the SDK takes ~0.7 s to import; the client comes from the backend
@@ -84,6 +86,9 @@ class OpenAICallSession:
         self._close_task: asyncio.Task[None] | None = None
         self._ended_task: asyncio.Task[None] | None = None
         self._on_closed = on_closed
+        #: Set by the gateway: where ask-Codex function calls go (``bridgehost.delegation``).
+        self.on_delegation: OnDelegation | None = None
+        self._delegation_tasks: set[asyncio.Task[None]] = set()
 
     @property
     def closed(self) -> bool:
@@ -181,9 +186,38 @@ class OpenAICallSession:
             return
         self.log.info("openai.note_added", chars=len(text))
 
+    async def delegation_progress(self, delegation_id: str, text: str) -> None:
+        """Not passed on: Realtime has no quiet channel, and the function call is still open."""
+
+    async def delegation_result(self, delegation_id: str, text: str, *, ok: bool) -> None:
+        """Answer the ask-Codex call (``function_call_output``) and let the model say it."""
+        sideband = self.sideband
+        if sideband is None or self._closing:
+            self.log.info("openai.delegation_answer_dropped", delegation_id=delegation_id)
+            return
+        try:
+            for event in answer_events(delegation_id, text, ok=ok):
+                await sideband.send(event)
+        except (ConnectionClosed, OSError, RuntimeError) as exc:
+            self.log.warning("openai.delegation_answer_failed", error=str(exc))
+
     # -- events from the sideband --------------------------------------------------------------
 
     async def _on_event(self, event: dict[str, Any]) -> None:
+        request = delegation_from(event)
+        handler = self.on_delegation
+        if request is not None and handler is not None:
+
+            async def delegate(request: DelegationRequest = request) -> None:
+                await handler(request)
+
+            task = asyncio.get_running_loop().create_task(delegate())
+            self._delegation_tasks.add(task)
+            task.add_done_callback(self._delegation_tasks.discard)
+        elif request is not None:
+            await self.delegation_result(
+                request.delegation_id, "No coding agent is connected to this call.", ok=False
+            )
         for normalized in normalize(event):
             await self.events.event(normalized)
 

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bridgehost.builtin.openai._ask_codex import ASK_CODEX_TOOL
+from bridgehost.builtin.openai._ask_codex import INSTRUCTIONS as ASK_CODEX_INSTRUCTIONS
 from bridgehost.config import RealtimeConfig, credstore_hint
 
 NAME = "openai"
@@ -89,6 +91,11 @@ class OpenAISettings(BaseModel):
         "gateway's 5 s backend-close limit",
         json_schema_extra={"unit": "s"},
     )
+    ask_codex_tool: bool = Field(
+        True,
+        description="Declare the ask_codex function tool, so the voice model can ask the "
+        "coding agent (Codex) during the call",
+    )
     sideband_reconnects: int = Field(
         2,
         ge=0,
@@ -141,6 +148,10 @@ def session_config(
         "output_modalities": ["audio"],
         "audio": {"input": audio_input, "output": {"voice": realtime.voice}},
     }
+    if settings.ask_codex_tool:
+        config["tools"] = [ASK_CODEX_TOOL]
+        config["tool_choice"] = "auto"
+        instructions = (instructions + ASK_CODEX_INSTRUCTIONS) if instructions else ""
     if instructions:
         config["instructions"] = instructions
     return config

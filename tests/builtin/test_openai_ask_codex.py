@@ -1,0 +1,125 @@
+"""The ``openai`` Realtime backend's ask-Codex function tool, against the fake OpenAI.
+
+A function call the voice model makes (``response.function_call_arguments.done``, injected
+into the fake call as OpenAI would send it) becomes a delegation request; the answer goes back
+as a ``function_call_output`` with the same ``call_id``, then ``response.create``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridgehost.builtin import openai as openai_realtime
+from bridgehost.builtin.openai._ask_codex import ASK_CODEX, ASK_CODEX_TOOL, delegation_from
+from bridgehost.config import Secrets, validate_config
+from bridgehost.delegation import DelegationRequest, supports_delegation
+from bridgehost.plugins import PluginHost
+from bridgehost.providers import SessionSetup
+from fakes.openai_api import FakeOpenAI
+from fakes.webrtc_caller import Caller
+
+pytestmark = pytest.mark.timeout(30)
+
+KEY = "sk-test-openai-ask-codex-0123456789"
+
+
+class Events:
+    """A ``SessionEvents`` that keeps nothing."""
+
+    async def event(self, event: Mapping[str, Any]) -> None:
+        """Ignored."""
+
+    async def audio(self, chunk: bytes) -> None:
+        """Never called for WebRTC."""
+
+    async def ended(self, reason: str) -> None:
+        """Ignored."""
+
+
+@pytest.fixture
+async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeOpenAI]:
+    """The fake OpenAI, with ``OPENAI_BASE_URL`` pointing at it."""
+    async with FakeOpenAI(api_key=KEY) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        yield server
+
+
+def test_the_tool_says_it_asks_codex_and_parses_its_arguments() -> None:
+    assert "Codex" in ASK_CODEX_TOOL["description"] and ASK_CODEX_TOOL["name"] == ASK_CODEX
+    event = {
+        "type": "response.function_call_arguments.done",
+        "name": ASK_CODEX,
+        "call_id": "call_1",
+        "arguments": json.dumps({"question": "  Why   does it fail? "}),
+    }
+    assert delegation_from(event) == DelegationRequest("call_1", "Why does it fail?")
+    assert delegation_from({**event, "name": "other_tool"}) is None
+    assert delegation_from({**event, "arguments": "not json"}) == DelegationRequest(
+        "call_1", "(no question given)"
+    )
+
+
+async def test_a_function_call_is_delegated_and_answered_with_the_same_call_id(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    host = PluginHost()
+    host.register(openai_realtime, "openai")
+    config = validate_config(
+        {"storage": {"root": str(tmp_path)}, "plugins": {"openai": {"max_retries": 0}}}, env={}
+    )
+    backend = host.build(
+        host.select("realtime_backends", "openai"), config, Secrets(env={"OPENAI_API_KEY": KEY})
+    )
+    await backend.start()
+    session = await backend.open_session(
+        SessionSetup(call_id="gw-1", instructions="Persona", max_call_ms=60_000), Events()
+    )
+    assert supports_delegation(session)
+    asked: list[DelegationRequest] = []
+
+    async def on_delegation(request: DelegationRequest) -> None:
+        asked.append(request)
+        await session.delegation_result(request.delegation_id, "Two tests fail.", ok=True)
+
+    session.on_delegation = on_delegation
+    caller = Caller()
+    try:
+        await caller.connect(await session.answer_offer(await caller.offer()))
+        call = fake.calls[session.openai_call_id]
+        assert (
+            call.session["tools"] == [ASK_CODEX_TOOL]
+            and "ask_codex" in (call.session["instructions"])
+        )
+        await call.emit(
+            {
+                "type": "response.function_call_arguments.done",
+                "response_id": "resp_1",
+                "item_id": "item_1",
+                "output_index": 0,
+                "call_id": "call_abc",
+                "name": ASK_CODEX,
+                "arguments": json.dumps({"question": "Which tests fail?"}),
+            }
+        )
+        await fake.wait_until(
+            lambda: any(e.get("type") == "response.create" for e in call.client_events[1:])
+        )
+        assert asked == [DelegationRequest("call_abc", "Which tests fail?")]
+        kinds = [e.get("type") for e in call.client_events]
+        created = [e for e in call.client_events if e.get("type") == "conversation.item.create"]
+        [output] = [e["item"] for e in created if e["item"]["type"] == "function_call_output"]
+        assert output["call_id"] == "call_abc"
+        assert json.loads(output["output"]) == {"ok": True, "answer": "Two tests fail."}
+        assert kinds.index("response.create") > kinds.index("conversation.item.create")
+        await asyncio.sleep(0.1)
+        assert not [e for e in call.events if e.get("type") == "error"]
+    finally:
+        await session.close("user_hangup")
+        await caller.close()
+        await backend.stop()
