@@ -17,7 +17,6 @@ from typing import Any
 
 from bridgehost import hookimpl
 from bridgehost.basics import is_call_id
-from bridgehost.handoff.bundle import ensure_bundle
 from bridgehost.providers import HandoffSink, Health, ProviderContext
 from bridgehost.state import default_paths
 
@@ -53,6 +52,8 @@ class FileSink:
             raise ValueError(f"artifact has no valid call_id (got {call_id!r})")
         if "markdown" not in artifact:
             raise ValueError(f"artifact of call {call_id} has no 'markdown': pass its payload()")
+        from bridgehost.handoff.bundle import ensure_bundle  # loaded on first delivery
+
         path: Path = ensure_bundle(self.paths.call_dir(str(call_id)), artifact)
         return str(path)
 
