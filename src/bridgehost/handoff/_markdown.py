@@ -109,6 +109,16 @@ def render_handoff(artifact: HandoffArtifact) -> str:
         "Notes sent in the chat during the call",
         (f"- ({format_time(n.at, with_date=False)}) {n.text}" for n in artifact.notes),
     )
+    lines += _section(
+        "Asked Codex during the call (already answered in this thread: build on these answers "
+        "rather than repeat the work)",
+        (
+            f"- Q: {d.question}\n  A: {d.answer or '(none)'}"
+            + (f" (Codex turn {d.turn_id})" if d.turn_id else "")
+            + ("" if d.ok else " [did not complete]")
+            for d in artifact.delegations
+        ),
+    )
     lines += _section("Problems during the call", (f"- {i}" for i in artifact.issues))
     lines += _transcript_section(artifact)
     return "\n".join(lines).rstrip() + "\n"

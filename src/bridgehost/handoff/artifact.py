@@ -90,6 +90,39 @@ class TranscriptInfo(BaseModel):
     path: str | None = None
 
 
+class Delegation(BaseModel):
+    """A question the voice model asked Codex during the call, and what Codex answered.
+
+    :param turn_id: the Codex turn that answered (in the bound thread), if it ran.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    question: str
+    answer: str = ""
+    ok: bool = False
+    turn_id: str | None = None
+
+
+def _delegations(events: list[dict[str, Any]]) -> list[Delegation]:
+    """Each ``delegation.started`` with its ``delegation.finished`` (if it finished)."""
+    finished = {e.get("delegation_id"): e for e in events if e.get("type") == "delegation.finished"}
+    out = []
+    for event in events:
+        if event.get("type") != "delegation.started":
+            continue
+        done = finished.get(event.get("delegation_id")) or {}
+        out.append(
+            Delegation(
+                question=str(event.get("question") or ""),
+                answer=str(done.get("answer") or ("" if done else "(no answer before the end)")),
+                ok=bool(done.get("ok")),
+                turn_id=done.get("turn_id") if isinstance(done.get("turn_id"), str) else None,
+            )
+        )
+    return out
+
+
 class HandoffArtifact(BaseModel):
     """A finished call's structured handoff (``schema_version`` 1)."""
 
@@ -113,6 +146,8 @@ class HandoffArtifact(BaseModel):
     action_items: list[str] = Field(default_factory=list)
     open_questions: list[str] = Field(default_factory=list)
     notes: list[ChatNote] = Field(default_factory=list)
+    delegations: list[Delegation] = Field(default_factory=list)
+    """Questions asked of Codex during the call, already answered in the bound thread."""
     issues: list[str] = Field(default_factory=list)
     summarized: bool = False
     summary_error: str | None = NOT_SUMMARIZED
@@ -294,6 +329,7 @@ def build_artifact(store: BridgeStore, call_id: str, config: BridgeConfig) -> Ha
             path=str(transcript_path(config, call_id)),
         ),
         notes=_notes(store, call_id, events),
+        delegations=_delegations(events),
         issues=_issues(events),
         created_at=utc_iso(),
     )
