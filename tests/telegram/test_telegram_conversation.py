@@ -153,3 +153,23 @@ async def test_restart_in_the_middle_of_a_turn_answers_once(tmp_path, tg, model,
     assert len(_answers(tg, "FAKE-REPLY to: survive a restart")) == 1
     placeholders = [m for m in tg.sent_messages(CHAT) if "working on it" in m["text"]]
     assert not placeholders, "the placeholder became the answer"
+
+
+async def test_each_update_is_handled_once_across_restarts(tmp_path, tg, model, bridge_factory):
+    loaded = _loaded(tmp_path, tg, model)
+    bridge = await bridge_factory(loaded)
+    before = tg.push_message(CHAT, "before the restart")
+    await _until(lambda: _answers(tg, "FAKE-REPLY to: before the restart"))
+    await bridge.shutdown()
+    during = tg.push_message(CHAT, "while it was down")
+    # Telegram never got the last confirmation (say, kill -9): it offers the first update again
+    tg._updates.insert(0, before)
+    polled = len(tg.calls)
+    bridge = await bridge_factory(loaded)
+    await _until(lambda: _answers(tg, "FAKE-REPLY to: while it was down"))
+    await asyncio.sleep(0.5)
+    assert len(_answers(tg, "FAKE-REPLY to: before the restart")) == 1, "none handled twice"
+    assert len(_answers(tg, "FAKE-REPLY to: while it was down")) == 1, "none lost"
+    first_poll = next(c for c in tg.calls[polled:] if c.method == "getUpdates")
+    assert first_poll.params["offset"] == str(before["update_id"] + 1), "confirmed at start-up"
+    assert ChatInbox(bridge.rt.store).offset() == during["update_id"] + 1

@@ -1,10 +1,10 @@
 """Who the bot serves: exactly one private chat, ``telegram.authorized_chat_id``.
 
-Everyone else learns nothing: in a private chat they get one polite line ("This bot is
-private.") at most once per :data:`POLITE_EVERY_S` per user, in groups and channels nothing at
-all, and every refusal is logged with the user and chat ids (the first per window as a
-warning, the rest at debug level so a flood cannot flood the journal). The bot never says which
-chat it serves, never echoes the sender's id, and never lists its commands to strangers.
+Everyone else learns nothing: a stranger's message reaches no thread and gets no answer, in a
+private chat as in groups and channels. Every refusal is logged with the user and chat ids (the
+first per sender per :data:`WARN_EVERY_S` as a warning, the rest at debug level, so a flood
+cannot flood the journal). The bot never says which chat it serves, never echoes the sender's
+id, and never lists its commands to strangers.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ import structlog
 
 log = structlog.get_logger("bridgehost.telegram.access")
 
-POLITE_LINE = "This bot is private."
-POLITE_EVERY_S = 3600.0
-"""At most one polite line per stranger per hour."""
+WARN_EVERY_S = 3600.0
+"""At most one warning line in the journal per stranger per hour."""
 MAX_TRACKED_USERS = 10_000
 
 
@@ -30,10 +29,8 @@ class Verdict(Enum):
 
     SERVE = "serve"
     """From the authorized private chat: handle it."""
-    REFUSE_POLITELY = "refuse_politely"
-    """A stranger in a private chat whose polite line is due: send :data:`POLITE_LINE` once."""
     IGNORE = "ignore"
-    """Anything else (groups, channels, strangers already told, updates without a chat)."""
+    """Anything else (strangers, groups, channels, updates without a chat): no answer."""
 
 
 @dataclass(frozen=True)
@@ -47,19 +44,19 @@ class Sender:
 
 
 class Access:
-    """Decides, per update, whether to serve it, refuse it politely once, or ignore it."""
+    """Decides, per update, whether to serve it or ignore it."""
 
     def __init__(
         self,
         authorized_chat_id: int,
         *,
-        polite_every_s: float = POLITE_EVERY_S,
+        warn_every_s: float = WARN_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.authorized_chat_id = authorized_chat_id
-        self.polite_every_s = polite_every_s
+        self.warn_every_s = warn_every_s
         self._clock = clock
-        self._told: OrderedDict[int, float] = OrderedDict()
+        self._warned: OrderedDict[int, float] = OrderedDict()
 
     def is_authorized(self, sender: Sender) -> bool:
         """The authorized user, writing in their private chat with the bot."""
@@ -71,7 +68,7 @@ class Access:
         )
 
     def check(self, sender: Sender) -> Verdict:
-        """Serve the authorized chat; refuse anyone else at most once per window."""
+        """Serve the authorized chat; ignore anyone else (logged)."""
         if self.is_authorized(sender):
             return Verdict.SERVE
         key = sender.user_id if sender.user_id is not None else sender.chat_id
@@ -83,18 +80,16 @@ class Access:
             chat_id=sender.chat_id,
             chat_type=sender.chat_type,
         )
-        if due and sender.chat_type == "private" and not sender.is_bot:
-            return Verdict.REFUSE_POLITELY
         return Verdict.IGNORE
 
     def _due(self, key: int) -> bool:
-        """True (and remembered) when ``key`` was not told within the window."""
+        """True (and remembered) when ``key`` was not warned about within the window."""
         now = self._clock()
-        last = self._told.get(key)
-        if last is not None and now - last < self.polite_every_s:
+        last = self._warned.get(key)
+        if last is not None and now - last < self.warn_every_s:
             return False
-        self._told[key] = now
-        self._told.move_to_end(key)
-        while len(self._told) > MAX_TRACKED_USERS:
-            self._told.popitem(last=False)
+        self._warned[key] = now
+        self._warned.move_to_end(key)
+        while len(self._warned) > MAX_TRACKED_USERS:
+            self._warned.popitem(last=False)
         return True

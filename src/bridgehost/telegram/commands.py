@@ -31,10 +31,11 @@ from telegram.ext import (
 )
 
 from bridgehost.basics import utc_now
+from bridgehost.state.chat_inbox import ChatInbox
 from bridgehost.telegram import launch, views
-from bridgehost.telegram.access import POLITE_LINE, Sender, Verdict
+from bridgehost.telegram.access import Sender, Verdict
 from bridgehost.telegram.intents import match_intent
-from bridgehost.telegram.sending import send_text
+from bridgehost.telegram.sending import deliver, send_text
 
 if TYPE_CHECKING:
     from bridgehost.telegram.runtime import BridgeRuntime
@@ -83,17 +84,29 @@ def _runtime(context: ContextTypes.DEFAULT_TYPE) -> BridgeRuntime:
 
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Group -1: refuse strangers, drop updates already handled."""
+    """Group -1: note the update offset, ignore strangers, drop updates already handled."""
     rt = _runtime(context)
+    ChatInbox(rt.store).advance_offset(update.update_id)
     sender = _sender(update)
-    verdict = rt.access.check(sender)
-    if verdict is Verdict.REFUSE_POLITELY and sender.chat_id is not None:
-        await send_text(context.bot, sender.chat_id, POLITE_LINE)
-    if verdict is not Verdict.SERVE:
+    if rt.access.check(sender) is not Verdict.SERVE:
         raise ApplicationHandlerStop
     if not rt.store.first_time_update(update.update_id):
         log.info("dropped an update handled before", update_id=update.update_id)
         raise ApplicationHandlerStop
+
+
+async def confirm_handled_updates(rt: BridgeRuntime, bot: Any) -> int | None:
+    """At start-up, before polling: tell Telegram every update below the stored offset was
+    handled (``getUpdates`` with that offset), so none comes again after a crash or ``kill``.
+
+    Returns the offset confirmed (None when nothing was stored yet).
+    """
+    offset = ChatInbox(rt.store).offset()
+    if offset is None:
+        return None
+    await deliver("getUpdates", lambda: bot.get_updates(offset=offset, limit=1, timeout=0))
+    log.info("confirmed handled telegram updates", offset=offset)
+    return offset
 
 
 def _stale(message: Message | None) -> bool:

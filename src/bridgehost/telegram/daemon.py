@@ -234,6 +234,7 @@ async def _start(
     if not await _until_done("getMe", application.initialize, stop, notifier):
         return False
     await deliver("setMyCommands", lambda: application.bot.set_my_commands(commands.COMMANDS))
+    await commands.confirm_handled_updates(rt, application.bot)
     await application.start()
     return await _until_done(
         "polling",
@@ -299,7 +300,10 @@ async def run_bridge(
                     run_watchdog(
                         notifier,
                         interval,
-                        lambda: application.updater.running and not any(t.done() for t in alive),
+                        lambda: (
+                            bool(application.updater and application.updater.running)
+                            and not any(t.done() for t in alive)
+                        ),
                     )
                 )
             )
