@@ -164,8 +164,14 @@ def captured_logs() -> Iterator[list[EventDict]]:
     Events logged through the standard library's ``logging`` are not: use ``caplog`` for those.
     """
     merge = structlog.contextvars.merge_contextvars
-    with structlog.testing.capture_logs(processors=[merge]) as logs:
-        yield logs
+    wrapper_class = structlog.get_config()["wrapper_class"]
+    # Capture every level, whatever level an earlier configure_logging() filtered at.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(0))
+    try:
+        with structlog.testing.capture_logs(processors=[merge]) as logs:
+            yield logs
+    finally:
+        structlog.configure(wrapper_class=wrapper_class)
 
 
 # --- plugin fixtures ---
