@@ -46,6 +46,11 @@ from .openai_realtime_session import (
 )
 from .openai_responses import ResponsesOutput, handle_responses
 from .openai_sim import add_sim_routes
+from .openai_transcriptions import (
+    TranscriptionRequest,
+    TranscriptionText,
+    handle_transcriptions,
+)
 from .openai_webrtc import FakeCall, loopback_only_ice
 from .openai_ws import realtime_ws
 
@@ -82,6 +87,9 @@ class FakeOpenAI:
         self.calls: dict[str, FakeCall] = {}
         self.ws_sessions: list[RealtimeModel] = []
         self.responses_requests: list[dict[str, Any]] = []
+        #: What ``/v1/audio/transcriptions`` says (text, or a function of the audio bytes).
+        self.transcription_text: TranscriptionText = "Please rerun the failing test."
+        self.transcriptions: list[TranscriptionRequest] = []
         self.secrets: dict[str, EphemeralSecret] = {}
         self.faults = FaultBook()
         self._loopback_ice = loopback_ice
@@ -147,6 +155,11 @@ class FakeOpenAI:
         app.router.add_post("/v1/realtime/calls/{call_id}/hangup", self._hangup, name="hangup")
         app.router.add_get("/v1/realtime", partial(realtime_ws, self), name="realtime_ws")
         app.router.add_post("/v1/responses", partial(handle_responses, self), name="responses")
+        app.router.add_post(
+            "/v1/audio/transcriptions",
+            partial(handle_transcriptions, self),
+            name="transcriptions",
+        )
         add_sim_routes(app, self)
         app.router.add_route("*", "/v1/{tail:.*}", self._not_found)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from .telegram_initdata import web_app_url_error
 from .telegram_protocol import (
+    UPLOADS,
     ApiError,
     Call,
     Failure,
@@ -36,6 +37,11 @@ from .telegram_protocol import (
     read_params,
 )
 from .telegram_sim import SimulatedUser, main, sim_errors
+
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
+"""The Bot API's getFile limit: bigger files cannot be downloaded by bots."""
+_UPLOAD_METHODS = {"senddocument"}
+"""Methods whose handler also gets the request's uploaded files."""
 
 
 class FakeBotApi(SimulatedUser):
@@ -83,6 +89,11 @@ class FakeBotApi(SimulatedUser):
         self.callback_answers: list[Json] = []
         self.web_app_answers: list[Json] = []
         self.failures: list[Failure] = []
+        #: Files on the "server" by file id (the user's uploads and the bot's documents),
+        #: with their ``content``.
+        self.files: dict[str, Json] = {}
+        #: Documents the bot sent (``sendDocument``), as Messages plus the file's ``content``.
+        self.sent_documents: list[Json] = []
         self._chats: dict[int, Json] = {}  # chat id -> Chat object
         self._next_id: dict[int, int] = {}  # chat id -> next message id
         self._messages: dict[tuple[int, int], Json] = {}  # (chat, message) -> record
@@ -101,6 +112,7 @@ class FakeBotApi(SimulatedUser):
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[sim_errors])
         self._add_sim_routes(app.router)
         app.router.add_route("*", "/bot{token}/{method}", self._bot_api)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         kwargs = {} if self._access_log else {"access_log": None}
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, **kwargs)
@@ -162,10 +174,69 @@ class FakeBotApi(SimulatedUser):
         if handler is None:
             return ApiError("Not Found", 404).response()
         try:
-            result = await handler(params)
+            if method.lower() in _UPLOAD_METHODS:
+                result = await handler(params, request.get(UPLOADS, {}))
+            else:
+                result = await handler(params)
         except ApiError as error:
             return error.response()
         return web.json_response({"ok": True, "result": result})
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """``GET /file/bot<token>/<file_path>``: a file's bytes, as Telegram's file server."""
+        if request.match_info["token"] != self.token:
+            return ApiError("Unauthorized", 401).response()
+        path = request.match_info["path"]
+        for stored in self.files.values():
+            if stored["file_path"] == path:
+                return web.Response(body=stored["content"])
+        return ApiError("Not Found", 404).response()
+
+    async def _m_getfile(self, p: dict[str, str]) -> Json:
+        if not p.get("file_id"):
+            raise ApiError("Bad Request: file_id is empty")
+        stored = self.files.get(p["file_id"])
+        if stored is None:
+            raise ApiError("Bad Request: invalid file_id")
+        if stored["file_size"] > MAX_DOWNLOAD_BYTES:
+            raise ApiError("Bad Request: file is too big")
+        return {k: v for k, v in stored.items() if k != "content"}
+
+    async def _m_senddocument(self, p: dict[str, str], uploads: dict[str, Any]) -> Json:
+        chat_id, markup = self._bot_target(p, text=False)
+        if "document" in uploads:
+            name, content = uploads["document"]
+        elif p.get("document") in self.files:
+            stored = self.files[p["document"]]
+            name, content = stored["file_path"].rsplit("/", 1)[-1], stored["content"]
+        else:
+            raise ApiError("Bad Request: there is no document in the request")
+        if not content:
+            raise ApiError("Bad Request: file must be non-empty")
+        if len(p.get("caption") or "") > 1024:
+            raise ApiError("Bad Request: message caption is too long")
+        stored = self.add_file(content, "documents", name.rsplit(".", 1)[-1])
+        message_id = self._next_id[chat_id]
+        self._next_id[chat_id] += 1
+        message: Json = {
+            "message_id": message_id,
+            "from": self._bot_user,
+            "chat": self._chats[chat_id],
+            "date": int(time.time()),
+            "document": {
+                "file_id": stored["file_id"],
+                "file_unique_id": stored["file_unique_id"],
+                "file_name": name,
+                "file_size": stored["file_size"],
+            },
+        }
+        if p.get("caption"):
+            message["caption"] = p["caption"]
+        if markup is not None:
+            message["reply_markup"] = markup
+        self.sent_documents.append({**message, "content": content})
+        self._notify()
+        return api_message(message)
 
     async def _m_getme(self, p: dict[str, str]) -> Json:
         return self.bot
@@ -269,6 +340,7 @@ class FakeBotApi(SimulatedUser):
                 )
             record.update(edit_date=int(time.time()), text=p["text"])
         else:
+            replied = self._replied(chat_id, p)
             message_id = self._next_id[chat_id]
             self._next_id[chat_id] += 1
             record = {
@@ -278,6 +350,8 @@ class FakeBotApi(SimulatedUser):
                 "date": int(time.time()),
                 "text": p["text"],
             }
+            if replied is not None:
+                record["reply_to_message"] = replied
             self._messages[(chat_id, message_id)] = record
         record.pop("reply_markup", None)
         if markup is not None:
@@ -286,6 +360,21 @@ class FakeBotApi(SimulatedUser):
             record["parse_mode"] = p["parse_mode"]
         self._notify()
         return api_message(record)
+
+    def _replied(self, chat_id: int, p: dict[str, str]) -> Json | None:
+        """The message a send answers (``reply_parameters``), as the API embeds it."""
+        if not p.get("reply_parameters"):
+            return None
+        error = "Bad Request: can't parse reply parameters JSON object"
+        params = json_param(p, "reply_parameters", error)
+        if not isinstance(params, dict) or not isinstance(params.get("message_id"), int):
+            raise ApiError(error)
+        target = self._messages.get((chat_id, params["message_id"]))
+        if target is None or target.get("deleted"):
+            if params.get("allow_sending_without_reply"):
+                return None
+            raise ApiError("Bad Request: message to be replied not found")
+        return {k: v for k, v in api_message(target).items() if k != "reply_to_message"}
 
     async def _m_sendmessage(self, p: dict[str, str]) -> Json:
         return self._record(p)

@@ -87,9 +87,21 @@ async def read_params(request: web.Request) -> dict[str, str]:
         for key, value in (body if isinstance(body, dict) else {}).items():
             params[key] = value if isinstance(value, str) else json.dumps(value)
     elif request.can_read_body:
+        uploads: dict[str, tuple[str, bytes]] = {}
         for key, value in (await request.post()).items():
-            params[key] = value if isinstance(value, str) else f"{value.filename} (upload)"
+            if isinstance(value, str):
+                params[key] = value
+            else:
+                params[key] = f"{value.filename} (upload)"
+                uploads[key] = (str(value.filename or key), value.file.read())
+        request[UPLOADS] = uploads
     return params
+
+
+UPLOADS: web.RequestKey[dict[str, tuple[str, bytes]]] = web.RequestKey(
+    "fake_bot_api_uploads", dict
+)
+"""Where :func:`read_params` leaves a request's uploaded files: field → (file name, bytes)."""
 
 
 def api_message(record: Json) -> Json:

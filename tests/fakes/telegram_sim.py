@@ -91,6 +91,24 @@ class SimulatedUser:
         A text starting with ``/`` carries a ``bot_command`` entity so ``CommandHandler``
         matches. ``user_id`` defaults to ``chat_id`` (a private chat's id is the user's id).
         """
+        message = self._user_message(chat_id, user_id, first_name, username)
+        message["text"] = text
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [
+                {
+                    "type": "bot_command",
+                    "offset": 0,
+                    "length": len(command.encode("utf-16-le")) // 2,
+                }
+            ]
+        self._messages[(chat_id, message["message_id"])] = message
+        return self._queue("message", message)
+
+    def _user_message(
+        self, chat_id: int, user_id: int | None, first_name: str, username: str | None
+    ) -> Json:
+        """A new Message from the simulated user in ``chat_id`` (no content yet)."""
         user = {
             "id": user_id or (chat_id if chat_id > 0 else 4242),
             "is_bot": False,
@@ -104,20 +122,73 @@ class SimulatedUser:
             "from": user,
             "chat": chat,
             "date": int(time.time()),
-            "text": text,
         }
         self._next_id[chat_id] += 1
-        if text.startswith("/"):
-            command = text.split()[0]
-            message["entities"] = [
-                {
-                    "type": "bot_command",
-                    "offset": 0,
-                    "length": len(command.encode("utf-16-le")) // 2,
-                }
-            ]
+        return message
+
+    def add_file(self, content: bytes, folder: str, suffix: str, size: int | None = None) -> Json:
+        """Store a file on the "server"; returns its File fields (``file_size`` may claim more
+        than ``content`` holds, to stand for a file too big to send in a test)."""
+        number = next(self._counter)
+        file_id = f"FILE-{number:06d}-{folder}"
+        self.files[file_id] = {
+            "file_id": file_id,
+            "file_unique_id": f"U{number:06d}",
+            "file_size": len(content) if size is None else size,
+            "file_path": f"{folder}/file_{number}.{suffix}",
+            "content": content,
+        }
+        return {k: v for k, v in self.files[file_id].items() if k != "content"}
+
+    def _push_media(self, chat_id: int, fields: Json, caption: str | None, user_id: int | None):
+        message = self._user_message(chat_id, user_id, "Alice", None)
+        message.update(fields)
+        if caption:
+            message["caption"] = caption
         self._messages[(chat_id, message["message_id"])] = message
         return self._queue("message", message)
+
+    def push_photo(
+        self,
+        chat_id: int,
+        content: bytes,
+        *,
+        caption: str | None = None,
+        user_id: int | None = None,
+    ) -> Json:
+        """The user sends a photo: Telegram offers it in two sizes (a thumbnail and
+        ``content`` itself), smallest first."""
+        thumb = self.add_file(content[: max(1, len(content) // 4)], "photos", "jpg")
+        full = self.add_file(content, "photos", "jpg")
+        sizes = [
+            {**_file_ref(thumb), "width": 90, "height": 60},
+            {**_file_ref(full), "width": 1280, "height": 853},
+        ]
+        return self._push_media(chat_id, {"photo": sizes}, caption, user_id)
+
+    def push_document(
+        self,
+        chat_id: int,
+        content: bytes,
+        file_name: str,
+        *,
+        mime_type: str = "application/octet-stream",
+        caption: str | None = None,
+        size: int | None = None,
+        user_id: int | None = None,
+    ) -> Json:
+        """The user sends a file (``size`` may claim more bytes than ``content``)."""
+        stored = self.add_file(content, "documents", file_name.rsplit(".", 1)[-1], size)
+        document = {**_file_ref(stored), "file_name": file_name, "mime_type": mime_type}
+        return self._push_media(chat_id, {"document": document}, caption, user_id)
+
+    def push_voice(
+        self, chat_id: int, content: bytes, *, duration: int = 2, user_id: int | None = None
+    ) -> Json:
+        """The user sends a voice note (OGG/Opus, as Telegram clients record them)."""
+        stored = self.add_file(content, "voice", "oga")
+        voice = {**_file_ref(stored), "duration": duration, "mime_type": "audio/ogg"}
+        return self._push_media(chat_id, {"voice": voice}, None, user_id)
 
     def push_callback_query(
         self,
@@ -354,6 +425,11 @@ class SimulatedUser:
         if url:
             answer["launch_url"] = append_launch_params(url, init_data)
         return web.json_response(answer)
+
+
+def _file_ref(stored: Json) -> Json:
+    """The fields a message's photo size, document or voice carries for a stored file."""
+    return {k: stored[k] for k in ("file_id", "file_unique_id", "file_size")}
 
 
 @web.middleware

@@ -540,3 +540,25 @@ async def test_runs_as_a_process_with_sim_api() -> None:
     finally:
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), 10) == 0
+
+
+async def test_sdk_audio_transcriptions(fake: FakeOpenAI, client: AsyncOpenAI) -> None:
+    fake.transcription_text = lambda audio: f"heard {len(audio)} bytes"
+    result = await client.audio.transcriptions.create(
+        model="gpt-4o-mini-transcribe", file=("note.ogg", b"OggS" * 50, "audio/ogg")
+    )
+    assert result.text == "heard 200 bytes"
+    assert result.usage is not None and result.usage.type == "tokens"
+    [seen] = fake.transcriptions
+    assert (seen.model, seen.filename, seen.audio) == (
+        "gpt-4o-mini-transcribe",
+        "note.ogg",
+        b"OggS" * 50,
+    )
+    with pytest.raises(openai.BadRequestError, match="does not exist"):
+        await client.audio.transcriptions.create(model="nope", file=("a.ogg", b"x", "audio/ogg"))
+    with pytest.raises(openai.AuthenticationError):
+        async with AsyncOpenAI(api_key="sk-wrong", base_url=fake.base_url, max_retries=0) as bad:
+            await bad.audio.transcriptions.create(
+                model="gpt-4o-mini-transcribe", file=("a.ogg", b"x", "audio/ogg")
+            )

@@ -418,3 +418,47 @@ async def test_process_mode() -> None:
     finally:
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), timeout=5) in (0, -15)
+
+
+async def test_files_photos_documents_voice_and_replies_through_the_client(api):
+    bot = Bot(TOKEN, base_url=f"{api.root}/bot", base_file_url=f"{api.root}/file/bot")
+    async with bot:
+        api.push_photo(CHAT, b"\xff\xd8 a photo \xff\xd9" * 10, caption="look")
+        api.push_document(CHAT, b"print(1)\n", "main.py", mime_type="text/x-python")
+        api.push_document(CHAT, b"x", "huge.bin", size=25 * 1024 * 1024)
+        api.push_voice(CHAT, b"OggS voice")
+        photo, document, huge, voice = [u.message for u in await bot.get_updates()]
+        assert photo.caption == "look" and [p.width for p in photo.photo] == [90, 1280]
+        largest = await photo.photo[-1].get_file()
+        assert await largest.download_as_bytearray() == b"\xff\xd8 a photo \xff\xd9" * 10
+        assert largest.file_path.startswith(f"{api.root}/file/bot{TOKEN}/photos/")
+        got = await document.document.get_file()
+        assert document.document.file_name == "main.py"
+        assert await got.download_as_bytearray() == b"print(1)\n"
+        with pytest.raises(BadRequest, match=r"(?i)file is too big"):
+            await huge.document.get_file()
+        assert voice.voice.mime_type == "audio/ogg" and voice.voice.duration == 2
+        assert await (await voice.voice.get_file()).download_as_bytearray() == b"OggS voice"
+        with pytest.raises(BadRequest, match=r"(?i)invalid file_id"):
+            await bot.get_file("no-such-file")
+
+        sent = await bot.send_document(CHAT, document=b"def f():\n    pass\n", filename="code-1.py")
+        assert sent.document.file_name == "code-1.py" and sent.document.file_size == 18
+        assert api.sent_documents[-1]["content"] == b"def f():\n    pass\n"
+        assert await (await sent.document.get_file()).download_as_bytearray() == (
+            b"def f():\n    pass\n"
+        )
+        with pytest.raises(BadRequest, match=r"(?i)must be non-empty"):
+            await bot.send_document(CHAT, document=b"", filename="empty.txt")
+
+        first = await bot.send_message(CHAT, "recap")
+        answer = await bot.send_message(CHAT, "answer", reply_to_message_id=first.message_id)
+        assert answer.reply_to_message.message_id == first.message_id
+        assert answer.reply_to_message.text == "recap"
+        with pytest.raises(BadRequest, match=r"(?i)message to be replied not found"):
+            await bot.send_message(CHAT, "x", reply_to_message_id=99999)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{api.root}/file/botWRONG/photos/file_1.jpg") as resp,
+    ):
+        assert resp.status == 401
