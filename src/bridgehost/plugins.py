@@ -463,8 +463,9 @@ class PluginHost:
         needs: dict[str, str] = {}
         for provided in self.selected(config):
             for need in provided.record.secrets:
-                if service in need.why:
-                    needs.setdefault(need.name, need.why[service])
+                for need_service, why in need.why.items():
+                    if need_service == service:
+                        needs.setdefault(need.name, why)
         return list(needs.items())
 
     def declared_secrets(self, service: str) -> dict[str, str]:
@@ -477,8 +478,9 @@ class PluginHost:
         for slot in SLOTS:
             for provided in self._provided[slot.key]:
                 for need in provided.record.secrets:
-                    if service in need.why:
-                        needs.setdefault(need.name, need.why[service])
+                    for need_service, why in need.why.items():
+                        if need_service == service:
+                            needs.setdefault(need.name, why)
         return needs
 
     def require_ready(self, config: BridgeConfig) -> None:

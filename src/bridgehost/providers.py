@@ -318,7 +318,7 @@ class SlotSpec:
 
     key: str
     hook: str
-    record_type: type[_Provider]
+    record_type: type[TunnelMode] | type[RealtimeBackend] | type[HandoffSink]
     label: str
     config_key: str
     service: Service

@@ -8,6 +8,7 @@ from bridgehost.codex._errors import (
     CodexThreadNotFound,
     CodexThreadNotMaterialized,
 )
+from bridgehost.codex._marker import HandoffMode
 from bridgehost.codex._subscription import Subscription
 from bridgehost.codex.appserver import (
     AppServerClient,
@@ -17,7 +18,7 @@ from bridgehost.codex.appserver import (
     open_app_server,
 )
 from bridgehost.codex.context import call_context_parts
-from bridgehost.codex.handoff import AppendReceipt, HandoffMode, append_handoff, find_handoff
+from bridgehost.codex.handoff import AppendReceipt, append_handoff, find_handoff
 from bridgehost.codex.threads import (
     ThreadSummary,
     Turn,

@@ -128,7 +128,7 @@ async def find_attachment(
         page = await client.request("thread/attachment/list", params)
         for att in page.get("data") or []:
             if att.get("attachmentType") == ATTACHMENT_TYPE and att.get("identityKey") == key:
-                return att
+                return dict(att)
         cursor = page.get("nextCursor")
         if not cursor:
             break

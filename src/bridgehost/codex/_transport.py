@@ -179,7 +179,7 @@ class StdioTransport:
             left = group & set(await asyncio.to_thread(_group_members, pgid))
             for pid in left if sig is not None else ():
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, sig)
+                    os.kill(pid, sig)  # type: ignore[arg-type]  # sig is set: see the loop
             deadline = loop.time() + (min(grace_s, 1.0) if sig is None else grace_s)
             while left and loop.time() < deadline:
                 await asyncio.sleep(0.05)

@@ -123,7 +123,7 @@ class AppServerClient:
     ) -> Self:
         """Connect to a running server's control socket and initialize the connection."""
         transport = await SocketTransport.connect(Path(socket_path), timeout)
-        return await cls._ready(transport, home, timeout)
+        return await cls._ready(transport, Path(home), timeout)
 
     @classmethod
     async def _ready(

@@ -149,7 +149,9 @@ async def find_handoff(
 
     thread = (await client.request("thread/read", {"threadId": thread_id}))["thread"]
     found = await find_attachment(client, thread_id, call_id)
-    payload = found.get("payload") if found and isinstance(found.get("payload"), dict) else {}
+    payload: dict[str, Any] = (
+        found["payload"] if found and isinstance(found.get("payload"), dict) else {}
+    )
     if found and payload.get("mode") == "inject":
         return duplicate("inject", "injected")
     turn = await _marked_turn(client, thread_id, call_id)

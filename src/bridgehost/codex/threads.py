@@ -11,7 +11,7 @@ and assistant messages of the thread, newest last, without aborted turns, withou
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -158,7 +158,7 @@ def _messages(turn: dict[str, Any]) -> list[Turn]:
 
 async def iter_turns(
     client: AppServerClient, thread_id: str, *, page_size: int = 20, max_turns: int = 200
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     """A thread's turns with full items, newest first, at most ``max_turns``."""
     seen = 0
     cursor = None

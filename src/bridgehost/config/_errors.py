@@ -178,10 +178,10 @@ def _field_message(err: ErrorDetails) -> tuple[str, str | None]:
     if kind in bounds:
         words, name = bounds[kind]
         allowed = _range_text(field)
-        fix = f"use {allowed}" if allowed else None
+        bound_fix = f"use {allowed}" if allowed else None
         if use_default:
-            fix = f"{fix}, or {use_default}" if fix else use_default
-        return f"must be {words} {ctx.get(name)}, {got}", fix
+            bound_fix = f"{bound_fix}, or {use_default}" if bound_fix else use_default
+        return f"must be {words} {ctx.get(name)}, {got}", bound_fix
     if kind == "literal_error":
         return f"must be {ctx.get('expected')}, {got}", use_default
     if kind == "string_too_short":

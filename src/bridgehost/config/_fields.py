@@ -6,7 +6,7 @@ import ipaddress
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 """Host names treated as loopback besides 127.0.0.0/8 and ::1."""
@@ -32,7 +32,7 @@ def setting(
     if unit:
         text += f" Unit: {unit}."
     text += f" Default: {default_text or _describe(default)}."
-    extra = {"unit": unit} if unit else None
+    extra: dict[str, JsonValue] | None = {"unit": unit} if unit else None
     if isinstance(default, list):
         items = list(default)
         return Field(

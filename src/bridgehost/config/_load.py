@@ -150,7 +150,7 @@ def _delete(data: dict[str, Any], loc: Loc) -> str | None:
         path.append(part)
     if parent is None or not path:
         return None
-    del parent[path[-1]]
+    del parent[str(path[-1])]
     return dotted(path)
 
 

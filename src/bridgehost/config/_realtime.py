@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator, model_validator
@@ -363,7 +364,7 @@ class RealtimeConfig(BaseModel):
 
     def _duration_issues(self) -> list[Issue]:
         issues: list[Issue] = []
-        chain = [
+        chain: list[tuple[str, str, str, Callable[[int, int], bool]]] = [
             ("idle_warning_ms", "idle_timeout_ms", "less than", lambda a, b: a < b),
             ("idle_timeout_ms", "max_call_ms", "at most", lambda a, b: a <= b),
             ("max_call_ms", "max_daily_call_ms", "at most", lambda a, b: a <= b),

@@ -113,7 +113,7 @@ def read_bridge_store(loaded: LoadedConfig, *, as_json: bool) -> BridgeStore | N
 def _peer(loaded: LoadedConfig, status: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     bridge_id = loaded.config.realtime.bridge_id
     for peer in (status or {}).get("bridges") or []:
-        if peer.get("bridge_id") == bridge_id:
+        if isinstance(peer, Mapping) and peer.get("bridge_id") == bridge_id:
             return peer
     return None
 
@@ -128,6 +128,7 @@ def bridge_view(
     config stands in when nothing is bound at runtime.
     """
     peer = _peer(loaded, status)
+    owner: str | None
     if store is not None:
         binding = store.binding()
         owner, thread, bound_at, source = (

@@ -7,7 +7,7 @@ import shlex
 from collections.abc import Iterable
 from pathlib import Path
 
-from bridgehost.config import ConfigError, core_secrets, load_config
+from bridgehost.config import ConfigError, Service, core_secrets, load_config
 from bridgehost.plugins import PluginHost
 
 from ._doctor_check import Check
@@ -39,13 +39,17 @@ def credential_commands(names: Iterable[str]) -> list[str]:
     return commands
 
 
+UNIT_SERVICES: tuple[tuple[str, Service], ...] = ((GATEWAY, "gateway"), (TELEGRAM, "telegram"))
+"""Each service unit and the service it runs."""
+
+
 def unit_credentials(host: PluginHost | None = None) -> dict[str, list[str]]:
     """Per service unit, the credentials it loads: bridgehost's own, then every one an
     installed provider declares for that service."""
     host = host or PluginHost.load()
     return {
         unit: list(dict.fromkeys([*core_secrets(True, service), *host.declared_secrets(service)]))
-        for unit, service in ((GATEWAY, "gateway"), (TELEGRAM, "telegram"))
+        for unit, service in UNIT_SERVICES
     }
 
 
@@ -59,7 +63,7 @@ def needed_secrets(config_path: Path | None) -> dict[str, set[str]]:
         return {unit: set(names) for unit, names in unit_credentials().items()}
     host = PluginHost.for_config(config)
     needed: dict[str, set[str]] = {}
-    for unit, service in ((GATEWAY, "gateway"), (TELEGRAM, "telegram")):
+    for unit, service in UNIT_SERVICES:
         core = core_secrets(config.realtime.enabled, service)
         needed[unit] = {*core, *(name for name, _ in host.secret_needs(config, service))}
     return needed

@@ -34,7 +34,7 @@ def disarm_reason(surface: Mapping[str, Any]) -> str:
         return "control channel disconnected"
     if "idle" in reason:
         return "idle timeout"
-    return reason
+    return str(reason)
 
 
 def surface_line(surface: Mapping[str, Any]) -> str:

@@ -13,7 +13,7 @@ from bridgehost import __version__
 from bridgehost.config import ConfigError, load_config
 
 from ._credstore import credential_checks, needed_secrets
-from ._doctor_check import Check
+from ._doctor_check import Check, CheckStatus
 from ._installed_units import InstalledUnit, config_from_unit, exec_argv, find_unit, search_dirs
 from ._units_render import (
     GATEWAY,
@@ -227,7 +227,7 @@ def _mcp_checks(config_path: Path) -> list[Check]:
 
 def _merge(checks: list[Check]) -> list[Check]:
     """One line for the same finding about several units: ``credential X (a, b)``."""
-    merged: dict[tuple[str, str, str, str | None], list[str]] = {}
+    merged: dict[tuple[str, CheckStatus, str, str | None], list[str]] = {}
     for check in checks:
         base, _, unit = check.name.partition(" (")
         key = (base, check.status, check.detail, check.fix)
@@ -260,6 +260,6 @@ def run_doctor(scope: Scope, prefix: Path | None, config: Path | None) -> list[C
         checks += _merge(found)
     for unit in services:
         checks += _state_checks(unit, scope)
-    if units[GATEWAY] is not None and scope == "system":
-        checks += _python_checks(units[GATEWAY])
+    if (gateway := units[GATEWAY]) is not None and scope == "system":
+        checks += _python_checks(gateway)
     return checks

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+CheckStatus = Literal["ok", "warn", "missing", "unknown"]
+"""How one doctor finding stands."""
+
 
 @dataclass
 class Check:
@@ -12,7 +15,7 @@ class Check:
     ``unknown`` (could not look, e.g. credentials without root)."""
 
     name: str
-    status: Literal["ok", "warn", "missing", "unknown"]
+    status: CheckStatus
     detail: str
     fix: str | None = None
 

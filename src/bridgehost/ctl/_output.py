@@ -46,7 +46,7 @@ class CtlError(click.ClickException):
         as_json: bool = False,
     ) -> None:
         super().__init__(one_line(message))
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click reads it per instance
         self.code = code
         self.as_json = as_json
 

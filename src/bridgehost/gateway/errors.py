@@ -20,6 +20,7 @@ from http import HTTPStatus
 from typing import Any
 
 from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
 
 from bridgehost.gateway.domain_errors import (
     BridgeNotConnected,
@@ -184,7 +185,7 @@ def _response_started(request: web.Request) -> bool:
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer every failure as JSON: :class:`ApiError`, domain refusals, aiohttp's HTTP errors
     and crashes.
 

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from bridgehost.builtin.cloudflared._policy import cooldown_fields
 from bridgehost.gateway._keys import GATEWAY
+from bridgehost.gateway.core import Gateway
 from bridgehost.gateway.domain_errors import DomainError
 from bridgehost.gateway.errors import ApiError, read_json_body
 from bridgehost.protocol.control import (
@@ -67,7 +68,7 @@ def _require_control(request: web.Request) -> Any:
     return gw
 
 
-async def _status(gw: Any) -> dict[str, Any]:
+async def _status(gw: Gateway) -> dict[str, Any]:
     current = gw.calls.current
     tunnel = await gw.tunnel.health()
     return {
@@ -144,7 +145,7 @@ async def control_hangup(request: web.Request) -> web.Response:
     return web.json_response(answer.model_dump())
 
 
-async def _control_body(request: web.Request, gw: Any, model: type[_Body]) -> _Body:
+async def _control_body(request: web.Request, gw: Gateway, model: type[_Body]) -> _Body:
     """The request's body as ``model`` (an empty body is ``{}``); 400 ``invalid_field``."""
     raw: Any = {}
     if request.can_read_body:

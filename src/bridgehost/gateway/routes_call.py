@@ -12,6 +12,7 @@ from aiohttp import web
 from bridgehost.gateway import miniapp
 from bridgehost.gateway._keys import GATEWAY
 from bridgehost.gateway.app_events import CallEvents
+from bridgehost.gateway.core import Gateway
 from bridgehost.gateway.domain_errors import BridgeNotConnected, DomainError
 from bridgehost.gateway.errors import ApiError, read_json_body
 from bridgehost.gateway.events import EventError
@@ -101,7 +102,7 @@ async def bootstrap(request: web.Request) -> web.Response:
     return web.json_response(payload)
 
 
-def _verify_user(gw: Any, init_data: str, address: str) -> int:
+def _verify_user(gw: Gateway, init_data: str, address: str) -> int:
     token = gw.secrets.telegram_bot_token
     if token is None:
         raise ApiError(
@@ -136,7 +137,7 @@ def _verify_user(gw: Any, init_data: str, address: str) -> int:
     return verified.user_id
 
 
-async def _open_call(gw: Any, user_id: int, request: web.Request) -> dict[str, Any]:
+async def _open_call(gw: Gateway, user_id: int, request: web.Request) -> dict[str, Any]:
     rt = gw.config.realtime
     budget = gw.calls.budget()
     if budget.next_call_cap_ms <= 0:
@@ -176,7 +177,7 @@ async def _open_call(gw: Any, user_id: int, request: web.Request) -> dict[str, A
     }
 
 
-async def _prepare_and_open(gw: Any, session: CallSession, user_id: int) -> None:
+async def _prepare_and_open(gw: Gateway, session: CallSession, user_id: int) -> None:
     rt = gw.config.realtime
     timeout_s = min(max(rt.startup_timeout_ms / 1000, 5.0), 30.0)
     result = await gw.hub.prepare(
@@ -208,7 +209,7 @@ def _provider_message(what: str, exc: ProviderStartError) -> str:
     return f"The voice service {what}: {text}.{fix}"
 
 
-def _session_for(gw: Any, body: Mapping[str, Any]) -> CallSession:
+def _session_for(gw: Gateway, body: Mapping[str, Any]) -> CallSession:
     call_id = _string(body, "call_id", 64)
     token = _string(body, "client_token", 200)
     session = gw.calls.current

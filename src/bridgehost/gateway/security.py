@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
 from pydantic import SecretStr
 
 __all__ = [
@@ -67,7 +68,7 @@ def _set_security_headers(request: web.Request, response: web.StreamResponse) ->
 
 
 @web.middleware
-async def security_headers_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def security_headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Add the security headers to every response, errors included, unless already sent.
 
     Headers a handler set itself win (``setdefault``): the Mini App sets its nonce CSP, a

@@ -30,7 +30,7 @@ from bridgehost.gateway.app import Gateway, make_app
 from bridgehost.gateway.connections import ConnectionGuard
 from bridgehost.gateway.http_protocol import GuardedAppRunner
 from bridgehost.plugins import PluginError, PluginHost
-from bridgehost.providers import ProviderStartError, TunnelMode
+from bridgehost.providers import ProviderStartError, RealtimeBackend, TunnelMode
 from bridgehost.systemd import (
     Notifier,
     inherited_sockets,
@@ -87,7 +87,8 @@ def build_gateway(loaded: LoadedConfig, host: PluginHost | None = None) -> Gatew
     try:
         provided = host.select("realtime_backends", config.realtime.backend)
         backend = host.build(provided, config, loaded.secrets)
-        transport = provided.record.transport
+        record = provided.record
+        transport = record.transport if isinstance(record, RealtimeBackend) else None
     except (PluginError, ValueError) as exc:
         problems.append(str(exc))
     if problems or tunnel is None or backend is None or transport is None:

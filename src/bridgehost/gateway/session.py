@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -86,7 +86,9 @@ class CallSession:
 
     # -- timers ------------------------------------------------------------------------
 
-    def set_timer(self, name: str, delay_ms: float, action: Callable[[], Awaitable[None]]) -> None:
+    def set_timer(
+        self, name: str, delay_ms: float, action: Callable[[], Coroutine[Any, Any, None]]
+    ) -> None:
         """(Re)start a named one-shot timer that runs ``action`` on the event loop."""
         self.cancel_timer(name)
         loop = asyncio.get_running_loop()

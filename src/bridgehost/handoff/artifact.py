@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from bridgehost.config import BridgeConfig, PricesConfig
     from bridgehost.state.bridge_store import BridgeStore
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 """The version of the artifact's JSON shape; bumped on any incompatible change."""
 
 MARKER_PREFIX = "bridgehost-handoff: "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ class RetryPolicy:
     def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based), jittered ±20 %."""
         raw = min(self.max_s, self.base_s * 2 ** max(0, attempt - 1))
-        return min(self.max_s, raw * (1 - self.jitter + 2 * self.jitter * rng()))
+        return float(min(self.max_s, raw * (1 - self.jitter + 2 * self.jitter * rng())))
 
 
 class DeliveryWorker:
@@ -145,7 +146,10 @@ class DeliveryWorker:
                 continue
             task = asyncio.create_task(self._deliver(context), name=f"handoff-{key[1]}-{key[0]}")
             self._inflight[key] = task
-            task.add_done_callback(lambda _t, key=key: self._done(key))
+            task.add_done_callback(functools.partial(self._task_done, key))
+
+    def _task_done(self, key: tuple[str, str], _task: asyncio.Task[None]) -> None:
+        self._done(key)
 
     def _done(self, key: tuple[str, str]) -> None:
         self._inflight.pop(key, None)

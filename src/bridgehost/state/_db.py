@@ -183,7 +183,8 @@ class Store:
     def query_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         """Run one query and return its first row, or ``None``."""
         with self._lock:
-            return self._connection().execute(sql, params).fetchone()
+            row: sqlite3.Row | None = self._connection().execute(sql, params).fetchone()
+            return row
 
     # -- settings ----------------------------------------------------------------------------
 

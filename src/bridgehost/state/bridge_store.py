@@ -143,7 +143,7 @@ class BridgeStore:
     def binding(self) -> Binding:
         """The current binding (owner defaults to telegram)."""
         data = self.db.get_setting("binding") or {}
-        owner = data.get("owner") if data.get("owner") in ("telegram", "desktop") else "telegram"
+        owner: Owner = "desktop" if data.get("owner") == "desktop" else "telegram"
         return Binding(data.get("thread_id"), owner, data.get("bound_at"))
 
     def _update_binding(self, **changes: Any) -> Binding:

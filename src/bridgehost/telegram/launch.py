@@ -47,7 +47,9 @@ def invite_text(result: dict[str, Any], gateway: dict[str, Any] | None) -> str:
     ]
     expires = result.get("expires_at")
     with contextlib.suppress(TypeError, ValueError):
-        minutes = max(1, round((datetime.fromisoformat(expires) - utc_now()).total_seconds() / 60))
+        minutes = max(
+            1, round((datetime.fromisoformat(str(expires)) - utc_now()).total_seconds() / 60)
+        )
         lines.append(f"The link works for one call and expires in {minutes} min.")
     if gateway is not None:
         lines.append(views.budget_line(gateway))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,7 +79,7 @@ class EchoSession:
 class EchoBackend:
     """The backend object the gateway holds."""
 
-    transport = "relay"
+    transport: Literal["webrtc", "relay"] = "relay"
 
     def __init__(self, context: ProviderContext) -> None:
         settings = context.settings

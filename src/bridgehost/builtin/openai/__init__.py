@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from bridgehost import hookimpl
@@ -60,7 +60,7 @@ class OpenAIRealtimeBackend:
         ``[plugins.openai]``.
     """
 
-    transport = "webrtc"
+    transport: Literal["webrtc", "relay"] = "webrtc"
 
     def __init__(self, context: ProviderContext) -> None:
         self.realtime = context.config.realtime

@@ -36,8 +36,9 @@ def _upstream_message(body: object) -> str:
 def _field(body: object, name: str) -> str | None:
     if isinstance(body, Mapping):
         inner = body.get("error", body)
-        if isinstance(inner, Mapping) and isinstance(inner.get(name), str):
-            return inner[name]
+        value = inner.get(name) if isinstance(inner, Mapping) else None
+        if isinstance(value, str):
+            return value
     return None
 
 

@@ -79,7 +79,8 @@ class Sideband:
         """Open the WebSocket (bounded); raise :class:`ProviderStartError` with a fix."""
         manager = self.client.realtime.connect(
             call_id=self.call_id,
-            websocket_connection_options={
+            # websockets.connect options the SDK passes through but does not declare
+            websocket_connection_options={  # type: ignore[typeddict-unknown-key]
                 "open_timeout": self.timeout_s,
                 "close_timeout": 1.0,
                 "ping_interval": 20.0,
