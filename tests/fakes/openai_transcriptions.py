@@ -22,7 +22,13 @@ if TYPE_CHECKING:
 
 TranscriptionText = str | Callable[[bytes], str]
 FORMATS = ("json", "text")
-MODELS = ("gpt-4o-transcribe", "gpt-4o-mini-transcribe", "whisper-1")
+MODELS = (
+    "gpt-transcribe",
+    "gpt-4o-transcribe",
+    "gpt-4o-mini-transcribe",
+    "gpt-4o-mini-transcribe-2025-12-15",
+    "whisper-1",
+)
 MAX_BYTES = 25 * 1024 * 1024
 
 
@@ -49,8 +55,10 @@ async def handle_transcriptions(fake: FakeOpenAI, request: web.Request) -> web.R
         return error_response(400, "Missing required parameter: 'model'.", param="model")
     if model not in MODELS:
         return error_response(
-            400, f"The model `{model}` does not exist or you do not have access to it.",
-            code="model_not_found", param="model",
+            400,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            code="model_not_found",
+            param="model",
         )
     audio = upload.file.read()
     if not audio:
