@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import calls
+import delegation
 import proxy
 import startup
 from _stats import show
@@ -57,6 +58,11 @@ BENCHMARKS: list[Bench] = [
         "relay",
         lambda: asyncio.run(calls.relay(calls=10, frames=500)),
         lambda: asyncio.run(calls.relay(calls=2, frames=5)),
+    ),
+    (
+        "delegation",
+        lambda: asyncio.run(delegation.delegation_latency(rounds=20)),
+        lambda: asyncio.run(delegation.delegation_latency(rounds=2)),
     ),
     (
         "flood",

@@ -145,6 +145,9 @@ class LiveSession:
         self.sidebands: set[web.WebSocketResponse] = set()
         self.events: list[dict[str, Any]] = []
         self.client_events: list[tuple[str, dict[str, Any]]] = []
+        #: When each server event was sent (by ``event_id``) and each client event received.
+        self.sent_at: dict[str, float] = {}
+        self.received_at: list[float] = []
         self.refused: list[tuple[str, str]] = []
         self.delegations: dict[str, int] = {}
         self.commentary: dict[str, list[str]] = {}
@@ -180,6 +183,7 @@ class LiveSession:
         if model is not None:
             model.model_validate(event)  # the fake must speak the SDK's schema
         self.events.append(event)
+        self.sent_at[event["event_id"]] = time.monotonic()
         text = json.dumps(event)
         for ws in list(self.sidebands):
             if not ws.closed:
@@ -307,6 +311,7 @@ class LiveSession:
         client_event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
         kind = event.get("type")
         self.client_events.append((via, event))
+        self.received_at.append(time.monotonic())
         try:
             await self._command(event, str(kind), via, client_event_id)
         except LiveError as exc:

@@ -36,6 +36,9 @@ if TYPE_CHECKING:  # the SDK takes ~0.7 s to import; the client comes from the b
     from openai.resources.live.sideband import AsyncSidebandConnection
 
 TICK_S = 0.2
+QUIET_S = 0.25
+"""A delegation waits for transcript fragments until none arrived for this long (they come
+on ~200 ms boundaries), or the timeline passes its ``offset_ms``."""
 DROPPED = frozenset({"session.input_audio.append", "session.output_audio.delta"})
 """Reflected audio on the sideband (~64 KB/s): dropped before parsing anything else."""
 NO_BACKEND = "No coding agent is connected to this call, so I cannot look that up now."
@@ -281,10 +284,14 @@ class GptLiveCallSession:
         self._spawn(self._delegate(delegation_id, offset if isinstance(offset, int) else 0), "dlg")
 
     async def _delegate(self, delegation_id: str, offset_ms: int) -> None:
-        """Wait (briefly) for the transcript to reach the delegation, then hand it on."""
+        """Wait (briefly) for the transcript to reach the delegation, then hand it on.
+
+        GPT-Live may delegate before the triggering words are transcribed (reference §4.1):
+        wait until the timeline passes ``offset_ms``, or fragments stop coming, bounded by
+        ``delegation_settle_ms``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.delegation_settle_ms / 1000
-        while not self.transcript.covers(offset_ms) and loop.time() < deadline:
+        while not self.transcript.covers(offset_ms, quiet_s=QUIET_S) and loop.time() < deadline:
             await asyncio.sleep(0.05)
         since, self._last_delegation_ms = self._last_delegation_ms, offset_ms
         question = (

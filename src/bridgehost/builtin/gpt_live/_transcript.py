@@ -55,12 +55,15 @@ class Transcript:
         self._open: dict[Role, Turn] = {}
         #: The highest ``end_ms`` seen from either speaker: how far the timeline is known.
         self.timeline_ms = 0
+        #: When the last fragment arrived (monotonic seconds).
+        self.last_received = time.monotonic()
 
     def add(self, role: Role, delta: str, start_ms: int, end_ms: int) -> list[Turn]:
         """Record one delta; return the turns it closed (oldest first)."""
         end_ms = max(start_ms, end_ms)
         self.fragments.append(Fragment(role, delta, start_ms, end_ms))
         self.timeline_ms = max(self.timeline_ms, end_ms)
+        self.last_received = time.monotonic()
         closed: list[Turn] = []
         other: Role = "assistant" if role == "user" else "user"
         theirs = self._open.get(other)
@@ -94,9 +97,12 @@ class Transcript:
         self._open.clear()
         return turns
 
-    def covers(self, offset_ms: int) -> bool:
-        """Whether the transcript has reached ``offset_ms`` on the timeline."""
-        return self.timeline_ms >= offset_ms
+    def covers(self, offset_ms: int, *, quiet_s: float | None = None) -> bool:
+        """Whether the transcript has reached ``offset_ms`` on the timeline, or (with
+        ``quiet_s``) nothing has arrived for that long: the caller stopped before it."""
+        if self.timeline_ms >= offset_ms:
+            return True
+        return quiet_s is not None and time.monotonic() - self.last_received >= quiet_s
 
     def caller_words(self, since_ms: int, until_ms: int) -> str:
         """What the caller said in ``[since_ms, until_ms]`` (fragments that started there)."""
