@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, Protocol
 
 import structlog
 
@@ -294,14 +294,37 @@ class TurnRunner:
                 raise
         self._loaded.add(thread_id)
 
+    @contextlib.asynccontextmanager
+    async def thread_connection(self, thread_id: str) -> AsyncIterator[AppServerClient]:
+        """The connection, with ``thread_id`` loaded and its line held: no turn of this runner
+        runs in the thread meanwhile (the handoff sink appends through it, so the thread's
+        history in this server has the handoff, and the next chat message follows it)."""
+        lock = self._locks.setdefault(thread_id, asyncio.Lock())
+        async with lock:
+            client = await self.client()
+            await self._ensure_loaded(client, thread_id)
+            yield client
+
+    async def read_turn(self, thread_id: str, turn_id: str) -> dict[str, Any] | None:
+        """The ``Turn`` object ``turn_id`` among the thread's newest turns, if found."""
+        client = await self.client()
+        await self._ensure_loaded(client, thread_id)
+        turns = iter_turns(client, thread_id, page_size=10, max_turns=FIND_TURNS)
+        async with contextlib.aclosing(turns):
+            async for turn in turns:
+                if str(turn.get("id")) == turn_id:
+                    return turn
+        return None
+
+    def share(self, home: Path | str) -> None:
+        """Make this the process's runner for the Codex home ``home`` (:func:`shared_runner`)."""
+        _SHARED[str(Path(home).expanduser())] = self
+
     async def find_turn(self, thread_id: str, client_message_id: str) -> TurnResult | None:
         """The earlier turn whose user message carries ``client_message_id``, if it finished
         (completed or failed); None when there is none, or it was interrupted."""
         client = await self.client()
-        turns = cast(
-            AsyncGenerator[dict[str, Any], None],
-            iter_turns(client, thread_id, page_size=10, max_turns=FIND_TURNS),
-        )
+        turns = iter_turns(client, thread_id, page_size=10, max_turns=FIND_TURNS)
         try:
             async with contextlib.aclosing(turns):
                 async for turn in turns:
@@ -441,10 +464,23 @@ class TurnRunner:
         return await events.on_approval(request)
 
     async def close(self) -> None:
-        """Close the connection (a private app-server stops; its running turn is interrupted)."""
+        """Close the connection (a private app-server stops; its running turn is interrupted)
+        and stop being the shared runner."""
+        for home, runner in list(_SHARED.items()):
+            if runner is self:
+                del _SHARED[home]
         client, self._client = self._client, None
         if client is not None:
             await client.close()
+
+
+_SHARED: dict[str, TurnRunner] = {}
+
+
+def shared_runner(home: Path | str) -> TurnRunner | None:
+    """The runner this process shares for the Codex home ``home`` (the bridge's conversation
+    runner), if one was shared with :meth:`TurnRunner.share`."""
+    return _SHARED.get(str(Path(home).expanduser()))
 
 
 def _sandbox_policy(sandbox: Sandbox) -> dict[str, Any]:
@@ -473,4 +509,5 @@ __all__ = [
     "TurnRunner",
     "config_connector",
     "final_text",
+    "shared_runner",
 ]

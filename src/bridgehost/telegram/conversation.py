@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+    Update,
+)
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
@@ -36,6 +42,7 @@ from bridgehost.codex.threads import list_threads
 from bridgehost.codex.turns import ApprovalRequest, Decision, TurnInput, TurnResult, TurnRunner
 from bridgehost.state.chat_inbox import ChatInbox, InboxEntry
 from bridgehost.telegram.approvals import Approvals
+from bridgehost.telegram.handoff_reply import HandoffReplies
 from bridgehost.telegram.rendering import preview, render
 from bridgehost.telegram.sending import deliver, edit_text, send_text
 
@@ -108,6 +115,8 @@ class Conversation:
         self._wake = asyncio.Event()
         self._busy: int | None = None
         self._told_unreachable: set[int] = set()
+        runner.share(rt.config.codex.home)  # the codex sink appends handoffs through it
+        self.handoff_replies = HandoffReplies(rt.store, runner, self.post_reply)
 
     # -- intake ---------------------------------------------------------------------------
 
@@ -133,7 +142,15 @@ class Conversation:
     # -- the worker -------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Answer inbox messages in order, forever (cancel to stop)."""
+        """Answer inbox messages in order, and post handoff answers, forever (cancel to stop)."""
+        replies = asyncio.create_task(self.handoff_replies.run(), name="handoff-replies")
+        try:
+            await self._answer_inbox()
+        finally:
+            replies.cancel()
+            await asyncio.gather(replies, return_exceptions=True)
+
+    async def _answer_inbox(self) -> None:
         while True:
             self._wake.clear()
             entries = self.inbox.pending()
@@ -224,16 +241,28 @@ class Conversation:
             text = result.text or "(Codex gave no answer.)"
         await self.post_markdown(text, placeholder)
 
-    async def post_markdown(self, text: str, placeholder: Message | None = None) -> None:
-        """Post ``text`` (Markdown) in the chat: into ``placeholder`` first, when given."""
+    async def post_reply(self, text: str, reply_to: int | None) -> None:
+        """Post ``text`` (Markdown) in the chat, its first message a reply to ``reply_to``."""
+        await self.post_markdown(text, reply_to=reply_to)
+
+    async def post_markdown(
+        self, text: str, placeholder: Message | None = None, *, reply_to: int | None = None
+    ) -> None:
+        """Post ``text`` (Markdown) in the chat: into ``placeholder`` first, when given; the
+        first new message answers ``reply_to``, when given."""
         rendered = render(text)
         for index, chunk in enumerate(rendered.messages):
             if index == 0 and placeholder is not None and await self._replace(placeholder, chunk):
                 continue
+            kwargs: dict[str, Any] = {}
+            if index == 0 and reply_to is not None:
+                kwargs["reply_parameters"] = ReplyParameters(
+                    reply_to, allow_sending_without_reply=True
+                )
             await deliver(
                 "sendMessage",
-                lambda chunk=chunk: self.bot.send_message(  # type: ignore[misc]
-                    chat_id=self.rt.chat_id, text=chunk, parse_mode=ParseMode.HTML
+                lambda chunk=chunk, kwargs=kwargs: self.bot.send_message(  # type: ignore[misc]
+                    chat_id=self.rt.chat_id, text=chunk, parse_mode=ParseMode.HTML, **kwargs
                 ),
             )
         for document in rendered.documents:

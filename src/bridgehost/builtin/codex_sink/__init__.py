@@ -27,11 +27,12 @@ earlier append of that marker is looked for before anything is appended
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,6 +45,9 @@ from bridgehost.builtin.codex_sink._context import (
     bridgehost_call_context,
 )
 from bridgehost.providers import HandoffSink, Health, ProviderContext, ProviderStartError
+
+if TYPE_CHECKING:
+    from bridgehost.codex import AppServerClient
 
 
 class CodexSinkSettings(BaseModel):
@@ -121,9 +125,30 @@ class CodexSink:
             markdown = f"{marker_line(call_id)}\n\n# Voice call handoff\n\n{summary}\n"
         return markdown
 
+    @contextlib.asynccontextmanager
+    async def _connection(self, thread_id: str) -> AsyncIterator[AppServerClient]:
+        """The bridge's own app-server connection when it shares one (the chat's conversation
+        runs there, so the handoff turn is in its history and its answer can be posted),
+        else :func:`~bridgehost.codex.open_app_server`, closed afterwards."""
+        from bridgehost.codex import open_app_server
+        from bridgehost.codex.turns import shared_runner
+
+        runner = shared_runner(self.codex.home)
+        if runner is not None:
+            async with runner.thread_connection(thread_id) as client:
+                yield client
+            return
+        client = await open_app_server(
+            self.codex, thread_id=thread_id, args=self.settings.app_server_args
+        )
+        try:
+            yield client
+        finally:
+            await client.close()
+
     async def deliver(self, artifact: Mapping[str, Any]) -> str:
         """Append the handoff once; return ``codex:<thread>:<mode>:<status>[:turn id]``."""
-        from bridgehost.codex import CodexError, append_handoff, open_app_server
+        from bridgehost.codex import CodexError, append_handoff
         from bridgehost.codex._errors import BIND_HINT
 
         call_id = str(artifact["call_id"])
@@ -131,21 +156,15 @@ class CodexSink:
         if not thread_id:
             raise CodexError(f"no Codex thread is bound for call {call_id}: {BIND_HINT}")
         await self.start()
-        async with self._lock:
-            client = await open_app_server(
-                self.codex, thread_id=str(thread_id), args=self.settings.app_server_args
+        async with self._lock, self._connection(str(thread_id)) as client:
+            receipt = await append_handoff(
+                client,
+                str(thread_id),
+                text=self._text(artifact),
+                mode=self.mode,
+                call_id=call_id,
+                wait_s=self.settings.turn_wait_s,
             )
-            try:
-                receipt = await append_handoff(
-                    client,
-                    str(thread_id),
-                    text=self._text(artifact),
-                    mode=self.mode,
-                    call_id=call_id,
-                    wait_s=self.settings.turn_wait_s,
-                )
-            finally:
-                await client.close()
         parts = ["codex", receipt.thread_id, receipt.mode, receipt.status]
         if receipt.turn_id:
             parts.append(receipt.turn_id)
