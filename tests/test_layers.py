@@ -6,11 +6,13 @@ The layers, lowest first (a module may import its own layer and the layers below
    atomic writes; standard library only), ``_journald``.
 1. Foundations: ``logging``, ``systemd``, ``config``, ``protocol``, ``state``, ``cost``,
    ``gateway_api`` (the typed client of the gateway's control API).
-2. The plugin host: ``providers`` (the provider slots and what providers declare), ``hookspecs``,
-   ``plugins``, ``readiness``.
+2. The plugin host: ``providers`` (the provider slots and what providers declare),
+   ``delegation`` (what a delegating backend session offers), ``hookspecs``, ``plugins``,
+   ``readiness``, and ``invites`` (the invite rules and the client of the bridge's invite socket).
 3. The parts: ``codex``, ``handoff``, ``gateway``, ``telegram``, ``builtin`` (the builtin
    providers, each a plugin like any other).
-4. Entry points: ``cli``, ``_cli_common``, ``ctl`` (bridgectl), ``demo``, ``testing``.
+4. Entry points: ``cli``, ``_cli_common``, ``ctl`` (bridgectl), ``demo``, ``testing``,
+   ``mcp_server`` (``bridgehost mcp``).
 
 Every import counts for the order: module level, under ``if TYPE_CHECKING:`` and inside
 functions. The module graph of module-level and ``TYPE_CHECKING`` imports has no cycle (an import
@@ -31,9 +33,9 @@ SRC = Path(__file__).parents[1] / "src" / "bridgehost"
 LAYERS: list[set[str]] = [
     {"__init__", "basics", "_journald"},
     {"logging", "systemd", "config", "protocol", "state", "cost", "gateway_api"},
-    {"providers", "hookspecs", "plugins", "readiness"},
+    {"providers", "delegation", "hookspecs", "plugins", "readiness", "invites"},
     {"codex", "handoff", "gateway", "telegram", "builtin"},
-    {"cli", "_cli_common", "ctl", "demo", "testing"},
+    {"cli", "_cli_common", "ctl", "demo", "testing", "mcp_server"},
 ]
 """The top-level parts of ``bridgehost`` by layer, lowest first (see the module docstring)."""
 
