@@ -7,6 +7,9 @@ and ``/hangup``), :mod:`~bridgehost.telegram.views` (readiness and status texts)
 ("call me"), :mod:`~bridgehost.telegram.control_channel` (``/ws/bridge`` client),
 :mod:`~bridgehost.telegram.prepare` (``call.prepare``), :mod:`~bridgehost.telegram.handover`
 (events stored once; :class:`~bridgehost.telegram.handover.HandoffPipeline`),
-:mod:`~bridgehost.telegram.codex_seam` (the Codex reader a test can put in the builtin's place),
-:mod:`~bridgehost.telegram.sending` (Bot API calls that retry and never crash the daemon).
+:mod:`~bridgehost.telegram.sending` (Bot API calls that retry and never crash the daemon),
+:mod:`~bridgehost.telegram.conversation` (chat messages as turns in the bound Codex thread),
+:mod:`~bridgehost.telegram.approvals`, :mod:`~bridgehost.telegram.attachments`,
+:mod:`~bridgehost.telegram.rendering` (answers as Telegram HTML) and
+:mod:`~bridgehost.telegram.invites` (invites from Codex and bridgectl).
 """

@@ -35,7 +35,7 @@ from bridgehost.state.bridge_store import BridgeStore
 from bridgehost.systemd import Notifier, run_watchdog, stop_on_signals, watchdog_interval
 from bridgehost.telegram import commands
 from bridgehost.telegram.access import Access
-from bridgehost.telegram.codex_seam import CodexContext
+from bridgehost.builtin.codex_sink import CodexContext
 from bridgehost.telegram.control_channel import Backoff, ControlChannel
 from bridgehost.telegram.handover import CallTracker, HandoffPipeline
 from bridgehost.telegram.invite_socket import InviteSocket
