@@ -6,8 +6,9 @@ that sees an update again never repeats its side effect. Then:
 
 - ``/call`` (or a "call me"-style message) starts a call, ``/call status`` reports;
 - ``/hangup`` ends the live call; ``/status``, ``/capabilities``, ``/help``, ``/start`` inform;
-- other text during a live call becomes a call note (it goes into the handoff); outside a call
-  it is queued for the next call's context (notes older than a day are not used).
+- other text during a live call becomes a call note (it goes into the handoff and, through the
+  gateway, to the live voice model as quoted data); outside a call it is a turn in the bound
+  Codex thread (:mod:`bridgehost.telegram.conversation`).
 
 A ``/call`` or ``/hangup`` that waited in Telegram while the bridge was down for longer than
 :data:`STALE_AFTER` is not acted on: the user is asked to send it again.
@@ -65,8 +66,14 @@ I connect you by voice with the Codex agent on your machine.
 /status: the bridge, the gateway and the bound Codex thread
 /capabilities: every prerequisite of a call, with fixes
 
-Text you send during a call goes into its handoff; text sent between calls is brought into \
-the next call."""
+Outside a call, every message (text, photo, document, voice note) goes to the bound Codex \
+thread and its answer comes back here:
+/new: start a new Codex thread and bind it
+/threads: recent threads, tap one to bind it
+/stop: interrupt the running Codex turn
+
+Text you send during a call reaches the voice model as a note and goes into the handoff; \
+after the call, Codex's answer to the handoff follows the recap."""
 
 
 def _sender(update: Update) -> Sender:
@@ -197,7 +204,7 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Plain text: an intent, a note for the live call, or a note for the next call."""
+    """Plain text: an intent, a note for the live call, or a turn in the bound thread."""
     rt = _runtime(context)
     message = update.effective_message
     text = (message.text or "") if message else ""
@@ -244,7 +251,7 @@ async def other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await send_text(
         context.bot,
         _runtime(context).chat_id,
-        "I only keep text for calls. Send it as a text message.",
+        "I take text, photos, documents and voice notes. Send it as one of those.",
     )
 
 
