@@ -138,3 +138,17 @@ def test_threads_without_codex(tmp_path: Path, cli) -> None:
     error = one_line_error(result)
     assert "codex binary '/nonexistent/codex' not found" in error
     assert "npm install -g @openai/codex" in error and "[codex] binary" in error
+
+
+def test_threads_on_a_machine_with_no_codex_at_all(tmp_path: Path, cli) -> None:
+    """No binary and no Codex home: the first fix named is installing codex, not `codex login`."""
+    config = tmp_path / "bridge.config.toml"
+    config.write_text(
+        f'[codex]\nbinary = "/nonexistent/codex"\nhome = "{tmp_path / "no-home"}"\n'
+        f'[storage]\nroot = "{tmp_path / "state"}"\n'
+    )
+    result = run_sync(cli, config, "threads")
+    assert result.code == 2, result
+    error = one_line_error(result)
+    assert "codex binary '/nonexistent/codex' not found" in error
+    assert "codex login" not in error

@@ -25,7 +25,12 @@ import structlog
 
 from bridgehost.codex._errors import CodexError, rpc_error, startup_problem
 from bridgehost.codex._subscription import Subscription
-from bridgehost.codex._transport import SocketTransport, StdioTransport, Transport
+from bridgehost.codex._transport import (
+    SocketTransport,
+    StdioTransport,
+    Transport,
+    resolve_binary,
+)
 
 log = structlog.get_logger("bridgehost.codex")
 
@@ -106,6 +111,7 @@ class AppServerClient:
 
         :param close_grace_s: how long :meth:`close` waits after stdin EOF, then after SIGTERM.
         """
+        resolve_binary(binary)  # an uninstalled codex is the first thing to fix
         home = Path(home or os.environ.get("CODEX_HOME") or "~/.codex").expanduser()
         if not home.is_dir():
             raise CodexError(
