@@ -25,7 +25,7 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
 from bridgehost.basics import iso, utc_now
-from bridgehost.builtin.codex_sink import CodexThreadContext
+from bridgehost.builtin.codex_sink import CodexContext, CodexThreadContext
 from bridgehost.config import KNOWN_SECRETS, LoadedConfig, requirements_problems
 from bridgehost.invites.client import socket_path
 from bridgehost.logging import register_secret
@@ -35,7 +35,6 @@ from bridgehost.state.bridge_store import BridgeStore
 from bridgehost.systemd import Notifier, run_watchdog, stop_on_signals, watchdog_interval
 from bridgehost.telegram import commands
 from bridgehost.telegram.access import Access
-from bridgehost.builtin.codex_sink import CodexContext
 from bridgehost.telegram.control_channel import Backoff, ControlChannel
 from bridgehost.telegram.handover import CallTracker, HandoffPipeline
 from bridgehost.telegram.invite_socket import InviteSocket
