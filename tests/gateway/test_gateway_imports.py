@@ -18,8 +18,17 @@ import aiohttp
 from bridgehost.testing import NotifyRecorder
 from gateway.conftest import free_port, secrets_env, write_config
 
-NOT_AT_START = ("openai", "aiortc", "telegram", "bridgehost.ctl")
-"""Packages the gateway must not import to start and answer ``/healthz``."""
+NOT_AT_START = (
+    "openai",
+    "aiortc",
+    "telegram",
+    "bridgehost.ctl",
+    "websockets",
+    "bridgehost.builtin.openai._session",
+    "bridgehost.builtin.gpt_live._session",
+)
+"""Packages the gateway must not import to start and answer ``/healthz`` (the realtime
+backends' call sessions, with websockets, load with the first call)."""
 
 RECORD_MODULES = (
     "import atexit, os, sys\n"

@@ -20,7 +20,6 @@ import contextlib
 from typing import TYPE_CHECKING, Literal
 
 from bridgehost import hookimpl
-from bridgehost.builtin.gpt_live._session import GptLiveCallSession
 from bridgehost.builtin.gpt_live._settings import (
     KEY_FIX,
     NAME,
@@ -44,6 +43,7 @@ from bridgehost.providers import (
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
+    from bridgehost.builtin.gpt_live._session import GptLiveCallSession
     from bridgehost.config import BridgeConfig
 
 __all__ = ["NAME", "GptLiveBackend", "GptLiveSettings", "bridgehost_register_realtime_backends"]
@@ -119,6 +119,10 @@ class GptLiveBackend:
 
     async def open_session(self, setup: SessionSetup, events: SessionEvents) -> GptLiveCallSession:
         """Prepare a call; the Live session is created with the browser's offer."""
+        # The session (websockets, the OpenAI error mapping) loads with the first call, not
+        # when the plugin registers: the gateway answers /healthz without it.
+        from bridgehost.builtin.gpt_live._session import GptLiveCallSession
+
         config = session_config(self.realtime, setup.instructions)
         session = GptLiveCallSession(
             self.client(),

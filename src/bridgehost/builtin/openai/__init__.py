@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from bridgehost import hookimpl
-from bridgehost.builtin.openai._session import OpenAICallSession
 from bridgehost.builtin.openai._settings import KEY_FIX, NAME, OpenAISettings, session_config
 from bridgehost.providers import (
     Health,
@@ -43,6 +42,8 @@ from bridgehost.providers import (
 if TYPE_CHECKING:  # the SDK takes ~0.7 s to import: client() imports it on first use
     from openai import AsyncOpenAI
 
+    from bridgehost.builtin.openai._session import OpenAICallSession
+
 __all__ = [
     "NAME",
     "OpenAICallSession",
@@ -50,6 +51,15 @@ __all__ = [
     "OpenAISettings",
     "bridgehost_register_realtime_backends",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``OpenAICallSession`` loads on first use (the gateway answers /healthz without it)."""
+    if name == "OpenAICallSession":
+        from bridgehost.builtin.openai._session import OpenAICallSession
+
+        return OpenAICallSession
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class OpenAIRealtimeBackend:
@@ -133,6 +143,8 @@ class OpenAIRealtimeBackend:
 
     async def open_session(self, setup: SessionSetup, events: SessionEvents) -> OpenAICallSession:
         """Prepare a call: build its session config; the upstream call starts with the offer."""
+        from bridgehost.builtin.openai._session import OpenAICallSession  # with the first call
+
         client = self.client()
         config = session_config(self.realtime, self.settings, setup.instructions)
         session = OpenAICallSession(
