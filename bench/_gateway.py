@@ -218,15 +218,31 @@ async def _wait_ready(sock: socket.socket, proc: subprocess.Popen[bytes]) -> Non
 
 @contextlib.asynccontextmanager
 async def running_gateway(
-    root: Path, *, backend: str = "echo", extra: str = "", env_extra: dict[str, str] | None = None
+    root: Path,
+    *,
+    backend: str = "echo",
+    extra: str = "",
+    env_extra: dict[str, str] | None = None,
+    tables: str = "",
+    sinks: tuple[str, ...] = ("file",),
+    thread_id: str | None = None,
 ) -> AsyncIterator[Gateway]:
-    """Start a gateway process under ``root`` and its bridge; stop both afterwards."""
+    """Start a gateway process under ``root`` and its bridge; stop both afterwards.
+
+    ``tables`` is appended to the config both read (e.g. ``[codex]``), ``sinks`` replaces the
+    handoff sinks (``file`` must stay: the demo bridge reads its receipt) and ``thread_id`` is
+    the Codex thread the bridge binds.
+    """
     from bridgehost.config import load_config
     from bridgehost.demo._bridge import DemoBridge
     from bridgehost.gateway_api import GatewayApi
 
     port = free_port()
     config = write_gateway_config(root, port, backend=backend, extra=extra)
+    listed = ", ".join(f'"{sink}"' for sink in sinks)
+    config.write_text(
+        config.read_text().replace('sinks = ["file"]\n', f"sinks = [{listed}]\n") + tables
+    )
     secret_env = new_secrets()
     env = service_env(root, {**secret_env, **(env_extra or {})})
     loaded = load_config(config, env=secret_env)
@@ -245,6 +261,8 @@ async def running_gateway(
             gateway.bridge = DemoBridge(
                 loaded, f"ws://127.0.0.1:{port}/ws/bridge", secret_env["REALTIME_CONTROL_SECRET"]
             )
+            if thread_id is not None:
+                gateway.bridge.store.bind(thread_id)
             await gateway.bridge.start()
             yield gateway
         finally:

@@ -27,9 +27,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import calls
+import codex_handoff
 import delegation
 import proxy
 import startup
+import telegram_answer
 from _stats import show
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +65,16 @@ BENCHMARKS: list[Bench] = [
         "delegation",
         lambda: asyncio.run(delegation.delegation_latency(rounds=20)),
         lambda: asyncio.run(delegation.delegation_latency(rounds=2)),
+    ),
+    (
+        "handoff",
+        lambda: asyncio.run(codex_handoff.handoff_to_codex(calls=20)),
+        lambda: asyncio.run(codex_handoff.handoff_to_codex(calls=1)),
+    ),
+    (
+        "telegram_answer",
+        lambda: asyncio.run(telegram_answer.telegram_answer(messages=20)),
+        lambda: asyncio.run(telegram_answer.telegram_answer(messages=1)),
     ),
     (
         "flood",

@@ -12,7 +12,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = {"startup", "call_memory", "proxy", "event_ingest", "relay", "delegation", "flood"}
+BENCHMARKS = {
+    "startup",
+    "call_memory",
+    "proxy",
+    "event_ingest",
+    "relay",
+    "delegation",
+    "handoff",
+    "telegram_answer",
+    "flood",
+}
 
 
 def test_every_benchmark_runs_in_quick_mode(tmp_path):
