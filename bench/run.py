@@ -67,6 +67,11 @@ BENCHMARKS: list[Bench] = [
         lambda: asyncio.run(delegation.delegation_latency(rounds=2)),
     ),
     (
+        "delegation_codex",
+        lambda: asyncio.run(delegation.delegation_latency(rounds=10, codex=True)),
+        lambda: asyncio.run(delegation.delegation_latency(rounds=1, codex=True)),
+    ),
+    (
         "handoff",
         lambda: asyncio.run(codex_handoff.handoff_to_codex(calls=20)),
         lambda: asyncio.run(codex_handoff.handoff_to_codex(calls=1)),

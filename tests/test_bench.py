@@ -19,6 +19,7 @@ BENCHMARKS = {
     "event_ingest",
     "relay",
     "delegation",
+    "delegation_codex",
     "handoff",
     "telegram_answer",
     "flood",
