@@ -9,6 +9,16 @@ delegation_progress` and :meth:`DelegatingSession.delegation_result`.
 
 A backend that cannot delegate simply lacks these members; the gateway checks with
 :func:`supports_delegation`.
+
+Corrections and barge-in. A request that arrives while an earlier one of the same call is still
+unanswered is taken as the caller correcting or adding to it: the gateway merges the two into
+one new revision and cancels the older one (:data:`CancelReason` ``corrected``). A backend that
+can tell the caller talked over a running request (Realtime: ``input_audio_buffer.
+speech_started`` while the ask-Codex call is open) also has ``on_delegation_cancel``
+(:class:`CancellingSession`); the gateway sets it, and the request is cancelled (``barge_in``).
+A cancelled or timed-out request interrupts its Codex turn, or leaves the thread's line if it
+was still waiting there; when the call ends, a running turn goes on and its answer goes to the
+chat.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 MAX_SPOKEN_TOKENS = 500
 """GPT-Live's limit for one append (``content`` at most 500 tokens)."""
@@ -43,6 +53,10 @@ class DelegationRequest:
 
 
 OnDelegation = Callable[[DelegationRequest], Awaitable[None]]
+OnDelegationCancel = Callable[[str], Awaitable[None]]
+"""Called with the delegation id the caller talked over (the request is no longer wanted)."""
+CancelReason = Literal["corrected", "barge_in", "timeout", "call_ended"]
+"""Why a delegation was cancelled; every reason but ``call_ended`` stops its Codex turn."""
 
 
 @runtime_checkable
@@ -56,6 +70,13 @@ class DelegatingSession(Protocol):
 
     async def delegation_result(self, delegation_id: str, text: str, *, ok: bool) -> None:
         """The answer (or the failure) the voice model should say, speakable and short."""
+
+
+@runtime_checkable
+class CancellingSession(Protocol):
+    """A delegating session that can tell when the caller talked over a running request."""
+
+    on_delegation_cancel: OnDelegationCancel | None
 
 
 def supports_delegation(session: object) -> bool:
@@ -84,9 +105,12 @@ def speakable(text: str, *, max_tokens: int = MAX_SPOKEN_TOKENS) -> str:
 
 __all__ = [
     "MAX_SPOKEN_TOKENS",
+    "CancelReason",
+    "CancellingSession",
     "DelegatingSession",
     "DelegationRequest",
     "OnDelegation",
+    "OnDelegationCancel",
     "speakable",
     "supports_delegation",
 ]

@@ -16,9 +16,14 @@ from typing import Any
 import pytest
 
 from bridgehost.builtin import openai as openai_realtime
-from bridgehost.builtin.openai._ask_codex import ASK_CODEX, ASK_CODEX_TOOL, delegation_from
+from bridgehost.builtin.openai._ask_codex import (
+    ASK_CODEX,
+    ASK_CODEX_TOOL,
+    BARGED_IN,
+    delegation_from,
+)
 from bridgehost.config import Secrets, validate_config
-from bridgehost.delegation import DelegationRequest, supports_delegation
+from bridgehost.delegation import CancellingSession, DelegationRequest, supports_delegation
 from bridgehost.plugins import PluginHost
 from bridgehost.providers import SessionSetup
 from fakes.openai_api import FakeOpenAI
@@ -119,6 +124,66 @@ async def test_a_function_call_is_delegated_and_answered_with_the_same_call_id(
         assert kinds.index("response.create") > kinds.index("conversation.item.create")
         await asyncio.sleep(0.1)
         assert not [e for e in call.events if e.get("type") == "error"]
+    finally:
+        await session.close("user_hangup")
+        await caller.close()
+        await backend.stop()
+
+
+async def test_the_caller_speaking_again_cancels_an_open_ask_codex_call(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    host = PluginHost()
+    host.register(openai_realtime, "openai")
+    config = validate_config(
+        {"storage": {"root": str(tmp_path)}, "plugins": {"openai": {"max_retries": 0}}}, env={}
+    )
+    backend = host.build(
+        host.select("realtime_backends", "openai"), config, Secrets(env={"OPENAI_API_KEY": KEY})
+    )
+    await backend.start()
+    session = await backend.open_session(
+        SessionSetup(call_id="gw-2", instructions="Persona", max_call_ms=60_000), Events()
+    )
+    assert isinstance(session, CancellingSession)
+    asked: list[str] = []
+    cancelled: list[str] = []
+
+    async def on_delegation(request: DelegationRequest) -> None:
+        asked.append(request.delegation_id)
+
+    async def on_cancel(delegation_id: str) -> None:
+        cancelled.append(delegation_id)
+
+    session.on_delegation = on_delegation
+    session.on_delegation_cancel = on_cancel
+    caller = Caller()
+    try:
+        await caller.connect(await session.answer_offer(await caller.offer()))
+        call = fake.calls[session.openai_call_id]
+        await call.emit({"type": "input_audio_buffer.speech_started", "audio_start_ms": 5})
+        assert cancelled == [], "speech with no open ask-Codex call cancels nothing"
+        await call.emit(
+            {
+                "type": "response.function_call_arguments.done",
+                "call_id": "call_slow",
+                "name": ASK_CODEX,
+                "arguments": json.dumps({"question": "Run every test"}),
+            }
+        )
+        await fake.wait_until(lambda: asked == ["call_slow"])
+        await call.emit({"type": "input_audio_buffer.speech_started", "audio_start_ms": 900})
+        await fake.wait_until(lambda: cancelled == ["call_slow"])
+        created = [e for e in call.client_events if e.get("type") == "conversation.item.create"]
+        [output] = [e["item"] for e in created if e["item"]["type"] == "function_call_output"]
+        assert output["call_id"] == "call_slow"
+        assert json.loads(output["output"]) == {"ok": False, "error": BARGED_IN}
+        assert not [e for e in call.client_events if e.get("type") == "response.create"]
+        # a late answer for the cancelled call is not sent
+        await session.delegation_result("call_slow", "All green.", ok=True)
+        await asyncio.sleep(0.1)
+        outputs = [e for e in call.client_events if e.get("type") == "conversation.item.create"]
+        assert len(outputs) == len(created)
     finally:
         await session.close("user_hangup")
         await caller.close()

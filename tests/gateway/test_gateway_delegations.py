@@ -22,7 +22,7 @@ import pytest
 
 from bridgehost.builtin import gpt_live
 from bridgehost.codex import AppServerClient
-from bridgehost.codex.turns import TurnRunner
+from bridgehost.codex.turns import TurnInput, TurnResult, TurnRunner
 from bridgehost.config import Secrets, validate_config
 from bridgehost.gateway.delegations import Delegations
 from bridgehost.gateway.events import validate_event
@@ -112,6 +112,8 @@ class Rig:
     delegations: Delegations
     posted: list[str]
     thread_id: str
+    runner: TurnRunner
+    ahead: asyncio.Task[TurnResult] | None
 
 
 @pytest.fixture
@@ -124,7 +126,11 @@ def model(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 @contextlib.asynccontextmanager
 async def _rig(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: FakeCodexModel, timeout_s: float
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    model: FakeCodexModel,
+    timeout_s: float,
+    chat_ahead: str | None = None,
 ) -> AsyncIterator[Rig]:
     home = tmp_path / "codex-home"
     home.mkdir()
@@ -139,6 +145,12 @@ async def _rig(
 
     runner = TurnRunner(connect)
     thread_id = await runner.start_thread(str(workspace))
+    ahead = None
+    if chat_ahead is not None:  # a chat message whose turn runs when the call delegates
+        ahead = asyncio.get_running_loop().create_task(
+            runner.run(thread_id, [TurnInput.of_text(chat_ahead)])
+        )
+        await _until(lambda: bool(model.posts()))
     script = [("user", QUESTION), ("delegate", None), ("assistant", "Anything else?")]
     async with FakeLive(api_key=KEY, script=script, delegation_wait_s=20) as fake:
         monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
@@ -192,6 +204,8 @@ async def _rig(
                 channel.delegations,
                 posted,
                 thread_id,
+                runner,
+                ahead,
             )
         finally:
             call.ended.set()
@@ -250,11 +264,30 @@ async def test_a_delegation_that_takes_too_long_is_said_to_have_failed(
         assert said.startswith("That did not work: Codex did not answer within 1 seconds")
         [done] = rig.log.of("delegation.finished")
         assert done["ok"] is False
-        assert [f.type for f in rig.channel.to_bridge][-1] == "call.delegate.cancel"
-        model.delay_s = 0
-        await _until(lambda: bool(rig.posted), timeout=15)  # the late answer goes to the chat
-        await asyncio.sleep(0.2)
-        assert live.commentary[delegation_id] == [said], "the late result was dropped"
+        cancel = rig.channel.to_bridge[-1]
+        assert (cancel.type, cancel.reason) == ("call.delegate.cancel", "timeout")  # type: ignore[attr-defined]
+        # the delegation's own Codex turn is interrupted well before the model would answer
+        await _until(lambda: rig.runner.running(rig.thread_id) is None, timeout=2.5)
+        await asyncio.sleep(0.3)
+        assert not rig.posted, "an interrupted turn posts nothing"
+        assert live.commentary[delegation_id] == [said], "no late result"
+
+
+async def test_a_timed_out_delegation_behind_a_chat_turn_leaves_the_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: FakeCodexModel
+) -> None:
+    model.delay_s = 3.0
+    async with _rig(tmp_path, monkeypatch, model, timeout_s=0.8, chat_ahead="Refactor X") as rig:
+        live = rig.fake.last()
+        await _until(lambda: bool(live.commentary), timeout=15)
+        assert rig.channel.to_bridge[-1].reason == "timeout"  # type: ignore[attr-defined]
+        assert rig.ahead is not None
+        chat = await asyncio.wait_for(rig.ahead, timeout=15)
+        assert chat.status == "completed", "the chat turn ahead was not cut"
+        await asyncio.sleep(1.0)
+        assert len(model.posts()) == 1, "the delegation never ran"
+        assert "Refactor X" in str(model.posts()[0]["input"])
+        assert rig.runner.running(rig.thread_id) is None and not rig.posted
 
 
 async def test_hanging_up_during_a_delegation(

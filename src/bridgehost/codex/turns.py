@@ -134,6 +134,8 @@ class RunningTurn:
     thread_id: str
     turn_id: str | None = None
     started: float = field(default_factory=time.monotonic)
+    #: The ``client_message_id`` given to :meth:`TurnRunner.run`: whose turn this is.
+    client_message_id: str | None = None
 
     @property
     def age_s(self) -> float:
@@ -367,7 +369,7 @@ class TurnRunner:
         """
         lock = self._locks.setdefault(thread_id, asyncio.Lock())
         async with lock:
-            running = RunningTurn(thread_id)
+            running = RunningTurn(thread_id, client_message_id=client_message_id)
             self._running[thread_id] = running
             self._events[thread_id] = events or SilentEvents()
             try:

@@ -13,23 +13,38 @@ sets its ``on_delegation``. Each :class:`~bridgehost.delegation.DelegationReques
    at most ~500 tokens and speakable, and ``delegation.finished``; or with the timeout
    (``realtime.delegation_timeout_ms``), said aloud as a failure, and ``call.delegate.cancel``.
 
-A request again for a delegation id already running is a correction: its revision goes up and
-any later progress or result for an older revision is dropped. When the call ends, running
-delegations are cancelled; the bridge posts a late answer to the chat, which is also where
-every full answer goes. Codex runs one turn at a time per thread (``codex.turns``), so the
-bridge serves delegations of one call in order.
+Corrections and barge-in (``reference/gpt-live.md`` §4.3). GPT-Live has no event that
+updates or cancels a client delegation (none in its event catalogue: the app keeps the task's
+revision itself), so a caller who corrects a running request ("Thursday, not Friday") shows up
+as a *new* ``session.delegation.created``. A request that arrives while an earlier one of the
+same call is unanswered is therefore merged with it: the new request carries both questions as
+the next revision, the older one is cancelled (``corrected``: its Codex turn is interrupted, or
+leaves the thread's line) and finished in the log as replaced, and the voice model hears about
+the older id quietly. A request again for an id already running is a correction too. Any later
+progress or result for a superseded revision is dropped. A backend that reports the caller
+talking over a request (``on_delegation_cancel``; Realtime's ``speech_started``) cancels it
+(``barge_in``). When the call ends, running delegations are cancelled with ``call_ended``:
+their turns go on and the bridge posts the late answer to the chat, which is also where every
+full answer goes. Codex runs one turn at a time per thread (``codex.turns``), so the bridge
+serves delegations in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from bridgehost.delegation import DelegatingSession, DelegationRequest, speakable
+from bridgehost.delegation import (
+    CancellingSession,
+    CancelReason,
+    DelegatingSession,
+    DelegationRequest,
+    speakable,
+)
 from bridgehost.delegation import supports_delegation as _supports
 from bridgehost.protocol.bridge import (
     CallDelegate,
@@ -50,9 +65,21 @@ MAX_QUESTION = 8000
 MAX_TRANSCRIPT = 16_000
 
 
+REPLACED = "Replaced by the caller's correction; the answer comes with the newer request."
+"""Said quietly about a request merged into a newer one, and logged as its end."""
+TALKED_OVER = "Cancelled: the caller spoke again before Codex answered."
+"""Logged as the end of a request the caller talked over."""
+
+
 def timeout_text(timeout_s: float) -> str:
     """What the voice model says when Codex did not answer in time."""
     return f"Codex did not answer within {timeout_s:g} seconds, so I could not find that out."
+
+
+def merged(earlier: DelegationRequest, later: DelegationRequest) -> DelegationRequest:
+    """``later`` as a correction of ``earlier``: both questions, the newer transcript."""
+    question = f"{earlier.question}\nThen the caller added: {later.question}"
+    return replace(later, question=question[-MAX_QUESTION:])
 
 
 @dataclass
@@ -106,6 +133,12 @@ class Delegations:
             await self.start(session, request)
 
         backend.on_delegation = on_delegation
+        if isinstance(backend, CancellingSession):
+
+            async def on_cancel(delegation_id: str) -> None:
+                await self.cancel(session, delegation_id, "barge_in")
+
+            backend.on_delegation_cancel = on_cancel
 
     async def start(self, session: CallSession, request: DelegationRequest) -> None:
         """A new delegation, or a correction of a running one (higher revision)."""
@@ -114,7 +147,13 @@ class Delegations:
         revision = max(request.revision, previous.revision + 1 if previous else 1)
         if previous is not None:
             self._stop_timer(previous)
-            await self._cancel_frame(previous)
+            await self._cancel_frame(previous, "corrected")
+        else:
+            earlier = self._unanswered(session)
+            if earlier is not None:
+                request = merged(earlier.request, request)
+                revision = max(revision, earlier.revision + 1)
+                await self._replace(earlier)
         pending = Pending(session, request, revision)
         self.pending[key] = pending
         if previous is None:
@@ -137,6 +176,22 @@ class Delegations:
             revision=revision,
             bridge_connected=sent,
         )
+
+    async def cancel(self, session: CallSession, delegation_id: str, reason: CancelReason) -> None:
+        """Stop a delegation that is no longer wanted (its Codex turn is interrupted)."""
+        pending = self.pending.get((session.call_id, delegation_id))
+        if pending is None:
+            return
+        self._forget(pending)
+        log.info(
+            "delegation cancelled",
+            call_id=session.call_id,
+            delegation_id=delegation_id,
+            reason=reason,
+        )
+        await self._cancel_frame(pending, reason)
+        ended = TALKED_OVER if reason == "barge_in" else f"Cancelled ({reason})."
+        await self._finished_event(pending, ended)
 
     async def resend(self, bridge_id: str) -> None:
         """The bridge (re)connected: send every unanswered delegation again (same ids)."""
@@ -212,7 +267,7 @@ class Delegations:
             call_id=pending.call_id,
             delegation_id=pending.request.delegation_id,
         )
-        await self._cancel_frame(pending)
+        await self._cancel_frame(pending, "timeout")
         answer = timeout_text(self.timeout_s)
         await self._backend_call(pending, "result", answer, ok=False)
         await self.calls.gateway_event(
@@ -229,7 +284,7 @@ class Delegations:
         """The call is over: cancel what still runs (the bridge posts late answers to chat)."""
         for pending in [p for p in self.pending.values() if p.session is session]:
             self._forget(pending)
-            await self._cancel_frame(pending)
+            await self._cancel_frame(pending, "call_ended")
 
     async def close(self) -> None:
         """Gateway stop: stop every timer."""
@@ -237,6 +292,34 @@ class Delegations:
             self._forget(pending)
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _unanswered(self, session: CallSession) -> Pending | None:
+        """The newest delegation of this call still waiting for its answer, if any."""
+        waiting = [p for p in self.pending.values() if p.session is session]
+        return max(waiting, key=lambda p: p.sent_at) if waiting else None
+
+    async def _replace(self, earlier: Pending) -> None:
+        """``earlier`` is merged into a newer request: cancel it, log its end, tell the model."""
+        self._forget(earlier)
+        log.info(
+            "delegation merged into a correction",
+            call_id=earlier.call_id,
+            delegation_id=earlier.request.delegation_id,
+        )
+        await self._cancel_frame(earlier, "corrected")
+        await self._backend_call(earlier, "progress", REPLACED)
+        await self._finished_event(earlier, REPLACED)
+
+    async def _finished_event(self, pending: Pending, answer: str) -> None:
+        await self.calls.gateway_event(
+            pending.session,
+            {
+                "type": "delegation.finished",
+                "delegation_id": pending.request.delegation_id,
+                "ok": False,
+                "answer": answer,
+            },
+        )
 
     def _forget(self, pending: Pending) -> None:
         key = (pending.call_id, pending.request.delegation_id)
@@ -250,13 +333,14 @@ class Delegations:
         if timer is not None and timer is not asyncio.current_task():
             timer.cancel()
 
-    async def _cancel_frame(self, pending: Pending) -> None:
+    async def _cancel_frame(self, pending: Pending, reason: CancelReason) -> None:
         await self.hub.send_to(
             pending.session.record.bridge_id,
             CallDelegateCancel(
                 call_id=pending.call_id,
                 delegation_id=pending.request.delegation_id,
                 revision=pending.revision,
+                reason=reason,
             ),
         )
 
@@ -274,4 +358,4 @@ class Delegations:
             log.exception("could not pass a delegation answer to the voice model")
 
 
-__all__ = ["Delegations", "Pending", "timeout_text"]
+__all__ = ["REPLACED", "TALKED_OVER", "Delegations", "Pending", "merged", "timeout_text"]

@@ -246,12 +246,15 @@ class CallDelegate(Frame):
 
 
 class CallDelegateCancel(Frame):
-    """The delegation is no longer wanted (corrected, timed out, or the call ended)."""
+    """The delegation is no longer wanted: corrected by a newer one, talked over by the caller
+    (``barge_in``), timed out, or the call ended. Every reason but ``call_ended`` (the default,
+    as from a gateway that sends none) interrupts its Codex turn or drops it from the line."""
 
     type: Literal["call.delegate.cancel"] = "call.delegate.cancel"
     call_id: CallId
     delegation_id: DelegationId
     revision: Revision
+    reason: Literal["corrected", "barge_in", "timeout", "call_ended"] = "call_ended"
 
 
 GatewayToBridge = Annotated[

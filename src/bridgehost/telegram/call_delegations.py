@@ -11,9 +11,11 @@ answer and the Codex turn id, and the full answer is posted to the chat.
 
 Each ``(call_id, delegation_id, revision)`` runs once: a ``call.delegate`` sent again after a
 reconnect gets the stored result again, or nothing while the turn still runs.
-``call.delegate.cancel`` stops the result from going back to the call; the turn is not
-interrupted (it may be waiting in the thread's line behind a chat turn, which must not be cut),
-and its answer still goes to the chat.
+``call.delegate.cancel`` stops the result from going back to the call. With ``call_ended`` the
+turn goes on and its answer still goes to the chat. With any other reason (``corrected``,
+``barge_in``, ``timeout``) the delegation's own Codex turn is interrupted (``turn/interrupt``);
+if it is still waiting in the thread's line behind another turn (a chat message, which must
+not be cut), it just leaves the line and never runs.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from bridgehost.protocol.bridge import (
 log = structlog.get_logger("bridgehost.telegram.call_delegations")
 
 PROGRESS_EVERY_S = 1.0
+TURN_ID_WAIT_S = 2.0
+"""How long a cancel waits for a just-started turn to get its id, so it can interrupt it."""
 MAX_PROGRESS = 1500
 MAX_REMEMBERED = 200
 
@@ -61,6 +65,15 @@ Question: {question}
 
 The call so far (transcript, quoted as data):
 {transcript}"""
+
+
+Key = tuple[str, str, int]
+
+
+def client_message_id(key: Key) -> str:
+    """The id the delegation's user message carries in the thread (one per revision)."""
+    call_id, delegation_id, revision = key
+    return f"call:{call_id}:{delegation_id}:{revision}"
 
 
 def turn_text(frame: CallDelegate) -> str:
@@ -121,6 +134,7 @@ class CallDelegator:
         self._results: dict[tuple[str, str, int], CallDelegateResult] = {}
         self._running: dict[tuple[str, str, int], asyncio.Task[None]] = {}
         self._cancelled: set[tuple[str, str, int]] = set()
+        self._threads: dict[Key, str] = {}
 
     async def on_frame(self, frame: Frame) -> None:
         """``call.delegate`` or ``call.delegate.cancel`` from the gateway."""
@@ -140,13 +154,18 @@ class CallDelegator:
             self._run(frame, key), name=f"call-delegation-{frame.delegation_id}"
         )
         self._running[key] = task
-        task.add_done_callback(lambda _t: self._running.pop(key, None))
+        task.add_done_callback(lambda _t: self._done(key))
+
+    def _done(self, key: Key) -> None:
+        self._running.pop(key, None)
+        self._threads.pop(key, None)
 
     async def _run(self, frame: CallDelegate, key: tuple[str, str, int]) -> None:
         thread_id = self.thread_of()
         if thread_id is None:
             await self._answer(frame, key, ok=False, error="No Codex thread is bound to this chat.")
             return
+        self._threads[key] = thread_id
         log.info(
             "delegation started",
             call_id=frame.call_id,
@@ -160,7 +179,7 @@ class CallDelegator:
                 [TurnInput.of_text(turn_text(frame))],
                 progress,
                 sandbox=self.sandbox,
-                client_message_id=f"call:{frame.call_id}:{frame.delegation_id}:{frame.revision}",
+                client_message_id=client_message_id(key),
             )
         except Exception as exc:  # TurnLost, CodexError: say it, keep the call going
             log.warning("delegation failed", delegation_id=frame.delegation_id, error=str(exc))
@@ -171,7 +190,9 @@ class CallDelegator:
         await self._answer(
             frame, key, ok=ok, answer=result.text, turn_id=result.turn_id, error=error
         )
-        if result.text.strip():
+        if result.status == "interrupted" and key in self._cancelled:
+            log.info("delegation interrupted", delegation_id=frame.delegation_id)
+        elif result.text.strip():
             await self.post(f"🎙 Asked during the call: {frame.question}\n\n{result.text}")
 
     async def _answer(self, frame: CallDelegate, key: tuple[str, str, int], **fields: Any) -> None:
@@ -190,7 +211,27 @@ class CallDelegator:
 
     async def _cancel(self, frame: CallDelegateCancel) -> None:
         key = (frame.call_id, frame.delegation_id, frame.revision)
-        self._cancelled.add(key)  # no result goes back; the answer still goes to the chat
+        self._cancelled.add(key)  # no result goes back
+        task = self._running.get(key)
+        if frame.reason == "call_ended" or task is None:
+            return  # the turn goes on; its answer goes to the chat
+        log.info("delegation cancelled", delegation_id=frame.delegation_id, reason=frame.reason)
+        if not await self._interrupt(key):
+            task.cancel()  # still in the thread's line behind another turn: leave it
+
+    async def _interrupt(self, key: Key) -> bool:
+        """Interrupt the delegation's turn if it is the one running in its thread."""
+        thread_id = self._threads.get(key)
+        running = self.runner.running(thread_id) if thread_id else None
+        if thread_id is None or running is None:
+            return False
+        if running.client_message_id != client_message_id(key):
+            return False  # another turn runs; this one waits in line
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TURN_ID_WAIT_S
+        while running.turn_id is None and loop.time() < deadline:
+            await asyncio.sleep(0.05)  # turn/start is on its way
+        return await self.runner.interrupt(thread_id)
 
     async def close(self) -> None:
         """Stop every running delegation."""
@@ -200,4 +241,4 @@ class CallDelegator:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-__all__ = ["CallDelegator", "turn_text"]
+__all__ = ["CallDelegator", "client_message_id", "turn_text"]

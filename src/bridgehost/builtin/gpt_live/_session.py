@@ -274,6 +274,13 @@ class GptLiveCallSession:
     # -- delegation ----------------------------------------------------------------------------
 
     def _delegation_created(self, event: dict[str, Any]) -> None:
+        # GPT-Live has no event that updates, revises or cancels a client delegation: the SDK's
+        # server events have only ``session.delegation.created`` (no ``…updated``/``…cancelled``,
+        # no revision field), and the guide says to keep a task revision in the app (reference
+        # §4.2-4.3). A correction or a barge-in that changes the request therefore arrives as a
+        # new delegation, which the gateway merges with the one still running
+        # (``gateway.delegations``). Whether the live service ever sends more is UNCONFIRMED;
+        # any other event type is ignored.
         delegation = event.get("delegation")
         if not isinstance(delegation, dict) or delegation.get("target") != "client":
             return

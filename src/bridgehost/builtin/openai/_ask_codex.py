@@ -8,6 +8,12 @@ delegation id) to the gateway, which runs the same delegation path as GPT-Live (
 read-only sandbox, handoff). The answer goes back as a ``conversation.item.create`` of a
 ``function_call_output`` with the same ``call_id``, followed by ``response.create`` so the
 model says it (:func:`answer_events`).
+
+Barge-in: when the caller starts speaking again (``input_audio_buffer.speech_started``) while
+an ask-Codex call is still open, the call is cancelled: its output says so
+(:func:`cancel_events`, with no ``response.create``, since the model is about to answer the
+caller's new words and may call the tool again), and the gateway stops the Codex turn. A new
+ask-Codex call while an earlier one is open is merged with it by the gateway (a correction).
 """
 
 from __future__ import annotations
@@ -64,6 +70,21 @@ def delegation_from(event: Mapping[str, Any]) -> DelegationRequest | None:
     return DelegationRequest(delegation_id=call_id, question=text or "(no question given)")
 
 
+BARGED_IN = "cancelled: the caller spoke again before Codex answered; ask again if still needed"
+"""The output of an ask-Codex call the caller talked over."""
+
+
+def cancel_events(call_id: str) -> list[dict[str, Any]]:
+    """The output of an ask-Codex call the caller talked over (no ``response.create``)."""
+    output = json.dumps({"ok": False, "error": BARGED_IN})
+    return [
+        {
+            "type": "conversation.item.create",
+            "item": {"type": "function_call_output", "call_id": call_id, "output": output},
+        }
+    ]
+
+
 def answer_events(call_id: str, text: str, *, ok: bool) -> list[dict[str, Any]]:
     """The function call's output item, then ``response.create`` so the model speaks."""
     output = json.dumps({"ok": ok, "answer": text} if ok else {"ok": ok, "error": text})
@@ -76,4 +97,12 @@ def answer_events(call_id: str, text: str, *, ok: bool) -> list[dict[str, Any]]:
     ]
 
 
-__all__ = ["ASK_CODEX", "ASK_CODEX_TOOL", "INSTRUCTIONS", "answer_events", "delegation_from"]
+__all__ = [
+    "ASK_CODEX",
+    "ASK_CODEX_TOOL",
+    "BARGED_IN",
+    "INSTRUCTIONS",
+    "answer_events",
+    "cancel_events",
+    "delegation_from",
+]

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 from structlog.typing import FilteringBoundLogger
 from websockets.exceptions import ConnectionClosed
 
-from bridgehost.builtin.openai._ask_codex import answer_events, delegation_from
+from bridgehost.builtin.openai._ask_codex import answer_events, cancel_events, delegation_from
 from bridgehost.builtin.openai._errors import api_error
 from bridgehost.builtin.openai._events import normalize
 from bridgehost.builtin.openai._settings import OpenAISettings
-from bridgehost.builtin.openai._sideband import CallGone, Sideband
-from bridgehost.delegation import DelegationRequest, OnDelegation
+from bridgehost.builtin.openai._sideband import CALL_ENDED, CallGone, Sideband
+from bridgehost.delegation import DelegationRequest, OnDelegation, OnDelegationCancel
 from bridgehost.providers import ProviderStartError, SessionEvents, SessionSetup
 
 if TYPE_CHECKING:  # the SDK takes ~0.7 s to import; the client comes from the backend
@@ -89,6 +89,9 @@ class OpenAICallSession:
         #: Set by the gateway: where ask-Codex function calls go (``bridgehost.delegation``).
         self.on_delegation: OnDelegation | None = None
         self._delegation_tasks: set[asyncio.Task[None]] = set()
+        #: Set by the gateway: the caller talked over an open ask-Codex call (barge-in).
+        self.on_delegation_cancel: OnDelegationCancel | None = None
+        self._open_asks: set[str] = set()
 
     @property
     def closed(self) -> bool:
@@ -192,9 +195,10 @@ class OpenAICallSession:
     async def delegation_result(self, delegation_id: str, text: str, *, ok: bool) -> None:
         """Answer the ask-Codex call (``function_call_output``) and let the model say it."""
         sideband = self.sideband
-        if sideband is None or self._closing:
+        if sideband is None or self._closing or delegation_id not in self._open_asks:
             self.log.info("openai.delegation_answer_dropped", delegation_id=delegation_id)
             return
+        self._open_asks.discard(delegation_id)
         try:
             for event in answer_events(delegation_id, text, ok=ok):
                 await sideband.send(event)
@@ -203,8 +207,27 @@ class OpenAICallSession:
 
     # -- events from the sideband --------------------------------------------------------------
 
+    async def _barge_in(self) -> None:
+        """The caller spoke while ask-Codex calls were open: cancel them."""
+        sideband, cancel = self.sideband, self.on_delegation_cancel
+        for call_id in sorted(self._open_asks):
+            self._open_asks.discard(call_id)
+            self.log.info("openai.delegation_barged_in", delegation_id=call_id)
+            if sideband is not None and not self._closing:
+                try:
+                    for item in cancel_events(call_id):
+                        await sideband.send(item)
+                except (ConnectionClosed, OSError, RuntimeError) as exc:
+                    self.log.warning("openai.delegation_answer_failed", error=str(exc))
+            if cancel is not None:
+                await cancel(call_id)
+
     async def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "input_audio_buffer.speech_started" and self._open_asks:
+            await self._barge_in()
         request = delegation_from(event)
+        if request is not None:
+            self._open_asks.add(request.delegation_id)
         handler = self.on_delegation
         if request is not None and handler is not None:
 
@@ -223,7 +246,7 @@ class OpenAICallSession:
 
     def _on_lost(self, reason: str) -> None:
         """The sideband ended by itself: tell the gateway (in its own task, see ``close``)."""
-        self.upstream_ended = self.upstream_ended or reason == "openai_call_ended"
+        self.upstream_ended = self.upstream_ended or reason == CALL_ENDED
         if self._closing or self._ended_task is not None:
             return
         self.log.info("openai.call_ended_upstream", reason=reason)
