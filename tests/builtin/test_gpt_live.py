@@ -285,8 +285,8 @@ async def test_the_session_closing_upstream_ends_the_call(
     async with asyncio.timeout(5):
         while not events.end_reasons:
             await asyncio.sleep(0.02)
-    assert events.end_reasons == ["gpt_live_expired"]
-    await session.close("gpt_live_expired")
+    assert events.end_reasons == ["session_expired"]
+    await session.close("session_expired")
     assert not [e for via, e in fake.last().client_events if e["type"] == "session.close"]
     await caller.close()
 
@@ -302,8 +302,8 @@ async def test_a_sideband_that_drops_ends_the_call(
     async with asyncio.timeout(5):
         while not events.end_reasons:
             await asyncio.sleep(0.02)
-    assert events.end_reasons == ["gpt_live_sideband_lost"]
-    await session.close("gpt_live_sideband_lost")
+    assert events.end_reasons == ["sideband_lost"]
+    await session.close("sideband_lost")
     await caller.close()
 
 

@@ -398,8 +398,8 @@ async def test_the_call_ending_upstream_ends_the_session(
     async with asyncio.timeout(5):
         while not events.end_reasons:
             await asyncio.sleep(0.02)
-    assert events.end_reasons == ["openai_call_ended"]
-    await session.close("openai_call_ended")
+    assert events.end_reasons == ["backend_ended"]
+    await session.close("backend_ended")
     assert not [r for r in fake.requests if r.route == "hangup"]  # already over upstream
     await caller.close()
 

@@ -194,6 +194,6 @@ async def test_the_session_ending_upstream_ends_the_call(
     ws = await _media(gw, body, caller)
     await fake.last().close("expired")
     ended = await gw.bridge.wait_for("call.ended", timeout=10)
-    assert (ended["reason"], ended["ended_by"]) == ("gpt_live_expired", "backend")
+    assert (ended["reason"], ended["ended_by"]) == ("session_expired", "backend")
     await ws.close()
     await caller.close()

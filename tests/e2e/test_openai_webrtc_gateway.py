@@ -148,6 +148,6 @@ async def test_upstream_problems_reach_the_page_and_the_bridge(
     ws = await _media(gw, body, caller)  # a retry of the offer works
     await fake.hangup(fake.last_call().call_id, "server")
     ended = await gw.bridge.wait_for("call.ended", timeout=10)
-    assert (ended["reason"], ended["ended_by"]) == ("openai_call_ended", "backend")
+    assert (ended["reason"], ended["ended_by"]) == ("backend_ended", "backend")
     await ws.close()
     await caller.close()

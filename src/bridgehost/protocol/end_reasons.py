@@ -2,8 +2,11 @@
 
 The gateway records an :class:`EndReason` in ``call.ended``; the Mini App shows its
 :attr:`~EndReason.text` when the call ends (the page gets the texts from the server), the
-Telegram recap and ``handoff.md`` show its :attr:`~EndReason.label`. A backend may end a call
-with a reason of its own (any short string): :func:`end_text` and :func:`end_label` still say
+Telegram recap and ``handoff.md`` show its :attr:`~EndReason.label`. The reasons a voice
+service gives are generic, whichever backend reports them: ``backend_ended`` (it closed the
+call), ``session_expired``, ``content_filtered``, ``upstream_connection_lost`` and
+``sideband_lost`` (the gateway's server-side connection to it dropped). A backend may still end
+a call with a reason of its own (any short string): :func:`end_text` and :func:`end_label` say
 something useful for it.
 """
 
@@ -114,6 +117,27 @@ class EndReason(StrEnum):
         "backend_ended",
         "The voice service ended the call.",
         "the voice service ended the call",
+    )
+    SESSION_EXPIRED = (
+        "session_expired",
+        "The voice session reached the voice service's time limit, so the call ended.",
+        "the voice service's session time limit was reached",
+    )
+    CONTENT_FILTERED = (
+        "content_filtered",
+        "The voice service's safety filter ended the call.",
+        "the voice service's safety filter ended the call",
+    )
+    UPSTREAM_CONNECTION_LOST = (
+        "upstream_connection_lost",
+        "The voice service lost its connection to this call, so the call ended.",
+        "the voice service lost its connection to the call page",
+    )
+    SIDEBAND_LOST = (
+        "sideband_lost",
+        "The call service on your computer lost its connection to the voice service, so the "
+        "call ended.",
+        "the gateway lost its server-side connection to the voice service",
     )
     UNKNOWN = "unknown", "The call ended.", "unknown"
 

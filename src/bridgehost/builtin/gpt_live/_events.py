@@ -5,7 +5,8 @@
   they arrive;
 - ``error`` → ``call.error`` with OpenAI's code (``openai_error`` when it has none); a command
   error does not end the session;
-- ``session.closed.reason`` → the reason the gateway records (:func:`end_reason`).
+- ``session.closed.reason`` → the reason the gateway records (:func:`end_reason`), one of
+  the generic voice-service reasons of ``protocol.end_reasons.EndReason``.
 
 Transcript deltas are grouped into turns by :mod:`bridgehost.builtin.gpt_live._transcript`.
 """
@@ -15,26 +16,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bridgehost.protocol.end_reasons import EndReason
+
 MAX_MESSAGE = 500
 MAX_CODE = 64
 
 Event = dict[str, Any]
 
 CLOSE_REASONS = {
-    "close_requested": "gpt_live_closed",
-    "remote_hangup": "gpt_live_closed",
-    "expired": "gpt_live_expired",
-    "content": "gpt_live_content",
-    "connection_lost": "gpt_live_connection_lost",
+    "close_requested": EndReason.BACKEND_ENDED,
+    "remote_hangup": EndReason.BACKEND_ENDED,
+    "expired": EndReason.SESSION_EXPIRED,
+    "content": EndReason.CONTENT_FILTERED,
+    "connection_lost": EndReason.UPSTREAM_CONNECTION_LOST,
 }
 """``session.closed.reason`` → the end reason the gateway records for a call GPT-Live ended."""
-SIDEBAND_LOST = "gpt_live_sideband_lost"
+SIDEBAND_LOST = EndReason.SIDEBAND_LOST
 """The sideband dropped without ``session.closed``: the call cannot be followed any more."""
 
 
 def end_reason(reason: object) -> str:
     """The end reason for a ``session.closed`` the gateway did not ask for."""
-    return CLOSE_REASONS.get(str(reason), "gpt_live_closed")
+    return CLOSE_REASONS.get(str(reason), EndReason.BACKEND_ENDED).value
 
 
 def _text(value: object, limit: int) -> str:

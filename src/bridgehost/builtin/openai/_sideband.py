@@ -7,9 +7,9 @@ to ``on_event``. When the socket closes:
 
 * because we closed it (:meth:`Sideband.close`): nothing more happens;
 * normally (code 1000), or a re-attach finds the call gone (404): the call ended upstream, so
-  ``on_lost("openai_call_ended")``;
+  ``on_lost("backend_ended")``;
 * abnormally: it re-attaches up to ``reconnects`` times with a short backoff, and reports
-  ``on_lost("openai_sideband_lost")`` if that fails (the gateway then ends the call, because it
+  ``on_lost("sideband_lost")`` if that fails (the gateway then ends the call, because it
   would no longer see transcripts or be able to account for the call).
 """
 
@@ -25,6 +25,7 @@ from structlog.typing import FilteringBoundLogger
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from bridgehost.builtin.openai._errors import handshake_error
+from bridgehost.protocol.end_reasons import EndReason
 from bridgehost.providers import ProviderStartError
 
 if TYPE_CHECKING:  # the SDK takes ~0.7 s to import; the client comes from the caller
@@ -34,8 +35,8 @@ if TYPE_CHECKING:  # the SDK takes ~0.7 s to import; the client comes from the c
 OnEvent = Callable[[dict[str, Any]], Awaitable[None]]
 OnLost = Callable[[str], None]
 
-CALL_ENDED = "openai_call_ended"
-SIDEBAND_LOST = "openai_sideband_lost"
+CALL_ENDED = EndReason.BACKEND_ENDED.value
+SIDEBAND_LOST = EndReason.SIDEBAND_LOST.value
 MAX_BACKOFF_S = 2.0
 
 
