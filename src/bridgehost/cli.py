@@ -93,7 +93,9 @@ def demo(serve_forever: bool, state_dir: Path | None) -> None:
     from bridgehost.demo import run_demo
     from bridgehost.logging import configure_logging
 
-    configure_logging("bridgehost-demo", level="WARNING")
+    # The demo's expected warnings (no key to summarize with, the bridge leaving at the end)
+    # would only hide its own step lines; errors still show.
+    configure_logging("bridgehost-demo", level="ERROR")
     click.echo("bridgehost demo: an offline call through the real gateway (echo backend)")
     if state_dir is not None:
         state_dir.mkdir(parents=True, exist_ok=True)
