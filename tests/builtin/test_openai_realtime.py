@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from bridgehost.builtin import openai as openai_realtime
-from bridgehost.builtin.openai._errors import status_message
+from bridgehost.builtin._openai_errors import status_message
 from bridgehost.builtin.openai._events import normalize
 from bridgehost.builtin.openai._session import call_id_from_location
 from bridgehost.builtin.openai._settings import OpenAISettings, session_config

@@ -15,13 +15,11 @@ Optional settings go in ``[plugins.gpt-live]`` (:class:`GptLiveSettings`).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from bridgehost import hookimpl
+from bridgehost.builtin._openai_sdk import SdkBackend
 from bridgehost.builtin.gpt_live._settings import (
-    KEY_FIX,
     NAME,
     GptLiveSettings,
     effective_model,
@@ -49,39 +47,22 @@ if TYPE_CHECKING:
 __all__ = ["NAME", "GptLiveBackend", "GptLiveSettings", "bridgehost_register_realtime_backends"]
 
 
-class GptLiveBackend:
+class GptLiveBackend(SdkBackend["GptLiveCallSession"]):
     """The backend object the gateway holds (implements ``providers.Backend``)."""
 
-    transport: Literal["webrtc", "relay"] = "webrtc"
-
     def __init__(self, context: ProviderContext) -> None:
+        super().__init__(context.secrets)
         self.config = context.config
         self.realtime = context.config.realtime
         settings = context.settings
         self.settings = settings if isinstance(settings, GptLiveSettings) else GptLiveSettings()
-        self.secrets = context.secrets
         self.log = context.log.bind(backend=NAME)
         self.model = effective_model(self.realtime)
-        self._client: AsyncOpenAI | None = None
-        self._sessions: set[GptLiveCallSession] = set()
 
     def client(self) -> AsyncOpenAI:
         """The SDK client (``OPENAI_BASE_URL`` honoured); never retries a creation, which is
         billed each time it succeeds."""
-        if self._client is None:
-            secret = self.secrets.openai_api_key
-            if secret is None:
-                raise ProviderStartError(
-                    "No OpenAI API key is configured", fix=f"{KEY_FIX[0].upper()}{KEY_FIX[1:]}."
-                )
-            from openai import AsyncOpenAI  # the SDK takes ~0.7 s to import: only when used
-
-            self._client = AsyncOpenAI(
-                api_key=secret.get_secret_value(),
-                timeout=self.settings.request_timeout_s,
-                max_retries=0,
-            )
-        return self._client
+        return self._sdk_client(timeout_s=self.settings.request_timeout_s, max_retries=0)
 
     async def start(self) -> None:
         """Check the model and the key and build the client; no request is made."""
@@ -91,31 +72,12 @@ class GptLiveBackend:
         self.client()
         self.log.info("gpt_live.backend_ready", model=self.model, voice=self.realtime.voice)
 
-    async def stop(self) -> None:
-        """Close every open session and the HTTP client; safe twice."""
-        sessions = list(self._sessions)
-        if sessions:
-            await asyncio.gather(
-                *(s.close("gateway_stop") for s in sessions), return_exceptions=True
-            )
-        self._sessions.clear()
-        if self._client is not None:
-            client, self._client = self._client, None
-            with contextlib.suppress(Exception):
-                await client.close()
-
     async def health(self) -> Health:
         """Whether the model suits GPT-Live and a key is configured (no request)."""
         problem = model_problem(self.config)
         if problem is not None:
             return Health(ok=False, detail=f"GPT-Live: {problem}")
-        source = self.secrets.source("OPENAI_API_KEY")
-        if source is None:
-            return Health(ok=False, detail="GPT-Live: no OPENAI_API_KEY is configured", fix=KEY_FIX)
-        return Health(
-            ok=True,
-            detail=f"GPT-Live: key from {source}; model {self.model}, voice {self.realtime.voice}",
-        )
+        return self._key_health("GPT-Live", f"model {self.model}, voice {self.realtime.voice}")
 
     async def open_session(self, setup: SessionSetup, events: SessionEvents) -> GptLiveCallSession:
         """Prepare a call; the Live session is created with the browser's offer."""
@@ -124,17 +86,17 @@ class GptLiveBackend:
         from bridgehost.builtin.gpt_live._session import GptLiveCallSession
 
         config = session_config(self.realtime, setup.instructions)
-        session = GptLiveCallSession(
-            self.client(),
-            setup,
-            events,
-            self.settings,
-            config,
-            self.log,
-            on_closed=self._sessions.discard,
+        return self._track(
+            GptLiveCallSession(
+                self.client(),
+                setup,
+                events,
+                self.settings,
+                config,
+                self.log,
+                on_closed=self._sessions.discard,
+            )
         )
-        self._sessions.add(session)
-        return session
 
 
 def readiness(config: BridgeConfig) -> list[ReadinessCheck]:

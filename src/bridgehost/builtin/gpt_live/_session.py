@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 from structlog.typing import FilteringBoundLogger
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from bridgehost.builtin._openai_errors import api_error, handshake_error
+from bridgehost.builtin._openai_sdk import SdkCallSession
 from bridgehost.builtin.gpt_live._events import SIDEBAND_LOST, UsageMeter, end_reason, error_event
 from bridgehost.builtin.gpt_live._settings import GptLiveSettings
 from bridgehost.builtin.gpt_live._transcript import Role, Transcript, Turn
-from bridgehost.builtin.openai._errors import api_error, handshake_error
 from bridgehost.delegation import DelegationRequest, OnDelegation, speakable
 from bridgehost.providers import ProviderStartError, SessionEvents, SessionSetup
 
@@ -46,9 +47,11 @@ DROPPED_BYTES = tuple(f'"{kind}"'.encode() for kind in DROPPED)
 MAX_WS_MESSAGE = 4 * 1024 * 1024
 
 
-class GptLiveCallSession:
+class GptLiveCallSession(SdkCallSession[GptLiveSettings]):
     """One gateway call's session on GPT-Live (``providers.BackendSession`` and
     ``delegation.DelegatingSession``)."""
+
+    task_prefix = "gpt-live"
 
     def __init__(
         self,
@@ -60,12 +63,7 @@ class GptLiveCallSession:
         log: FilteringBoundLogger,
         on_closed: Callable[[GptLiveCallSession], None] | None = None,
     ) -> None:
-        self.client = client
-        self.setup = setup
-        self.events = events
-        self.settings = settings
-        self.config = config
-        self.log = log.bind(call_id=setup.call_id)
+        super().__init__(client, setup, events, settings, config, log, on_closed)
         #: GPT-Live's session id (``live_…``), kept byte for byte.
         self.live_session_id: str | None = None
         #: Set by the gateway: where delegated work goes.
@@ -77,24 +75,15 @@ class GptLiveCallSession:
         self._tasks: set[asyncio.Task[None]] = set()
         self._reader: asyncio.Task[None] | None = None
         self._closed_upstream = asyncio.Event()
-        self._closing = False
-        self._close_task: asyncio.Task[None] | None = None
-        self._offer_lock = asyncio.Lock()
         self._delegations: set[str] = set()
         self._last_delegation_ms = 0
-        self._on_closed = on_closed
 
     # -- the SDP exchange ----------------------------------------------------------------------
 
     async def answer_offer(self, sdp: str) -> str:
         """Create the Live session for the browser's offer; return GPT-Live's answer SDP."""
         async with self._offer_lock:
-            if self._closing:
-                raise ProviderStartError("this call has already ended: start a new call")
-            if self.live_session_id is not None:
-                raise ProviderStartError(
-                    "this call is already connected: hang up and start a new call"
-                )
+            self._refuse_second_offer(connected=self.live_session_id is not None)
             session_id, answer = await self._create(sdp)
             self.live_session_id = session_id
             self.log.info("gpt_live.session_created", live_session_id=session_id)
@@ -318,16 +307,8 @@ class GptLiveCallSession:
 
     # -- ending --------------------------------------------------------------------------------
 
-    async def close(self, reason: str) -> None:
-        """``session.close``, wait for ``session.closed`` (bounded), close the sideband."""
-        self._closing = True
-        if self._close_task is None:
-            self._close_task = asyncio.get_running_loop().create_task(
-                self._close(reason), name=f"gpt-live-close-{self.setup.call_id}"
-            )
-        await asyncio.shield(self._close_task)
-
     async def _close(self, reason: str) -> None:
+        """``session.close``, wait for ``session.closed`` (bounded), close the sideband."""
         if self._conn is not None and not self._closed_upstream.is_set():
             await self._send({"type": "session.close"})
             try:
@@ -354,8 +335,7 @@ class GptLiveCallSession:
             live_session_id=self.live_session_id,
             upstream_reason=self.close_reason,
         )
-        if self._on_closed is not None:
-            self._on_closed(self)
+        self._closed()
 
     def _spawn(self, coro: Any, name: str) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(

@@ -21,16 +21,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bridgehost.config import BridgeConfig, RealtimeConfig, credstore_hint
+from bridgehost.builtin._openai_sdk import KEY_FIX
+from bridgehost.config import BridgeConfig, RealtimeConfig
 
 NAME = "gpt-live"
 """The backend's name, as ``realtime.backend`` selects it."""
 DEFAULT_MODEL = "gpt-live-1.1"
 """The model when ``realtime.model`` is not set."""
-KEY_FIX = (
-    "set OPENAI_API_KEY in the environment, in .env next to bridge.config.toml, or under systemd "
-    f"{credstore_hint('OPENAI_API_KEY')}, then restart bridge-gateway"
-)
 MAX_CONTEXT_CHARS = 24_000
 """About 6k tokens: ``session.input`` takes at most 8,192 rendered tokens in all."""
 

@@ -22,17 +22,15 @@ Optional settings go in ``[plugins.openai]`` (:class:`OpenAISettings`).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from bridgehost import hookimpl
-from bridgehost.builtin.openai._settings import KEY_FIX, NAME, OpenAISettings, session_config
+from bridgehost.builtin._openai_sdk import SdkBackend
+from bridgehost.builtin.openai._settings import NAME, OpenAISettings, session_config
 from bridgehost.providers import (
     Health,
     ProviderContext,
-    ProviderStartError,
     RealtimeBackend,
     SecretNeed,
     SessionEvents,
@@ -62,7 +60,7 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class OpenAIRealtimeBackend:
+class OpenAIRealtimeBackend(SdkBackend["OpenAICallSession"]):
     """The backend object the gateway holds (implements ``providers.Backend``).
 
     :param context: the provider context: ``realtime.model``, ``realtime.voice``,
@@ -70,38 +68,20 @@ class OpenAIRealtimeBackend:
         ``[plugins.openai]``.
     """
 
-    transport: Literal["webrtc", "relay"] = "webrtc"
-
     def __init__(self, context: ProviderContext) -> None:
+        super().__init__(context.secrets)
         self.realtime = context.config.realtime
         settings = context.settings
         self.settings = settings if isinstance(settings, OpenAISettings) else OpenAISettings()
-        self.secrets = context.secrets
         self.log = context.log.bind(backend=NAME)
-        self._client: AsyncOpenAI | None = None
-        self._sessions: set[OpenAICallSession] = set()
 
     # -- life cycle ----------------------------------------------------------------------------
 
-    def _key(self) -> str:
-        secret = self.secrets.openai_api_key
-        if secret is None:
-            raise ProviderStartError(
-                "No OpenAI API key is configured", fix=f"{KEY_FIX[0].upper()}{KEY_FIX[1:]}."
-            )
-        return secret.get_secret_value()
-
     def client(self) -> AsyncOpenAI:
         """The SDK client (built on first use; the SDK reads ``OPENAI_BASE_URL`` itself)."""
-        if self._client is None:
-            from openai import AsyncOpenAI  # the SDK takes ~0.7 s to import: only when used
-
-            self._client = AsyncOpenAI(
-                api_key=self._key(),
-                timeout=self.settings.request_timeout_s,
-                max_retries=self.settings.max_retries,
-            )
-        return self._client
+        return self._sdk_client(
+            timeout_s=self.settings.request_timeout_s, max_retries=self.settings.max_retries
+        )
 
     async def start(self) -> None:
         """Check that a key is configured and build the client; no request is made."""
@@ -113,30 +93,10 @@ class OpenAIRealtimeBackend:
             api_host=urlsplit(str(client.base_url)).netloc,
         )
 
-    async def stop(self) -> None:
-        """Hang up any call still open and close the HTTP client; safe twice."""
-        sessions = list(self._sessions)
-        if sessions:
-            await asyncio.gather(
-                *(s.close("gateway_stop") for s in sessions), return_exceptions=True
-            )
-        self._sessions.clear()
-        if self._client is not None:
-            client, self._client = self._client, None
-            with contextlib.suppress(Exception):
-                await client.close()
-
     async def health(self) -> Health:
         """Whether a key is configured (OpenAI is not called: health checks run often)."""
-        source = self.secrets.source("OPENAI_API_KEY")
-        if source is None:
-            return Health(
-                ok=False, detail="OpenAI realtime: no OPENAI_API_KEY is configured", fix=KEY_FIX
-            )
-        return Health(
-            ok=True,
-            detail=f"OpenAI realtime: key from {source}; model "
-            f"{self.realtime.model}, voice {self.realtime.voice}",
+        return self._key_health(
+            "OpenAI realtime", f"model {self.realtime.model}, voice {self.realtime.voice}"
         )
 
     # -- calls ---------------------------------------------------------------------------------
@@ -147,11 +107,17 @@ class OpenAIRealtimeBackend:
 
         client = self.client()
         config = session_config(self.realtime, self.settings, setup.instructions)
-        session = OpenAICallSession(
-            client, setup, events, self.settings, config, self.log, on_closed=self._sessions.discard
+        return self._track(
+            OpenAICallSession(
+                client,
+                setup,
+                events,
+                self.settings,
+                config,
+                self.log,
+                on_closed=self._sessions.discard,
+            )
         )
-        self._sessions.add(session)
-        return session
 
 
 @hookimpl

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from structlog.typing import FilteringBoundLogger
 from websockets.exceptions import ConnectionClosed
 
+from bridgehost.builtin._openai_errors import api_error
+from bridgehost.builtin._openai_sdk import SdkCallSession
 from bridgehost.builtin.openai._ask_codex import answer_events, cancel_events, delegation_from
-from bridgehost.builtin.openai._errors import api_error
 from bridgehost.builtin.openai._events import normalize
 from bridgehost.builtin.openai._settings import OpenAISettings
 from bridgehost.builtin.openai._sideband import CALL_ENDED, CallGone, Sideband
@@ -58,8 +59,10 @@ def call_id_from_location(location: str | None) -> str | None:
     return candidate if OPENAI_CALL_ID_PATTERN.fullmatch(candidate) else None
 
 
-class OpenAICallSession:
+class OpenAICallSession(SdkCallSession[OpenAISettings]):
     """One gateway call's session on OpenAI (implements ``providers.BackendSession``)."""
+
+    task_prefix = "openai"
 
     def __init__(
         self,
@@ -71,21 +74,12 @@ class OpenAICallSession:
         log: FilteringBoundLogger,
         on_closed: Callable[[OpenAICallSession], None] | None = None,
     ) -> None:
-        self.client = client
-        self.setup = setup
-        self.events = events
-        self.settings = settings
-        self.config = config
-        self.log = log.bind(call_id=setup.call_id)
+        super().__init__(client, setup, events, settings, config, log, on_closed)
         #: OpenAI's call id (``rtc_…``) once the offer is answered.
         self.openai_call_id: str | None = None
         self.sideband: Sideband | None = None
         self.upstream_ended = False
-        self._offer_lock = asyncio.Lock()
-        self._closing = False
-        self._close_task: asyncio.Task[None] | None = None
         self._ended_task: asyncio.Task[None] | None = None
-        self._on_closed = on_closed
         #: Set by the gateway: where ask-Codex function calls go (``bridgehost.delegation``).
         self.on_delegation: OnDelegation | None = None
         self._delegation_tasks: set[asyncio.Task[None]] = set()
@@ -103,12 +97,7 @@ class OpenAICallSession:
     async def answer_offer(self, sdp: str) -> str:
         """Create the call upstream for the browser's offer; return OpenAI's answer SDP."""
         async with self._offer_lock:
-            if self._closing:
-                raise ProviderStartError("this call has already ended: start a new call")
-            if self.openai_call_id is not None:
-                raise ProviderStartError(
-                    "this call is already connected: hang up and start a new call"
-                )
+            self._refuse_second_offer(connected=self.openai_call_id is not None)
             call_id, answer = await self._create_call(sdp)
             self.openai_call_id, self.upstream_ended = call_id, False
             self.log.info("openai.call_created", openai_call_id=call_id)
@@ -256,16 +245,8 @@ class OpenAICallSession:
 
     # -- ending --------------------------------------------------------------------------------
 
-    async def close(self, reason: str) -> None:
-        """Hang up upstream and close the sideband (bounded); safe twice."""
-        self._closing = True
-        if self._close_task is None:
-            self._close_task = asyncio.get_running_loop().create_task(
-                self._close(reason), name=f"openai-close-{self.setup.call_id}"
-            )
-        await asyncio.shield(self._close_task)
-
     async def _close(self, reason: str) -> None:
+        """Hang up upstream and close the sideband, within ``close_timeout_s``."""
         budget = self.settings.close_timeout_s
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
@@ -278,8 +259,7 @@ class OpenAICallSession:
             openai_call_id=self.openai_call_id,
             events=self.sideband.received if self.sideband else 0,
         )
-        if self._on_closed is not None:
-            self._on_closed(self)
+        self._closed()
 
     async def _abandon(self, *, gone: bool) -> None:
         """A set-up that failed after the call was created: hang it up and forget it, so the

@@ -12,16 +12,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bridgehost.builtin._openai_sdk import KEY_FIX
 from bridgehost.builtin.openai._ask_codex import ASK_CODEX_TOOL
 from bridgehost.builtin.openai._ask_codex import INSTRUCTIONS as ASK_CODEX_INSTRUCTIONS
-from bridgehost.config import RealtimeConfig, credstore_hint
+from bridgehost.config import RealtimeConfig
 
 NAME = "openai"
 """The backend's name, as ``realtime.backend`` selects it."""
-KEY_FIX = (
-    "set OPENAI_API_KEY in the environment, in .env next to bridge.config.toml, or under systemd "
-    f"{credstore_hint('OPENAI_API_KEY')}, then restart bridge-gateway"
-)
 
 
 class OpenAISettings(BaseModel):

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from structlog.typing import FilteringBoundLogger
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from bridgehost.builtin.openai._errors import handshake_error
+from bridgehost.builtin._openai_errors import handshake_error
 from bridgehost.protocol.end_reasons import EndReason
 from bridgehost.providers import ProviderStartError
 
