@@ -98,9 +98,7 @@ async def read_params(request: web.Request) -> dict[str, str]:
     return params
 
 
-UPLOADS: web.RequestKey[dict[str, tuple[str, bytes]]] = web.RequestKey(
-    "fake_bot_api_uploads", dict
-)
+UPLOADS: web.RequestKey[dict[str, tuple[str, bytes]]] = web.RequestKey("fake_bot_api_uploads", dict)
 """Where :func:`read_params` leaves a request's uploaded files: field → (file name, bytes)."""
 
 
