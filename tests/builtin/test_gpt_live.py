@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from session_recorder import Recorder
 
 from bridgehost.builtin import gpt_live
 from bridgehost.builtin.gpt_live._settings import model_problem, session_config
@@ -21,7 +22,6 @@ from bridgehost.builtin.gpt_live._transcript import Transcript
 from bridgehost.config import Secrets, validate_config
 from bridgehost.cost import TokenUsage, cost_usd
 from bridgehost.delegation import DelegationRequest, speakable, supports_delegation
-from bridgehost.gateway.events import validate_event
 from bridgehost.plugins import PluginHost
 from bridgehost.providers import Backend, ProviderStartError, SessionSetup
 from fakes.openai_live import FakeLive, check_session
@@ -36,31 +36,6 @@ SCRIPT = [
     ("delegate", None),
     ("assistant", "Anything else?"),
 ]
-
-
-class Recorder:
-    """A ``SessionEvents`` that checks events against the gateway's backend whitelist."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.end_reasons: list[str] = []
-
-    async def event(self, event: Mapping[str, Any]) -> None:
-        """Record one event; it must pass the whitelist unchanged."""
-        assert validate_event(event, "backend") == dict(event)
-        self.events.append(dict(event))
-
-    async def audio(self, chunk: bytes) -> None:
-        """WebRTC backends never relay audio."""
-        raise AssertionError("gpt-live must not relay audio")
-
-    async def ended(self, reason: str) -> None:
-        """Record that the backend ended the session."""
-        self.end_reasons.append(reason)
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        """The events of one type."""
-        return [e for e in self.events if e["type"] == kind]
 
 
 BackendFactory = Callable[..., Awaitable[Backend]]

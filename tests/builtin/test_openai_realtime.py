@@ -11,11 +11,12 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from session_recorder import Recorder
 
 from bridgehost.builtin import openai as openai_realtime
 from bridgehost.builtin._openai_errors import status_message
@@ -39,42 +40,6 @@ REALTIME = {
     "transcription_model": "gpt-4o-mini-transcribe",
 }
 INSTRUCTIONS = "You are the voice of the Codex agent.\n\n## Bound thread\nRefactor X"
-
-
-class Recorder:
-    """A :class:`bridgehost.providers.SessionEvents` that checks events as the gateway does."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.end_reasons: list[str] = []
-
-    async def event(self, event: Mapping[str, Any]) -> None:
-        """Record one event; it must pass the gateway's backend whitelist unchanged."""
-        assert validate_event(event, "backend") == dict(event)
-        self.events.append(dict(event))
-
-    async def audio(self, chunk: bytes) -> None:
-        """WebRTC backends never relay audio."""
-        raise AssertionError("the openai backend must not relay audio")
-
-    async def ended(self, reason: str) -> None:
-        """Record that the backend ended the session."""
-        self.end_reasons.append(reason)
-
-    def types(self) -> list[str]:
-        """The event types so far."""
-        return [e["type"] for e in self.events]
-
-    async def wait_for(
-        self, event_type: str, timeout: float = 8.0, *, having: str | None = None
-    ) -> dict[str, Any]:
-        """The first event of that type (with the key ``having``, if given; bounded wait)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                for event in self.events:
-                    if event["type"] == event_type and (having is None or having in event):
-                        return event
-                await asyncio.sleep(0.02)
 
 
 def candidates(sdp: str) -> set[str]:
