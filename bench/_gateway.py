@@ -35,6 +35,18 @@ START_TIMEOUT_S = 30.0
 CALL_TIMEOUT_S = 20.0
 
 
+def codex_binary() -> str:
+    """The codex CLI for the benchmarks that drive a real Codex (the one the tests pin)."""
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))  # fakes.*: the loopback stand-ins
+    from fakes.codex_model import find_codex_binary
+
+    binary = find_codex_binary()
+    if binary is None:
+        raise RuntimeError("no codex binary: set BRIDGEHOST_CODEX_BIN or run scripts/test.sh")
+    return binary
+
+
 def free_port() -> int:
     """A loopback TCP port nobody listens on right now."""
     with socket.socket() as sock:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _gateway import ROOT, running_gateway
+from _gateway import ROOT, codex_binary, running_gateway
 from _stats import summary
 
 SAID = "a pinned sentence of twelve words said by the caller in the call"
@@ -56,13 +56,10 @@ async def handoff_to_codex(calls: int) -> dict[str, Any]:
         CODEX_ENV,
         FakeCodexModel,
         codex_home_config,
-        find_codex_binary,
         seed_thread,
     )
 
-    binary = find_codex_binary()
-    if binary is None:
-        raise RuntimeError("no codex binary: set BRIDGEHOST_CODEX_BIN or run scripts/test.sh")
+    binary = codex_binary()
     os.environ.update(CODEX_ENV)  # the loopback model's key, inherited by each app-server
     delivered: list[float] = []
     readable: list[float] = []

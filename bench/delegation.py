@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _gateway import codex_binary
 from _stats import summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,13 +44,10 @@ async def _codex_delegator(stack: contextlib.AsyncExitStack, send: Any) -> Any:
         CODEX_ENV,
         FakeCodexModel,
         codex_home_config,
-        find_codex_binary,
         seed_thread,
     )
 
-    binary = find_codex_binary()
-    if binary is None:
-        raise RuntimeError("no codex binary: set BRIDGEHOST_CODEX_BIN or run scripts/test.sh")
+    binary = codex_binary()
     os.environ.update(CODEX_ENV)
     model = stack.enter_context(FakeCodexModel())
     root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-delegate-")))

@@ -28,6 +28,7 @@ from _gateway import (
     ROOT,
     USER_ID,
     _wait_ready,
+    codex_binary,
     free_port,
     new_secrets,
     service_env,
@@ -60,14 +61,11 @@ async def telegram_answer(messages: int) -> dict[str, Any]:
         CODEX_ENV,
         FakeCodexModel,
         codex_home_config,
-        find_codex_binary,
         seed_thread,
     )
     from fakes.telegram_api import FakeBotApi
 
-    binary = find_codex_binary()
-    if binary is None:
-        raise RuntimeError("no codex binary: set BRIDGEHOST_CODEX_BIN or run scripts/test.sh")
+    binary = codex_binary()
     secrets = new_secrets()
     placeholder: list[float] = []
     answered: list[float] = []
