@@ -53,16 +53,7 @@ async def test_sigkill_mid_call_then_restart_ends_the_call_from_its_log(tmp_path
     try:
         await bridge.connect()
         async with aiohttp.ClientSession() as http:
-            async with http.post(f"{base}/control/arm", headers=headers) as resp:
-                launch = (await resp.text()).strip().splitlines()[-1]
-            token = launch.split("launch=")[1].split('"')[0]
-            async with http.post(
-                f"{base}/api/call/bootstrap", json={"launch_token": token, "init_data": init_data()}
-            ) as resp:
-                body = await resp.json()
-            ws = await http.ws_connect(f"{base}{body['ws_path']}")
-            await ws.send_json({"type": "call.auth", "token": body["client_token"]})
-            assert (await ws.receive_json(timeout=5))["type"] == "call.auth.ok"
+            body, ws = await _connected_page(http, base)
             acked = []
             for n, event in enumerate(
                 [
@@ -137,10 +128,10 @@ async def test_unacknowledged_events_are_replayed_in_order_after_reconnect(gatew
     assert seqs == sorted(seqs) and seqs[0] == 1
 
 
-async def _live_call(
+async def _connected_page(
     http: aiohttp.ClientSession, base: str
 ) -> tuple[dict, aiohttp.ClientWebSocketResponse]:
-    """Arm, bootstrap, connect the page and start the call; the bootstrap body and the socket."""
+    """Arm, bootstrap and connect the page; the bootstrap body and the authenticated socket."""
     headers = {"Authorization": f"Bearer {CONTROL_SECRET}"}
     async with http.post(f"{base}/control/arm", headers=headers) as resp:
         launch = (await resp.text()).strip().splitlines()[-1]
@@ -152,6 +143,14 @@ async def _live_call(
     ws = await http.ws_connect(f"{base}{body['ws_path']}")
     await ws.send_json({"type": "call.auth", "token": body["client_token"]})
     assert (await ws.receive_json(timeout=5))["type"] == "call.auth.ok"
+    return body, ws
+
+
+async def _live_call(
+    http: aiohttp.ClientSession, base: str
+) -> tuple[dict, aiohttp.ClientWebSocketResponse]:
+    """:func:`_connected_page`, then start the call."""
+    body, ws = await _connected_page(http, base)
     await ws.send_json({"type": "call.event", "id": 1, "event": {"type": "call.started"}})
     return body, ws
 
