@@ -70,9 +70,8 @@ def test_the_tool_says_it_asks_codex_and_parses_its_arguments() -> None:
     )
 
 
-async def test_a_function_call_is_delegated_and_answered_with_the_same_call_id(
-    fake: FakeOpenAI, tmp_path: Path
-) -> None:
+async def started_backend(tmp_path: Path) -> Any:
+    """The ``openai`` backend built by the plugin host against the fake, started."""
     host = PluginHost()
     host.register(openai_realtime, "openai")
     config = validate_config(
@@ -82,6 +81,13 @@ async def test_a_function_call_is_delegated_and_answered_with_the_same_call_id(
         host.select("realtime_backends", "openai"), config, Secrets(env={"OPENAI_API_KEY": KEY})
     )
     await backend.start()
+    return backend
+
+
+async def test_a_function_call_is_delegated_and_answered_with_the_same_call_id(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    backend = await started_backend(tmp_path)
     session = await backend.open_session(
         SessionSetup(call_id="gw-1", instructions="Persona", max_call_ms=60_000), Events()
     )
@@ -133,15 +139,7 @@ async def test_a_function_call_is_delegated_and_answered_with_the_same_call_id(
 async def test_the_caller_speaking_again_cancels_an_open_ask_codex_call(
     fake: FakeOpenAI, tmp_path: Path
 ) -> None:
-    host = PluginHost()
-    host.register(openai_realtime, "openai")
-    config = validate_config(
-        {"storage": {"root": str(tmp_path)}, "plugins": {"openai": {"max_retries": 0}}}, env={}
-    )
-    backend = host.build(
-        host.select("realtime_backends", "openai"), config, Secrets(env={"OPENAI_API_KEY": KEY})
-    )
-    await backend.start()
+    backend = await started_backend(tmp_path)
     session = await backend.open_session(
         SessionSetup(call_id="gw-2", instructions="Persona", max_call_ms=60_000), Events()
     )
