@@ -126,6 +126,20 @@ def _print_figures(name: str, result: Any, prefix: str = "") -> None:
         )
 
 
+def _write_plots(report: dict[str, Any], directory: Path) -> None:
+    """The PNG plots, or one line saying how to get them when matplotlib is missing (the
+    figures are printed and saved either way)."""
+    try:
+        import matplotlib  # noqa: F401  (the optional ``bench`` extra)
+    except ImportError:
+        print("no plots: matplotlib is missing; run .venv/bin/pip install -e '.[bench]'")
+        return
+    from plots import write_plots
+
+    for path in write_plots(report, directory):
+        print(f"plot: {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks; exit non-zero if any failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -166,10 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps(report, indent=1) + "\n")
         print(f"results: {out}")
     if plots is not None and report["results"]:
-        from plots import write_plots
-
-        for path in write_plots(report, plots):
-            print(f"plot: {path}")
+        _write_plots(report, plots)
     return 1 if report["errors"] else 0
 
 

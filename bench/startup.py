@@ -4,6 +4,7 @@ run, rounds interleaved so that machine load falls on all three alike."""
 from __future__ import annotations
 
 import asyncio
+import compileall
 import sys
 import tempfile
 import threading
@@ -47,6 +48,21 @@ def fake_bot_api(token: str) -> Iterator[str]:
         loop.close()
 
 
+def precompile() -> list[Path]:
+    """Write the bytecode of bridgehost's own sources (and of the plugins kept in this repo).
+
+    An installed wheel ships with bytecode (pip compiles it at install); an editable install
+    does not, and with ``PYTHONDONTWRITEBYTECODE`` set every start would compile the sources
+    again (about 70 ms here). Compiling first measures what an installed service pays, on any
+    shell; files that are already current are skipped.
+    """
+    roots = [ROOT / "src", *sorted((ROOT / "plugins").glob("*/src"))]
+    for root in roots:
+        if not compileall.compile_dir(root, quiet=1):
+            raise RuntimeError(f"could not compile the sources under {root}")
+    return roots
+
+
 def _floor(tmp: Path) -> dict[str, Any]:
     port = free_port()
     argv = [sys.executable, str(Path(__file__).with_name("floor_app.py")), str(port)]
@@ -76,6 +92,7 @@ def _bridge(tmp: Path, api_root: str, secrets: dict[str, str]) -> dict[str, Any]
 
 def startup(rounds: int) -> dict[str, Any]:
     """``rounds`` starts of the floor, bridge-gateway and bridge-telegram, interleaved."""
+    precompile()
     runs: dict[str, list[dict[str, Any]]] = {"floor": [], "gateway": [], "telegram": []}
     secrets = new_secrets()
     with fake_bot_api(secrets["TELEGRAM_BOT_TOKEN"]) as api_root:

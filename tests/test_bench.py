@@ -44,3 +44,25 @@ def test_every_benchmark_runs_in_quick_mode(tmp_path):
     assert startup["gateway"]["ratio_to_floor"]["healthz_ms"] > 0
     assert report["results"]["call_memory"]["calls"] == 3
     assert report["machine"]["cores"] >= 1
+
+
+def test_without_matplotlib_the_figures_are_saved_and_one_line_names_the_fix(
+    tmp_path, monkeypatch, capsys
+):
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib → ImportError
+    monkeypatch.setattr(run, "BENCHMARKS", [("tiny", lambda: {"n": 1}, lambda: {"n": 1})])
+    out = tmp_path / "results.json"
+
+    assert run.main(["--out", str(out), "--plots", str(tmp_path / "img")]) == 0
+
+    printed = capsys.readouterr().out
+    assert json.loads(out.read_text())["results"] == {"tiny": {"n": 1}}
+    assert "tiny.n: 1" in printed
+    lines = [line for line in printed.splitlines() if "plot" in line.split(":")[0]]
+    assert lines == ["no plots: matplotlib is missing; run .venv/bin/pip install -e '.[bench]'"]
+    assert not (tmp_path / "img").exists()
