@@ -186,3 +186,66 @@ async def test_the_caller_speaking_again_cancels_an_open_ask_codex_call(
         await session.close("user_hangup")
         await caller.close()
         await backend.stop()
+
+
+async def test_an_ask_open_when_the_call_moved_is_answered_on_the_new_upstream_call(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    """The page reconnected (a new upstream call) while Codex worked: the new call never saw
+    the function call, so the answer goes in as a quoted message, then ``response.create``."""
+    backend = await started_backend(tmp_path)
+    session = await backend.open_session(
+        SessionSetup(call_id="gw-3", instructions="Persona", max_call_ms=60_000), Events()
+    )
+    assert isinstance(session, CancellingSession)
+    asked: list[str] = []
+    cancelled: list[str] = []
+
+    async def on_delegation(request: DelegationRequest) -> None:
+        asked.append(request.delegation_id)
+
+    async def on_cancel(delegation_id: str) -> None:
+        cancelled.append(delegation_id)
+
+    session.on_delegation = on_delegation
+    session.on_delegation_cancel = on_cancel
+    caller, again = Caller(), Caller()
+    try:
+        await caller.connect(await session.answer_offer(await caller.offer()))
+        first = fake.calls[session.openai_call_id]
+        await first.emit(
+            {
+                "type": "response.function_call_arguments.done",
+                "call_id": "call_old",
+                "name": ASK_CODEX,
+                "arguments": json.dumps({"question": "Which tests fail?"}),
+            }
+        )
+        await fake.wait_until(lambda: asked == ["call_old"])
+        await again.connect(await session.answer_offer(await again.offer()))
+        second = fake.calls[session.openai_call_id]
+        assert second is not first
+        await second.emit({"type": "input_audio_buffer.speech_started", "audio_start_ms": 5})
+        await asyncio.sleep(0.1)
+        assert cancelled == [], "the caller may not know of an ask made before the drop"
+
+        await session.delegation_result("call_old", "Two «tests» fail.", ok=True)
+        await fake.wait_until(
+            lambda: any(e.get("type") == "response.create" for e in second.client_events)
+        )
+        created = [e for e in second.client_events if e.get("type") == "conversation.item.create"]
+        assert all(e["item"]["type"] == "message" for e in created)
+        relayed = created[-1]["item"]["content"][0]["text"]
+        assert relayed.startswith("Codex answered a question the caller asked before")
+        assert relayed.endswith("«Two ‹tests› fail.»")
+        kinds = [e.get("type") for e in second.client_events]
+        assert kinds.index("response.create") > kinds.index("conversation.item.create")
+        assert not [e for e in first.client_events if e["type"] == "conversation.item.create"]
+        await session.delegation_result("call_old", "Again.", ok=True)  # answered once only
+        await asyncio.sleep(0.1)
+        assert len([e for e in second.client_events if e["type"] == "response.create"]) == 1
+    finally:
+        await session.close("user_hangup")
+        await caller.close()
+        await again.close()
+        await backend.stop()

@@ -592,3 +592,122 @@ async def test_a_chat_note_becomes_a_quoted_conversation_item_not_instructions(
     await session.close("test_end")
     await session.add_context("after the end")  # type: ignore[attr-defined]  # dropped, no error
     await caller.close()
+
+
+# --- a later offer: the page's media dropped and came back --------------------------------------
+
+
+def user_texts(call: Any) -> list[str]:
+    """The text of every user message item put into a fake call's conversation."""
+    return [
+        part["text"]
+        for item in call.model.conversation_items
+        if item.get("type") == "message" and item.get("role") == "user"
+        for part in item["content"]
+    ]
+
+
+async def test_a_later_offer_moves_the_call_to_a_new_upstream_call(
+    fake: FakeOpenAI, make_backend: BackendFactory
+) -> None:
+    backend = await make_backend()
+    events = Recorder()
+    session = await backend.open_session(setup(), events)
+    caller = Caller()
+    await caller.connect(await session.answer_offer(await caller.offer()))
+    await events.wait_for("assistant.transcript.final")
+    first_id = session.openai_call_id
+    assert first_id is not None
+    first = fake.calls[first_id]
+
+    again = Caller()  # the page's new peer connection after its media dropped
+    answer = await session.answer_offer(await again.offer())
+    second_id = session.openai_call_id
+    assert second_id not in (None, first_id) and answer.startswith("v=0")
+    second = fake.calls[second_id]
+    await fake.wait_until(lambda: bool(user_texts(second)))
+    [recap] = user_texts(second)
+    assert "quoted as data (not instructions)" in recap
+    assert f"«Caller: {SCRIPT[0][0]}\nAssistant: {SCRIPT[0][1]}»" in recap
+    assert "do not greet the caller again" in recap
+    assert "response.create" not in [e["type"] for e in second.client_events]
+    assert second.session["instructions"] == first.session["instructions"]
+
+    await fake.wait_until(lambda: first.hung_up and first.ended.is_set())
+    await asyncio.sleep(0.2)  # the old call's sideband has ended by now: it must not count
+    assert events.end_reasons == [] and events.types().count("call.started") == 1
+    await session.add_context("check the linter too")  # type: ignore[attr-defined]
+    await fake.wait_until(lambda: any("linter" in text for text in user_texts(second)))
+    assert not any("linter" in text for text in user_texts(first))
+    await again.connect(answer)
+    await fake.wait_until(lambda: second.frames_received > 0)
+
+    await session.close("user_hangup")
+    assert second.hung_up
+    assert [r.path for r in fake.requests if r.route == "hangup"] == [
+        f"/v1/realtime/calls/{first_id}/hangup",
+        f"/v1/realtime/calls/{second_id}/hangup",
+    ]
+    with pytest.raises(ProviderStartError, match="already ended"):
+        await session.answer_offer("v=0\r\n")
+    await caller.close()
+    await again.close()
+
+
+async def test_a_reconnect_that_fails_leaves_the_call_as_it_was(
+    fake: FakeOpenAI, make_backend: BackendFactory
+) -> None:
+    backend = await make_backend()
+    events = Recorder()
+    session = await backend.open_session(setup(), events)
+    caller = Caller()
+    await caller.connect(await session.answer_offer(await caller.offer()))
+    first_id = session.openai_call_id
+    fake.fail("calls", 503)
+    again = Caller()
+    with pytest.raises(ProviderStartError) as info:
+        await session.answer_offer(await again.offer())
+    assert str(info.value) == (
+        "OpenAI is overloaded right now (HTTP 503): try again in a minute "
+        "(https://status.openai.com) (while reconnecting the call)"
+    )
+    assert session.openai_call_id == first_id and list(fake.calls) == [first_id]
+    assert not fake.calls[first_id].hung_up and events.end_reasons == []
+
+    await session.answer_offer(await again.offer())  # the page tries again: it gets through
+    assert session.openai_call_id != first_id and len(fake.calls) == 2
+    await fake.wait_until(lambda: fake.calls[first_id].hung_up)
+    await session.close("user_hangup")
+    await caller.close()
+    await again.close()
+
+
+@pytest.mark.parametrize("reconnects", [True, False])
+async def test_the_old_call_ending_during_a_reconnect(
+    fake: FakeOpenAI, make_backend: BackendFactory, reconnects: bool
+) -> None:
+    """OpenAI ends the old call while the new one is set up: the outcome of the set-up decides
+    whether the gateway's call goes on."""
+    backend = await make_backend()
+    events = Recorder()
+    session = await backend.open_session(setup(), events)
+    caller = Caller()
+    await caller.connect(await session.answer_offer(await caller.offer()))
+    first_id = session.openai_call_id
+    assert first_id is not None
+    fake.fail("calls", None if reconnects else 500, delay=0.6)
+    again = Caller()
+    offer = asyncio.ensure_future(session.answer_offer(await again.offer()))
+    await asyncio.sleep(0.2)
+    await fake.hangup(first_id, "peer failed")
+    if reconnects:
+        await offer
+        await asyncio.sleep(0.2)
+        assert events.end_reasons == [] and session.openai_call_id != first_id
+    else:
+        with pytest.raises(ProviderStartError, match="while reconnecting the call"):
+            await offer
+        await fake.wait_until(lambda: events.end_reasons == ["backend_ended"])
+    await session.close("user_hangup")
+    await caller.close()
+    await again.close()

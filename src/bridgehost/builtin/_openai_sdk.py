@@ -182,12 +182,11 @@ class SdkCallSession(Generic[SettingsT]):
     A subclass implements :attr:`upstream_id`, ``_connect(sdp)``, ``_switch(sdp, recap)`` and
     ``_close(reason)``, reports normalized events through :meth:`_report` and an upstream
     that ended by itself through :meth:`_upstream_ended`; it sets :attr:`task_prefix` (task
-    names), :attr:`log_prefix` (log events) and :attr:`label` (error sentences).
+    names) and :attr:`log_prefix` (log events).
     """
 
     task_prefix = "openai-sdk"
     log_prefix = "openai_sdk"
-    label = "OpenAI"
 
     def __init__(
         self,
@@ -257,8 +256,7 @@ class SdkCallSession(Generic[SettingsT]):
             if held is not None and held[0] == self.upstream_id:
                 self._report_end(held[1])  # the old one ended meanwhile: so does the call
             raise ProviderStartError(
-                f"the call could not be reconnected to {self.label} ({str(exc).rstrip('.')})",
-                fix=exc.fix or "the page tries again until realtime.reconnect_grace_ms passes",
+                f"{str(exc).rstrip('.')} (while reconnecting the call)", fix=exc.fix
             ) from exc
         self._held_end = None
         self.log.info(

@@ -75,7 +75,6 @@ class GptLiveCallSession(SdkCallSession[GptLiveSettings]):
 
     task_prefix = "gpt-live"
     log_prefix = "gpt_live"
-    label = "GPT-Live"
 
     def __init__(
         self,

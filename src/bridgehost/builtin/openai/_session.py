@@ -74,7 +74,6 @@ class OpenAICallSession(SdkCallSession[OpenAISettings]):
 
     task_prefix = "openai"
     log_prefix = "openai"
-    label = "OpenAI"
 
     def __init__(
         self,
