@@ -4,7 +4,7 @@ Covers: a call with echoed audio and a page hang-up (through the Telegram stub),
 socket that reconnects and a ``/hangup`` from Telegram (without Telegram's script), a retry
 that reuses the microphone and a closed page that ends the call (finalize beacon), a stale
 launch, a denied microphone, and a WebRTC call through the ``openai`` backend against the fake
-OpenAI (aiortc on 127.0.0.1).
+OpenAI (aiortc on 127.0.0.1), whose dropped media moves to a new upstream call.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ async def openai_gateway(
     monkeypatch.setattr(PluginHost, "for_config", classmethod(for_config))
     async with FakeOpenAI(api_key=OPENAI_KEY, script=SCRIPT) as fake:
         monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
-        gw = await gateway_factory(backend="openai")
+        gw = await gateway_factory(backend="openai", reconnect_grace_ms=20_000)
         yield gw, fake
         await gw.gateway.calls.shutdown(timeout_s=5)  # end upstream while the fake still runs
 
@@ -307,3 +307,56 @@ async def test_webrtc_call_through_the_openai_backend(
     assert await app.text("#status") == "You hung up."
     assert (await _ended(gw, call_id))["reason"] == "user_hangup"
     assert app.blocked == [] and await app.csp_violations() == []
+
+
+async def test_dropped_webrtc_media_moves_the_call_to_a_new_openai_call(
+    openai_gateway, chromium, sign_init_data
+) -> None:
+    gw, fake = openai_gateway
+    armed = await gw.arm()
+    app = await chromium(armed["launch_url"], sign_init_data())
+    await _start(app)
+    await app.wait("s.connectionState === 'connected'")
+    await app.page.wait_for_selector("#transcript li.assistant", timeout=15_000)
+    session = gw.gateway.calls.current
+    first = fake.last_call()
+
+    def started() -> int:
+        return sum(
+            1
+            for e in gw.bridge.events
+            if e["call_id"] == session.call_id and e["event"]["type"] == "call.started"
+        )
+
+    before = started()
+
+    # The page's network goes away while OpenAI still holds the call: the far peer goes silent
+    # (it would end the call on its own only later), the sideband stays up.
+    first.pc.remove_all_listeners("connectionstatechange")
+    await first.pc.close()
+    await app.page.wait_for_function(
+        "() => document.getElementById('status').textContent === 'Reconnecting…'",
+        timeout=20_000,
+    )
+    await app.wait("s.mediaRecoveries === 1 && s.state === 'in_call'", timeout_ms=25_000)
+    assert await app.text("#status") == "Connected again. Speak any time."
+    assert gw.gateway.calls.current is session  # the same gateway call goes on
+
+    latest = fake.last_call()
+    assert latest is not first and session.backend.openai_call_id == latest.call_id
+    await fake.wait_until(lambda: all(c.hung_up for c in fake.calls.values() if c is not latest))
+    assert not latest.hung_up
+    await fake.wait_until(lambda: latest.frames_received > 0)  # the caller's audio reaches it
+    recap = [
+        part["text"]
+        for item in latest.model.conversation_items
+        if item.get("role") == "user"
+        for part in item["content"]
+    ]
+    assert any(SCRIPT[0][1] in text and "quoted as data" in text for text in recap)
+    assert started() == before  # the call did not start again
+
+    await app.page.click("#hangup")
+    await app.wait("s.state === 'ended'")
+    assert (await _ended(gw, session.call_id))["reason"] == "user_hangup"
+    await fake.wait_until(lambda: latest.hung_up)
