@@ -198,8 +198,9 @@ class RealtimeConfig(BaseModel):
     )
     reconnect_grace_ms: int = setting(
         8000,
-        "How long a call survives a dropped Mini App call socket, waiting for it to "
-        "reconnect, before it ends with browser_disconnect",
+        "How long a call survives a dropped Mini App call socket (then it ends with "
+        "browser_disconnect) or dropped WebRTC audio (then network_lost), waiting for the "
+        "page to reconnect",
         unit="ms",
         strict=True,
         gt=0,
