@@ -36,6 +36,7 @@ once.
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -58,7 +59,8 @@ CallId = Annotated[str, Field(min_length=1, max_length=64)]
 class Frame(BaseModel):
     """What every frame shares: its ``type``; fields a receiver does not know are dropped."""
 
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    # Validators are built on first use, not at import (see protocol.events.CallEventBase).
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, defer_build=True)
 
     type: str
 
@@ -200,7 +202,7 @@ class HelloOk(Frame):
 class PrepareCall(BaseModel):
     """The call a ``call.prepare`` is about."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     call_id: CallId
     bridge_id: BridgeId
@@ -219,7 +221,7 @@ class LoggedEvent(BaseModel):
     """A call event as the gateway logged it: stamped with ``seq`` and ``at``, plus its fields
     (see :mod:`bridgehost.protocol.events`)."""
 
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True, defer_build=True)
 
     seq: Annotated[int, Field(ge=1)]
     type: str
@@ -279,8 +281,16 @@ class UnknownFrame(FrameError):
         self.kind = kind
 
 
-_BRIDGE_ADAPTER: TypeAdapter[BridgeToGateway] = TypeAdapter(BridgeToGateway)
-_GATEWAY_ADAPTER: TypeAdapter[GatewayToBridge] = TypeAdapter(GatewayToBridge)
+@cache
+def _bridge_adapter() -> TypeAdapter[BridgeToGateway]:
+    return TypeAdapter(BridgeToGateway)  # on the first frame, not at import
+
+
+@cache
+def _gateway_adapter() -> TypeAdapter[GatewayToBridge]:
+    return TypeAdapter(GatewayToBridge)
+
+
 _Parsed = TypeVar("_Parsed")
 
 
@@ -308,12 +318,12 @@ def _parse(adapter: TypeAdapter[_Parsed], data: str | bytes) -> _Parsed:
 
 def parse_from_bridge(data: str | bytes) -> BridgeToGateway:
     """One frame the bridge sent; :class:`UnknownFrame` or :class:`FrameError` otherwise."""
-    return _parse(_BRIDGE_ADAPTER, data)
+    return _parse(_bridge_adapter(), data)
 
 
 def parse_from_gateway(data: str | bytes) -> GatewayToBridge:
     """One frame the gateway sent; :class:`UnknownFrame` or :class:`FrameError` otherwise."""
-    return _parse(_GATEWAY_ADAPTER, data)
+    return _parse(_gateway_adapter(), data)
 
 
 def parse_hello(data: str | bytes) -> BridgeHello:

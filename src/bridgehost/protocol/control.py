@@ -25,7 +25,8 @@ Reason = Annotated[str, Field(max_length=1000)]
 class Body(BaseModel):
     """A control API body: strict types, unknown fields ignored."""
 
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    # Validators are built on first use, not at import (see protocol.events.CallEventBase).
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, defer_build=True)
 
     hints: ClassVar[dict[str, str]] = {}
     """Per field, what it must be (the error message for any problem with that field)."""

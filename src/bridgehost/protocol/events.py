@@ -11,6 +11,7 @@ A new event is one more :class:`CallEventBase` subclass listed in :data:`CallEve
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -43,7 +44,9 @@ class EventError(ValueError):
 class CallEventBase(BaseModel):
     """What every call event shares: its ``type``, who may send it, and the client's clock."""
 
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    # Validators are built on first use, not at import: the gateway answers /healthz without
+    # them (tests/protocol build every one, so a broken model still fails there).
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, defer_build=True)
 
     sources: ClassVar[frozenset[Source]] = _EVERYONE
     """Who may report this event."""
@@ -241,7 +244,12 @@ CallEvent = Annotated[
 ]
 """Every call event, told apart by ``type``."""
 
-CALL_EVENT_ADAPTER: TypeAdapter[CallEvent] = TypeAdapter(CallEvent)
+
+@cache
+def call_event_adapter() -> TypeAdapter[CallEvent]:
+    """Validates any call event, told apart by ``type`` (built on first use, not at import)."""
+    return TypeAdapter(CallEvent)
+
 
 EVENT_MODELS: dict[str, type[CallEventBase]] = {
     get_args(model.model_fields["type"].annotation)[0]: model
