@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -134,6 +133,8 @@ def _unknown_key(loc: Loc, value: Any) -> ConfigProblem:
             f"{shown} is a {kind} of the original bridge that bridgehost does not use",
             "remove it",
         )
+    import difflib  # only for a mistyped key: the config loads without it
+
     match = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     if not prefix:
         what = f"unknown section [{name}]" if isinstance(value, dict) else f"unknown key {name}"
