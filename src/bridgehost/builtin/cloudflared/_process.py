@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import ipaddress
 import os
 import re
@@ -80,6 +78,8 @@ def _die_with_parent() -> Callable[[], None] | None:
     """A ``preexec_fn`` that sets ``PR_SET_PDEATHSIG`` to SIGTERM (Linux only, else None)."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes.util  # when a child starts, not when the plugin loads
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         prctl = libc.prctl

@@ -28,7 +28,9 @@ ProgressCallback = Callable[[str], None]
 class CloudflaredSettings(BaseModel):
     """``[plugins.managed-quick-cloudflared]``: optional tuning of the managed quick tunnel."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built when the config selects this tunnel mode and validates its table, not at
+    # registration.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     protocol: Literal["auto", "quic", "http2"] = Field(
         "auto",
