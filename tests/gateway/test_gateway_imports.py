@@ -26,9 +26,16 @@ NOT_AT_START = (
     "websockets",
     "bridgehost.builtin.openai._session",
     "bridgehost.builtin.gpt_live._session",
+    "bridgehost.builtin.openai._backend",
+    "bridgehost.builtin.gpt_live._backend",
+    "bridgehost.builtin.cloudflared._tunnel",
+    "ctypes",
+    "difflib",
 )
 """Packages the gateway must not import to start and answer ``/healthz`` (the realtime
-backends' call sessions, with websockets, load with the first call)."""
+backends' call sessions, with websockets, load with the first call; a provider that is not
+selected, here the ``openai`` and ``gpt-live`` backends and the managed tunnel, loads nothing
+beyond its registration; ``difflib`` only suggests a mistyped config key)."""
 
 RECORD_MODULES = (
     "import atexit, os, sys\n"

@@ -15,7 +15,9 @@ from bridgehost.providers import HandoffSink, Health, ProviderContext
 class WebhookSettings(BaseModel):
     """The ``[plugins.webhook]`` table."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Built when the config selects this sink and validates its table, not when the host
+    # loads the plugin (every service start does).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     url: AnyHttpUrl = Field(description="where to POST each handoff artifact")
     timeout_s: float = Field(10.0, gt=0, le=120, description="per-request timeout, seconds")

@@ -53,7 +53,8 @@ if TYPE_CHECKING:
 class CodexSinkSettings(BaseModel):
     """The ``[plugins.codex]`` table (every key optional)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built when the config selects this sink and validates its table, not at registration.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     turn_wait_s: float = Field(
         60.0,

@@ -29,7 +29,8 @@ MAX_QUEUED_CHUNKS = 500
 class EchoSettings(BaseModel):
     """The ``[plugins.echo]`` table."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Built when the config selects this backend and validates its table, not at registration.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     delay_ms: int = Field(
         600,

@@ -23,23 +23,13 @@ Optional settings go in ``[plugins.openai]`` (:class:`OpenAISettings`).
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from bridgehost import hookimpl
-from bridgehost.builtin._openai_sdk import SdkBackend
-from bridgehost.builtin.openai._settings import NAME, OpenAISettings, session_config
-from bridgehost.providers import (
-    Health,
-    ProviderContext,
-    RealtimeBackend,
-    SecretNeed,
-    SessionEvents,
-    SessionSetup,
-)
+from bridgehost.builtin.openai._settings import NAME, OpenAISettings
+from bridgehost.providers import ProviderContext, RealtimeBackend, SecretNeed
 
-if TYPE_CHECKING:  # the SDK takes ~0.7 s to import: client() imports it on first use
-    from openai import AsyncOpenAI
-
+if TYPE_CHECKING:  # the backend loads when the gateway builds it, its session with a call
+    from bridgehost.builtin.openai._backend import OpenAIRealtimeBackend
     from bridgehost.builtin.openai._session import OpenAICallSession
 
 __all__ = [
@@ -52,7 +42,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """``OpenAICallSession`` loads on first use (the gateway answers /healthz without it)."""
+    """``OpenAIRealtimeBackend`` and ``OpenAICallSession`` load on first use: registering the
+    plugin (every gateway start does, whichever backend is selected) and answering /healthz
+    need neither."""
+    if name == "OpenAIRealtimeBackend":
+        from bridgehost.builtin.openai._backend import OpenAIRealtimeBackend
+
+        return OpenAIRealtimeBackend
     if name == "OpenAICallSession":
         from bridgehost.builtin.openai._session import OpenAICallSession
 
@@ -60,64 +56,11 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class OpenAIRealtimeBackend(SdkBackend["OpenAICallSession"]):
-    """The backend object the gateway holds (implements ``providers.Backend``).
+def openai_realtime_backend(context: ProviderContext) -> OpenAIRealtimeBackend:
+    """Build the backend (the factory of ``openai``)."""
+    from bridgehost.builtin.openai._backend import OpenAIRealtimeBackend
 
-    :param context: the provider context: ``realtime.model``, ``realtime.voice``,
-        ``realtime.transcription_model``, the ``OPENAI_API_KEY`` secret, and the settings of
-        ``[plugins.openai]``.
-    """
-
-    def __init__(self, context: ProviderContext) -> None:
-        super().__init__(context.secrets)
-        self.realtime = context.config.realtime
-        settings = context.settings
-        self.settings = settings if isinstance(settings, OpenAISettings) else OpenAISettings()
-        self.log = context.log.bind(backend=NAME)
-
-    # -- life cycle ----------------------------------------------------------------------------
-
-    def client(self) -> AsyncOpenAI:
-        """The SDK client (built on first use; the SDK reads ``OPENAI_BASE_URL`` itself)."""
-        return self._sdk_client(
-            timeout_s=self.settings.request_timeout_s, max_retries=self.settings.max_retries
-        )
-
-    async def start(self) -> None:
-        """Check that a key is configured and build the client; no request is made."""
-        client = self.client()
-        self.log.info(
-            "openai.backend_ready",
-            model=self.realtime.model,
-            voice=self.realtime.voice,
-            api_host=urlsplit(str(client.base_url)).netloc,
-        )
-
-    async def health(self) -> Health:
-        """Whether a key is configured (OpenAI is not called: health checks run often)."""
-        return self._key_health(
-            "OpenAI realtime", f"model {self.realtime.model}, voice {self.realtime.voice}"
-        )
-
-    # -- calls ---------------------------------------------------------------------------------
-
-    async def open_session(self, setup: SessionSetup, events: SessionEvents) -> OpenAICallSession:
-        """Prepare a call: build its session config; the upstream call starts with the offer."""
-        from bridgehost.builtin.openai._session import OpenAICallSession  # with the first call
-
-        client = self.client()
-        config = session_config(self.realtime, self.settings, setup.instructions)
-        return self._track(
-            OpenAICallSession(
-                client,
-                setup,
-                events,
-                self.settings,
-                config,
-                self.log,
-                on_closed=self._sessions.discard,
-            )
-        )
+    return OpenAIRealtimeBackend(context)
 
 
 @hookimpl
@@ -129,7 +72,7 @@ def bridgehost_register_realtime_backends() -> list[RealtimeBackend]:
             name=NAME,
             description="OpenAI Realtime over WebRTC; the gateway proxies the SDP offer with "
             "the server key and follows the call on a server-side sideband",
-            factory=OpenAIRealtimeBackend,
+            factory=openai_realtime_backend,
             transport="webrtc",
             server_side_session=True,
             settings_model=OpenAISettings,

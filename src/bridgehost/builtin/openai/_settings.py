@@ -28,7 +28,8 @@ class OpenAISettings(BaseModel):
     ``realtime.transcription_model``; this table only holds what is specific to OpenAI.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built when the config selects this backend and validates its table, not at registration.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     turn_detection: Literal["server_vad", "semantic_vad"] = Field(
         "server_vad",
