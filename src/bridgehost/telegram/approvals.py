@@ -12,7 +12,7 @@ import itertools
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, ContextTypes
 
 from bridgehost.telegram.sending import deliver, edit_text, send_text
@@ -39,7 +39,7 @@ def describe(request: ApprovalRequest) -> str:
 class Approvals:
     """Open approval questions of one chat."""
 
-    def __init__(self, bot: Any, chat_id: int, timeout_s: float) -> None:
+    def __init__(self, bot: Bot, chat_id: int, timeout_s: float) -> None:
         self.bot = bot
         self.chat_id = chat_id
         self.timeout_s = timeout_s

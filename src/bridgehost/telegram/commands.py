@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from telegram import BotCommand, Message, Update
+from telegram import Bot, BotCommand, Message, Update
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -102,7 +102,7 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         raise ApplicationHandlerStop
 
 
-async def confirm_handled_updates(rt: BridgeRuntime, bot: Any) -> int | None:
+async def confirm_handled_updates(rt: BridgeRuntime, bot: Bot) -> int | None:
     """At start-up, before polling: tell Telegram every update below the stored offset was
     handled (``getUpdates`` with that offset), so none comes again after a crash or ``kill``.
 

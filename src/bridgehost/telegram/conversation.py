@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from telegram import (
+    Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -69,7 +70,7 @@ def message_key(update_id: int) -> str:
 class _Stream:
     """Streams one answer into its placeholder: typing, rate-limited edits."""
 
-    def __init__(self, bot: Any, chat_id: int, placeholder: Message | None, approvals: Approvals):
+    def __init__(self, bot: Bot, chat_id: int, placeholder: Message | None, approvals: Approvals):
         self.bot = bot
         self.chat_id = chat_id
         self.placeholder = placeholder
@@ -106,7 +107,7 @@ class _Stream:
 class Conversation:
     """The chat's conversation with the bound thread (one per daemon)."""
 
-    def __init__(self, rt: BridgeRuntime, runner: TurnRunner, bot: Any) -> None:
+    def __init__(self, rt: BridgeRuntime, runner: TurnRunner, bot: Bot) -> None:
         self.rt = rt
         self.runner = runner
         self.bot = bot

@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update, WebAppInfo
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update, WebAppInfo
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
 from bridgehost.basics import iso, parse_iso, utc_now
@@ -92,7 +92,7 @@ def _view(row: dict[str, Any]) -> InviteView:
 class InviteDesk:
     """Sends invites, messages and questions; answers the ``inv:``/``ask:`` buttons."""
 
-    def __init__(self, rt: BridgeRuntime, bot: Any, store: InviteStore | None = None) -> None:
+    def __init__(self, rt: BridgeRuntime, bot: Bot, store: InviteStore | None = None) -> None:
         self.rt, self.bot = rt, bot
         self.store = store or InviteStore.open(rt.config.storage.root)
         self._decisions: dict[str, asyncio.Future[OutcomeKind]] = {}

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, WebAppInfo
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, WebAppInfo
 
 from bridgehost.basics import utc_now
 from bridgehost.gateway_api import GatewayApi, GatewayApiError
@@ -59,7 +59,7 @@ def invite_text(result: dict[str, Any], gateway: dict[str, Any] | None) -> str:
 class ArmProgress:
     """Edits one message as the gateway reports arming progress (throttled)."""
 
-    def __init__(self, bot: Any, message: Message | None) -> None:
+    def __init__(self, bot: Bot, message: Message | None) -> None:
         self.bot, self.message = bot, message
         self._latest: str | None = None
         self._shown: str | None = None
@@ -89,7 +89,7 @@ class ArmProgress:
 
 async def _reply(
     rt: BridgeRuntime,
-    bot: Any,
+    bot: Bot,
     progress: Message | None,
     text: str,
     markup: InlineKeyboardMarkup | None = None,
@@ -108,7 +108,7 @@ async def _arm(rt: BridgeRuntime, progress: ArmProgress) -> dict[str, Any]:
             return await api.arm(progress.update, source="telegram")
 
 
-async def launch(rt: BridgeRuntime, bot: Any) -> None:
+async def launch(rt: BridgeRuntime, bot: Bot) -> None:
     """The ``/call`` flow; one at a time (a second ``/call`` waits for the first)."""
     async with rt.call_lock:
         snap = await views.snapshot(rt)
@@ -161,7 +161,7 @@ async def _gateway_call_id(rt: BridgeRuntime) -> tuple[str | None, bool]:
     return call.get("call_id"), True
 
 
-async def hangup(rt: BridgeRuntime, bot: Any) -> None:
+async def hangup(rt: BridgeRuntime, bot: Bot) -> None:
     """The ``/hangup`` flow: ask, answer at once, let the recap follow."""
     if rt.channel is None:
         await send_text(

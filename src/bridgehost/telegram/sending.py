@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import structlog
-from telegram import InlineKeyboardMarkup, Message, ReplyParameters, Update
+from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -95,7 +95,7 @@ async def deliver(
 
 
 async def send_text(
-    bot: Any,
+    bot: Bot,
     chat_id: int,
     text: str,
     *,
@@ -112,7 +112,7 @@ async def send_text(
 
 
 async def edit_text(
-    bot: Any, message: Message, text: str, *, markup: InlineKeyboardMarkup | None = None
+    bot: Bot, message: Message, text: str, *, markup: InlineKeyboardMarkup | None = None
 ) -> bool:
     """Replace a message's text (and inline keyboard); False if it failed."""
     result = await deliver(
