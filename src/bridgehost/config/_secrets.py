@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from dotenv import dotenv_values
 from pydantic import SecretStr
 
 TELEGRAM_BOT_TOKEN = "TELEGRAM_BOT_TOKEN"
@@ -90,6 +89,8 @@ class Secrets:
         dotenv_path = base / ".env"
         values: dict[str, str | None] = {}
         if dotenv_path.is_file():
+            from dotenv import dotenv_values  # only when there is a .env to read
+
             values = dict(dotenv_values(dotenv_path, interpolate=False))
         return cls(
             env=env,
