@@ -268,3 +268,19 @@ def test_help_imports_no_command(tmp_path: Path) -> None:
     assert code == 0
     assert not {m for m in modules if m.startswith(("bridgehost.ctl", "bridgehost.gateway"))}
     assert not {"structlog", "pydantic", "openai", "telegram", "aiortc"} & modules
+
+
+def test_service_start_pauses_the_collector_then_freezes_what_it_built():
+    import gc
+
+    from bridgehost.cli import _starting
+
+    assert gc.isenabled()
+    try:
+        with _starting():
+            assert not gc.isenabled()
+            built = [object() for _ in range(10)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= len(built)
+    finally:
+        gc.unfreeze()

@@ -158,10 +158,10 @@ def _starting() -> Iterator[None]:
 
     Start-up creates about 100,000 objects that live as long as the process (modules, classes,
     pydantic's validators) and little garbage, yet the collector's passes over the growing heap
-    cost ``bridgehost gateway`` about 30 ms of a 300 ms start (docs/performance.md). Afterwards
+    cost ``bridgehost gateway`` about 40 ms of a 320 ms start (docs/performance.md). Afterwards
     what start-up built is frozen into the permanent generation (:func:`gc.freeze`): later
     collections in the running service skip it instead of walking it. The price is start-up's
-    garbage, which stays: about 2,000 objects in cycles, 0.8 MiB of RSS. Then collection
+    garbage, which stays: about 2,000 objects in cycles, 0.4–0.8 MiB of RSS. Then collection
     resumes as before.
     """
     enabled = gc.isenabled()
