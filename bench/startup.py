@@ -53,7 +53,7 @@ def precompile() -> list[Path]:
 
     An installed wheel ships with bytecode (pip compiles it at install); an editable install
     does not, and with ``PYTHONDONTWRITEBYTECODE`` set every start would compile the sources
-    again (about 70 ms here). Compiling first measures what an installed service pays, on any
+    again (tens of milliseconds). Compiling first measures what an installed service pays, on any
     shell; files that are already current are skipped.
     """
     roots = [ROOT / "src", *sorted((ROOT / "plugins").glob("*/src"))]
