@@ -52,10 +52,16 @@ QUIET_FLAGS = (
 
 
 def find_codex_binary() -> str | None:
-    """``$BRIDGEHOST_CODEX_BIN``, else ``.codex-npm/node_modules/.bin/codex``, else PATH."""
+    """``$BRIDGEHOST_CODEX_BIN``, else ``.codex-npm/node_modules/.bin/codex``, else PATH.
+
+    A relative path in the variable is taken from the current directory, made absolute so that
+    it still holds for a child started in another directory; a bare name is looked up on PATH.
+    """
     env = os.environ.get("BRIDGEHOST_CODEX_BIN", "").strip()
     if env:
-        return env
+        if os.sep in env:
+            return str(Path(env).absolute())
+        return shutil.which(env) or env
     if LOCAL_CODEX.exists():
         return str(LOCAL_CODEX)
     return shutil.which("codex")
