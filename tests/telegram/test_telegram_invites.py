@@ -1,12 +1,13 @@
 """Invites through the real daemon's invite socket, a real gateway and the fake Bot API: the
-rules (rate limit, quiet hours, expiry, decline, replacement), the call's context, the audit."""
+rules (rate limit, quiet hours, expiry, decline, replacement, also by ``/call``'s link), the call's
+context, the audit."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
 
-from tg_harness import CHAT, bridge_config, dump_toml, wait_text, web_app_url
+from tg_harness import CHAT, bridge_config, dump_toml, wait_button, wait_text, web_app_url
 
 from bridgehost.config import load_config
 from bridgehost.invites.client import InviteClient
@@ -161,3 +162,21 @@ async def test_ask_returns_the_choice_or_no_answer(tmp_path, tg, gateway_factory
     assert unanswered.outcome is OutcomeKind.NO_ANSWER
     kinds = [e["kind"] for e in bridge.rt.invites.store.events()]
     assert kinds == ["ask.sent", "ask.answered", "ask.sent", "ask.unanswered"]
+
+
+async def test_a_call_link_from_slash_call_replaces_the_open_invite(
+    tmp_path, tg, gateway_factory, bridge_factory
+):
+    _gw, bridge, loaded = await start(tmp_path, tg, gateway_factory, bridge_factory)
+    outcome = await send_invite(loaded)
+    assert outcome.outcome is OutcomeKind.SENT, outcome
+    await wait_text(tg, "shall I merge?")
+    tg.push_message(CHAT, "/call")
+    replaced = await wait_text(tg, "Replaced by a newer call link below.")
+    assert replaced["text"].startswith("The tests are green; shall I merge?")
+    assert web_app_url(replaced) is None, "the replaced invite lost its button"
+    store = bridge.rt.invites.store
+    assert store.invite(outcome.invite_id)["status"] == "replaced"
+    assert store.open_invites() == []
+    message, url = await wait_button(tg)  # /call's own, newer link
+    assert "Tap the button" in message["text"] and url != outcome.launch_url

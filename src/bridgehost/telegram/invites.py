@@ -4,11 +4,12 @@ One code path for ``bridgectl call invite`` and the ``bridgehost mcp`` tools, re
 bridge's local socket (:mod:`bridgehost.telegram.invite_socket`). An invite is checked against the
 rules in order (quiet hours, rate limit, readiness and the call budget), arms the call surface
 through the gateway (which mints the one live launch token, so an older invite's link stops
-working and its message is edited to say so), and is sent through :mod:`~bridgehost.telegram
-.sending` with two buttons: the Mini App (``web_app``) and "Not now" (``inv:no:<id>``). An open
-invite expires after ``[invites] expiry_s``; the next call the gateway prepares takes the open
-invite's reason as the first part of its context. Questions carry one ``ask:<id>:<n>`` button per
-option. Every step is an audit event with its origin (:mod:`bridgehost.state.invite_store`).
+working and its message is edited to say so; ``/call``'s newer link does the same), and is sent
+through :mod:`~bridgehost.telegram.sending` with two buttons: the Mini App (``web_app``) and
+"Not now" (``inv:no:<id>``). An open invite expires after ``[invites] expiry_s``; the next call
+the gateway prepares takes the open invite's reason as the first part of its context. Questions
+carry one ``ask:<id>:<n>`` button per option. Every step is an audit event with its origin
+(:mod:`bridgehost.state.invite_store`).
 """
 
 from __future__ import annotations
@@ -262,6 +263,17 @@ class InviteDesk:
             launch_url=launch_url,
             expires_at=iso(expires),
         )
+
+    async def replaced_by_call_link(self) -> int:
+        """``/call`` sent a newer launch link, which stops the open invite's link working:
+        close the open invites as replaced (their messages lose their buttons and say so).
+        Returns how many were closed."""
+        closed = 0
+        for older in self.store.open_invites():
+            closed += await self._close(
+                older, OutcomeKind.REPLACED, "Replaced by a newer call link below."
+            )
+        return closed
 
     async def _await_decision(self, sent: Outcome, wait_s: float) -> Outcome:
         assert sent.invite_id is not None

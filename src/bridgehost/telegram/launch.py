@@ -135,6 +135,8 @@ async def launch(rt: BridgeRuntime, bot: Bot) -> None:
             await _reply(rt, bot, message, f"Arming failed: {reason}")
             return
         await progress.stop()
+        if rt.invites is not None:  # the newer link stops an open invite's link working
+            await rt.invites.replaced_by_call_link()
         log.info(
             "/call sent an invite",
             armed_now=message is not None,
