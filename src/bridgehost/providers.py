@@ -8,7 +8,8 @@ record also *declares what it needs*, so the host never has to know a provider b
 - ``secrets``: the secrets it needs (:class:`SecretNeed`), which ``bridgectl config check``,
   ``capabilities``, the credential helpers and ``install-units`` (``LoadCredential=``) read;
 - ``readiness``: extra readiness checks that gate ``/call`` while it is selected;
-- capability flags: ``TunnelMode.managed_process``, ``RealtimeBackend.server_side_session``.
+- capability flags: ``TunnelMode.managed_process``, ``RealtimeBackend.server_side_session``,
+  ``RealtimeBackend.new_session_per_offer``.
 
 Hooks stay synchronous; the objects a factory builds carry the async life cycle (``start``,
 ``stop``, ``health``) that the services drive.
@@ -245,11 +246,16 @@ class RealtimeBackend(_Provider):
         exchange the gateway proxies; ``relay`` when audio travels over ``/ws/call``.
     :param server_side_session: the gateway holds a server-side session with the backend
         (a sideband) that reports transcripts and usage and lets it end the call itself.
+    :param new_session_per_offer: (WebRTC) an offer after the first is answered by a new
+        upstream session, a new remote peer: a page whose audio dropped then offers from a new
+        peer connection at once, since an ICE restart of the old one would keep a data channel
+        the new session never sees.
     """
 
     factory: Callable[[ProviderContext], Backend]
     transport: Literal["webrtc", "relay"] = "webrtc"
     server_side_session: bool = False
+    new_session_per_offer: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,5 +1,6 @@
 """The call screen in Chromium with a fake microphone: AudioWorklet audio, Mute and push to
-talk, the transcript, the timer, the delegation line, the end screen, and WebRTC recovery.
+talk, the transcript, the timer, the delegation line, the end screen, and WebRTC recovery (a
+GPT-Live call moving to a new session keeps its mute).
 
 The page runs against a real gateway. Relay calls use the ``echo`` backend; the GPT-Live call
 uses the ``gpt-live`` backend against the loopback GPT-Live stand-in (``fakes.openai_live``),
@@ -380,3 +381,49 @@ async def test_recovery_gives_up_after_the_grace(rejoin_gateway, chromium, sign_
         await app.wait("s.state === 'ended'", timeout_ms=25_000)
         assert (await app.stats())["endReason"] == "network_lost"
         assert await app.page.is_visible("#end")
+
+
+async def test_gpt_live_dropped_media_moves_to_a_new_session_and_keeps_mute(
+    live, gateway_factory, chromium, sign_init_data
+) -> None:
+    with loopback_only_ice():
+        gw = await gateway_factory(backend="gpt-live", reconnect_grace_ms=20_000)
+        app = await _open(chromium, gw, sign_init_data)
+        await app.page.click("#start")
+        await app.wait("s.state === 'in_call' && s.transport === 'webrtc'", timeout_ms=15_000)
+        await app.page.wait_for_selector("#transcript li.assistant", timeout=15_000)
+        first = live.last()
+        call = gw.gateway.calls.current
+        await app.page.get_by_role("button", name="Mute").click()
+        await live.wait_until(
+            lambda: (
+                ("data_channel", "session.input_audio.mute")
+                in [(via, event.get("type")) for via, event in first.client_events]
+            )
+        )
+
+        # The page's network goes away; GPT-Live has not noticed yet (the session stays open).
+        await first.pc.close()
+        await app.wait("s.mediaRecoveries === 1 && s.state === 'in_call'", timeout_ms=25_000)
+        assert await app.text("#status") == "Connected again. Speak any time."
+        assert gw.gateway.calls.current is call
+        second = live.last()
+        assert second is not first and call.backend.live_session_id == second.id
+        await live.wait_until(lambda: first.close_reason == "close_requested")
+        assert (
+            "«Caller: Can you check the build?" in second.config["input"][-1]["content"][0]["text"]
+        )
+        stats = await app.stats()  # a new peer at once: the new session is a new remote peer
+        assert stats["iceRestarts"] == 0 and stats["peerRestarts"] >= 1
+        # still muted: the new session is told so on the page's data channel to it
+        await live.wait_until(
+            lambda: (
+                ("data_channel", "session.input_audio.mute")
+                in [(via, event.get("type")) for via, event in second.client_events]
+            ),
+            timeout=10,
+        )
+        assert second.refused == []
+        await app.page.click("#hangup")
+        await app.wait("s.state === 'ended'")
+        assert second.close_reason == "close_requested"

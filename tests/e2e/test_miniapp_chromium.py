@@ -341,6 +341,8 @@ async def test_dropped_webrtc_media_moves_the_call_to_a_new_openai_call(
     await app.wait("s.mediaRecoveries === 1 && s.state === 'in_call'", timeout_ms=25_000)
     assert await app.text("#status") == "Connected again. Speak any time."
     assert gw.gateway.calls.current is session  # the same gateway call goes on
+    stats = await app.stats()  # each offer reaches a new OpenAI call: no ICE restart
+    assert stats["iceRestarts"] == 0 and stats["peerRestarts"] >= 1
 
     latest = fake.last_call()
     assert latest is not first and session.backend.openai_call_id == latest.call_id

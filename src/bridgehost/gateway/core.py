@@ -54,6 +54,10 @@ class Gateway:
     tunnel_is_local_process: bool = False
     """The tunnel is the gateway's own child process (``TunnelMode.managed_process``): it
     connects from loopback, and its forwarded client addresses are trusted."""
+    new_session_per_offer: bool = False
+    """The backend answers a later offer with a new upstream session
+    (``RealtimeBackend.new_session_per_offer``): the page recovers dropped audio with a new peer
+    connection, not an ICE restart."""
     surface: CallSurface = field(init=False)
     hub: BridgeHub = field(init=False)
     calls: CallManager = field(init=False)
@@ -107,6 +111,7 @@ class Gateway:
         backend: Backend,
         transport: str,
         tunnel_is_local_process: bool = False,
+        new_session_per_offer: bool = False,
     ) -> Gateway:
         """Open the store under ``storage.root`` and assemble the gateway."""
         paths = default_paths(config.storage.root)
@@ -120,6 +125,7 @@ class Gateway:
             transport=transport,
             paths=paths,
             tunnel_is_local_process=tunnel_is_local_process,
+            new_session_per_offer=new_session_per_offer,
         )
 
     # -- request helpers -------------------------------------------------------------------

@@ -153,6 +153,7 @@ async def page(request: web.Request) -> web.Response:
         "idle_timeout_ms": rt.idle_timeout_ms,
         "startup_timeout_ms": rt.startup_timeout_ms,
         "reconnect_grace_ms": rt.reconnect_grace_ms,
+        "ice_restart": not gw.new_session_per_offer,
         "backend": rt.backend,
         "push_to_talk": bool(getattr(gw.backend, "push_to_talk", True)),
         "end_reasons": page_texts(),

@@ -77,7 +77,7 @@ def build_gateway(loaded: LoadedConfig, host: PluginHost | None = None) -> Gatew
     needs = host.secret_needs(config, "gateway")
     problems = [str(p) for p in requirements_problems(loaded, "gateway", needs)]
     tunnel = backend = transport = None
-    local_tunnel = False
+    local_tunnel = new_session_per_offer = False
     try:
         provided = host.select("tunnel_modes", config.realtime.effective_tunnel_mode)
         tunnel = host.build(provided, config, loaded.secrets)
@@ -88,7 +88,8 @@ def build_gateway(loaded: LoadedConfig, host: PluginHost | None = None) -> Gatew
         provided = host.select("realtime_backends", config.realtime.backend)
         backend = host.build(provided, config, loaded.secrets)
         record = provided.record
-        transport = record.transport if isinstance(record, RealtimeBackend) else None
+        if isinstance(record, RealtimeBackend):
+            transport, new_session_per_offer = record.transport, record.new_session_per_offer
     except (PluginError, ValueError) as exc:
         problems.append(str(exc))
     if problems or tunnel is None or backend is None or transport is None:
@@ -100,6 +101,7 @@ def build_gateway(loaded: LoadedConfig, host: PluginHost | None = None) -> Gatew
         backend=backend,
         transport=transport,
         tunnel_is_local_process=local_tunnel,
+        new_session_per_offer=new_session_per_offer,
     )
 
 

@@ -82,6 +82,7 @@ def bridgehost_register_realtime_backends() -> list[RealtimeBackend]:
             factory=gpt_live_backend,
             transport="webrtc",
             server_side_session=True,
+            new_session_per_offer=True,
             settings_model=GptLiveSettings,
             readiness=readiness,
             secrets=[

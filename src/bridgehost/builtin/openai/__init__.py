@@ -75,6 +75,7 @@ def bridgehost_register_realtime_backends() -> list[RealtimeBackend]:
             factory=openai_realtime_backend,
             transport="webrtc",
             server_side_session=True,
+            new_session_per_offer=True,
             settings_model=OpenAISettings,
             secrets=[
                 SecretNeed(

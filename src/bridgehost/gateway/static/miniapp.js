@@ -2,8 +2,9 @@
 /* bridgehost Mini App: the call. States: idle → starting (microphone, bootstrap) → connecting →
    in_call → ending → ended, or failed on the way (with "Try again" while the launch is valid).
    During a call: Mute (or push to talk), what the agent is doing (delegations to Codex), and,
-   in WebRTC mode, recovery of a dropped audio connection: an ICE restart, then a new peer
-   connection, within reconnect_grace_ms, before the call ends with network_lost.
+   in WebRTC mode, recovery of a dropped audio connection: an ICE restart (where the backend
+   keeps one upstream peer), then new peer connections, within reconnect_grace_ms, before the
+   call ends with network_lost.
    Uses TelegramHost (miniapp-telegram.js), CallSocket (miniapp-socket.js), the relay audio
    classes (miniapp-audio.js) and the texts (miniapp-text.js), inlined before this file. */
 
@@ -443,7 +444,8 @@ function waitConnected(call, ms) {
 }
 
 /**
- * The audio connection dropped: say "Reconnecting…", try an ICE restart on the same peer,
+ * The audio connection dropped: say "Reconnecting…", try an ICE restart on the same peer
+ * (unless the backend answers each offer with a new upstream session: settings.ice_restart),
  * then new peer connections, until reconnect_grace_ms has passed; then end with network_lost.
  */
 async function recoverMedia(call) {
@@ -460,10 +462,13 @@ async function recoverMedia(call) {
   const left = () => deadline - Date.now();
   let back = false;
   try {
-    call.iceRestarts += 1;
-    pcRestartIce(call.pc);
-    const restarted = await sendOffer(call, call.pc, {iceRestart: true}).catch(() => ({}));
-    back = Boolean(restarted.ok) && await waitConnected(call, Math.min(RECOVERY_STEP_MS, left()));
+    if (settings.ice_restart !== false) { // not when each offer reaches a new upstream session
+      call.iceRestarts += 1;
+      pcRestartIce(call.pc);
+      const restarted = await sendOffer(call, call.pc, {iceRestart: true}).catch(() => ({}));
+      const step = Math.min(RECOVERY_STEP_MS, left());
+      back = Boolean(restarted.ok) && await waitConnected(call, step);
+    }
     while (!back && left() > 0 && !call.ending && !call.ended) {
       call.peerRestarts += 1;
       const old = call.pc;
