@@ -8,8 +8,8 @@ record also *declares what it needs*, so the host never has to know a provider b
 - ``secrets``: the secrets it needs (:class:`SecretNeed`), which ``bridgectl config check``,
   ``capabilities``, the credential helpers and ``install-units`` (``LoadCredential=``) read;
 - ``readiness``: extra readiness checks that gate ``/call`` while it is selected;
-- capability flags: ``TunnelMode.managed_process``, ``RealtimeBackend.server_side_session``,
-  ``RealtimeBackend.new_session_per_offer``.
+- capability flags: ``TunnelMode.managed_process``; ``RealtimeBackend.server_side_session``,
+  ``.new_session_per_offer``, ``.data_channel_mute`` and ``.push_to_talk``.
 
 Hooks stay synchronous; the objects a factory builds carry the async life cycle (``start``,
 ``stop``, ``health``) that the services drive.
@@ -250,12 +250,17 @@ class RealtimeBackend(_Provider):
         upstream session, a new remote peer: a page whose audio dropped then offers from a new
         peer connection at once, since an ICE restart of the old one would keep a data channel
         the new session never sees.
+    :param data_channel_mute: (WebRTC) the page's Mute is also sent to the backend, as
+        ``session.input_audio.mute`` / ``unmute`` on the ``oai-events`` data channel.
+    :param push_to_talk: the page may offer push to talk (hold to speak).
     """
 
     factory: Callable[[ProviderContext], Backend]
     transport: Literal["webrtc", "relay"] = "webrtc"
     server_side_session: bool = False
     new_session_per_offer: bool = False
+    data_channel_mute: bool = False
+    push_to_talk: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -101,7 +101,9 @@ async def test_page_inlines_everything_under_a_fresh_nonce(gw) -> None:
         settings = json.loads(parser.settings_text)
         assert settings["launch_token"] == token and settings["transport"] == "relay"
         assert settings["startup_timeout_ms"] == 3000
-        assert settings["ice_restart"] is True  # echo declares no new session per offer
+        # what the echo backend declares: one peer per call, no data channel, push to talk
+        assert settings["ice_restart"] is True and settings["data_channel_mute"] is False
+        assert settings["push_to_talk"] is True
         assert settings["end_reasons"] == page_texts()
         for element in (
             'id="start"',

@@ -207,7 +207,14 @@ def _md_provider(provider: ProviderDoc) -> list[str]:
     lines.append(f"- Plugin: `{provider.plugin}` ({origin})")
     if provider.flags:
         flags = ", ".join(f"`{name}`: {value}" for name, value in provider.flags.items())
-        lines.append(f"- Capabilities: {flags}")
+        wrapped = textwrap.wrap(
+            f"- Capabilities: {flags}",
+            width=WIDTH,
+            subsequent_indent="  ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        lines += wrapped
     if provider.own_readiness:
         lines.append("- Readiness: adds its own checks to `bridgectl capabilities` while selected")
     if not provider.secrets:

@@ -33,7 +33,7 @@ from bridgehost.gateway.security import (
 )
 from bridgehost.gateway.session import CallSession
 from bridgehost.gateway.surface import CallSurface
-from bridgehost.providers import Backend, Tunnel
+from bridgehost.providers import Backend, RealtimeBackend, Tunnel
 from bridgehost.state import StatePaths, default_paths
 from bridgehost.state.gateway_store import GatewayStore
 
@@ -49,15 +49,12 @@ class Gateway:
     store: GatewayStore
     tunnel: Tunnel
     backend: Backend
-    transport: str
+    backend_record: RealtimeBackend
+    """What the selected backend declared: its transport and capability flags."""
     paths: StatePaths
     tunnel_is_local_process: bool = False
     """The tunnel is the gateway's own child process (``TunnelMode.managed_process``): it
     connects from loopback, and its forwarded client addresses are trusted."""
-    new_session_per_offer: bool = False
-    """The backend answers a later offer with a new upstream session
-    (``RealtimeBackend.new_session_per_offer``): the page recovers dropped audio with a new peer
-    connection, not an ICE restart."""
     surface: CallSurface = field(init=False)
     hub: BridgeHub = field(init=False)
     calls: CallManager = field(init=False)
@@ -65,6 +62,11 @@ class Gateway:
     bootstrap_limits: MultiLimiter = field(init=False)
     miniapp_limits: MultiLimiter = field(init=False)
     auth_failures: AuthFailures = field(default_factory=AuthFailures)
+
+    @property
+    def transport(self) -> str:
+        """``webrtc`` or ``relay``: how the selected backend carries audio."""
+        return self.backend_record.transport
 
     def __post_init__(self) -> None:
         rt = self.config.realtime
@@ -109,9 +111,8 @@ class Gateway:
         *,
         tunnel: Tunnel,
         backend: Backend,
-        transport: str,
+        backend_record: RealtimeBackend,
         tunnel_is_local_process: bool = False,
-        new_session_per_offer: bool = False,
     ) -> Gateway:
         """Open the store under ``storage.root`` and assemble the gateway."""
         paths = default_paths(config.storage.root)
@@ -122,10 +123,9 @@ class Gateway:
             store=store,
             tunnel=tunnel,
             backend=backend,
-            transport=transport,
+            backend_record=backend_record,
             paths=paths,
             tunnel_is_local_process=tunnel_is_local_process,
-            new_session_per_offer=new_session_per_offer,
         )
 
     # -- request helpers -------------------------------------------------------------------

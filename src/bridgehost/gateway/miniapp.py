@@ -153,9 +153,10 @@ async def page(request: web.Request) -> web.Response:
         "idle_timeout_ms": rt.idle_timeout_ms,
         "startup_timeout_ms": rt.startup_timeout_ms,
         "reconnect_grace_ms": rt.reconnect_grace_ms,
-        "ice_restart": not gw.new_session_per_offer,
         "backend": rt.backend,
-        "push_to_talk": bool(getattr(gw.backend, "push_to_talk", True)),
+        "ice_restart": not gw.backend_record.new_session_per_offer,
+        "data_channel_mute": gw.backend_record.data_channel_mute,
+        "push_to_talk": gw.backend_record.push_to_talk,
         "end_reasons": page_texts(),
     }
     response = web.Response(text=render(nonce, settings), content_type="text/html")

@@ -76,8 +76,8 @@ def build_gateway(loaded: LoadedConfig, host: PluginHost | None = None) -> Gatew
     host = host or PluginHost.for_config(config)
     needs = host.secret_needs(config, "gateway")
     problems = [str(p) for p in requirements_problems(loaded, "gateway", needs)]
-    tunnel = backend = transport = None
-    local_tunnel = new_session_per_offer = False
+    tunnel = backend = record = None
+    local_tunnel = False
     try:
         provided = host.select("tunnel_modes", config.realtime.effective_tunnel_mode)
         tunnel = host.build(provided, config, loaded.secrets)
@@ -87,21 +87,19 @@ def build_gateway(loaded: LoadedConfig, host: PluginHost | None = None) -> Gatew
     try:
         provided = host.select("realtime_backends", config.realtime.backend)
         backend = host.build(provided, config, loaded.secrets)
-        record = provided.record
-        if isinstance(record, RealtimeBackend):
-            transport, new_session_per_offer = record.transport, record.new_session_per_offer
+        if isinstance(provided.record, RealtimeBackend):
+            record = provided.record
     except (PluginError, ValueError) as exc:
         problems.append(str(exc))
-    if problems or tunnel is None or backend is None or transport is None:
+    if problems or tunnel is None or backend is None or record is None:
         raise GatewayStartError("bridge-gateway cannot start:\n- " + "\n- ".join(problems))
     return Gateway.create(
         config,
         loaded.secrets,
         tunnel=tunnel,
         backend=backend,
-        transport=transport,
+        backend_record=record,
         tunnel_is_local_process=local_tunnel,
-        new_session_per_offer=new_session_per_offer,
     )
 
 

@@ -83,6 +83,7 @@ def bridgehost_register_realtime_backends() -> list[RealtimeBackend]:
             transport="webrtc",
             server_side_session=True,
             new_session_per_offer=True,
+            data_channel_mute=True,
             settings_model=GptLiveSettings,
             readiness=readiness,
             secrets=[

@@ -17,8 +17,6 @@ const END_WAIT_SLACK_MS = 3000;
 const DISCONNECT_SETTLE_MS = 1000;
 /** How long one recovery step (ICE restart, new peer) may take to reach "connected". */
 const RECOVERY_STEP_MS = 6000;
-/** Backends whose data channel takes session.input_audio.mute / unmute (GPT-Live). */
-const DATA_CHANNEL_MUTE_BACKENDS = new Set(["gpt-live"]);
 /** Shown while a delegation is answered, then for this long. */
 const ANSWERED_SHOWN_MS = 6000;
 
@@ -119,7 +117,8 @@ function micOpen() {
 
 /**
  * Apply micOpen() to the call: relay stops sending frames (the worklet makes none); WebRTC
- * disables the track, and for GPT-Live also tells the model on the data channel.
+ * disables the track, and where the backend declares data_channel_mute (GPT-Live) also tells
+ * the model on the data channel.
  */
 function applyMic() {
   const call = app.call;
@@ -130,12 +129,13 @@ function applyMic() {
   if (!call || call.ended) return;
   if (call.capture && call.transport !== "webrtc") call.capture.setMuted(!open);
   if (app.mic) for (const track of app.mic.getAudioTracks()) track.enabled = open;
-  if (call.transport === "webrtc" && DATA_CHANNEL_MUTE_BACKENDS.has(settings.backend)) {
+  if (call.transport === "webrtc" && settings.data_channel_mute) {
     sendMuteMessage(call, !open);
   }
 }
 
-/** GPT-Live: session.input_audio.mute / unmute on the oai-events channel (once per change). */
+/** data_channel_mute: session.input_audio.mute / unmute on the oai-events channel, once per
+ * change. */
 function sendMuteMessage(call, muted) {
   const type = muted ? "session.input_audio.mute" : "session.input_audio.unmute";
   if (call.lastMute === type) return;
@@ -394,7 +394,7 @@ function openPeer(call, stream) {
   call.lastMute = "session.input_audio.unmute"; // a new session listens until told otherwise
   channel.onopen = () => {
     if (call.channel !== channel) return;
-    if (!micOpen() && DATA_CHANNEL_MUTE_BACKENDS.has(settings.backend)) {
+    if (!micOpen() && settings.data_channel_mute) {
       sendMuteMessage(call, true);
     }
   };
