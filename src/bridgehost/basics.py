@@ -1,4 +1,5 @@
-"""The lowest layer: clocks, call ids and durable file writes (standard library only).
+"""The lowest layer: clocks, call ids, durable file writes and lazy exports (standard library
+only).
 
 Every other module of bridgehost may import this one; it imports nothing of bridgehost.
 
@@ -6,6 +7,7 @@ Every other module of bridgehost may import this one; it imports nothing of brid
     moment = parse_iso(stamp)                   # aware datetime, or None
     validate_call_id("c_7f3a")                  # ValueError for ids that could leave calls/
     write_atomically(path, text)                # readers never see a partial file
+    __getattr__ = lazy_exports(__name__, {"Big": "._big"})  # loads ._big on first use
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -163,3 +166,18 @@ def write_atomically(path: Path, text: str) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def lazy_exports(package: str, where: Mapping[str, str]) -> Callable[[str], object]:
+    """A module ``__getattr__`` (PEP 562) that imports each name of ``where`` (name → module,
+    relative to ``package``) on first use: importing ``package`` does not load them."""
+
+    def __getattr__(name: str) -> object:
+        module = where.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        import importlib
+
+        return getattr(importlib.import_module(module, package), name)
+
+    return __getattr__

@@ -84,6 +84,26 @@ async def started_backend(tmp_path: Path) -> Any:
     return backend
 
 
+async def recording_session(backend: Any, call_id: str) -> tuple[Any, list[str], list[str]]:
+    """A session whose ask-Codex calls and cancels are recorded (by delegation id), unanswered."""
+    session = await backend.open_session(
+        SessionSetup(call_id=call_id, instructions="Persona", max_call_ms=60_000), Events()
+    )
+    assert isinstance(session, CancellingSession)
+    asked: list[str] = []
+    cancelled: list[str] = []
+
+    async def on_delegation(request: DelegationRequest) -> None:
+        asked.append(request.delegation_id)
+
+    async def on_cancel(delegation_id: str) -> None:
+        cancelled.append(delegation_id)
+
+    session.on_delegation = on_delegation
+    session.on_delegation_cancel = on_cancel
+    return session, asked, cancelled
+
+
 async def test_a_function_call_is_delegated_and_answered_with_the_same_call_id(
     fake: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -140,21 +160,7 @@ async def test_the_caller_speaking_again_cancels_an_open_ask_codex_call(
     fake: FakeOpenAI, tmp_path: Path
 ) -> None:
     backend = await started_backend(tmp_path)
-    session = await backend.open_session(
-        SessionSetup(call_id="gw-2", instructions="Persona", max_call_ms=60_000), Events()
-    )
-    assert isinstance(session, CancellingSession)
-    asked: list[str] = []
-    cancelled: list[str] = []
-
-    async def on_delegation(request: DelegationRequest) -> None:
-        asked.append(request.delegation_id)
-
-    async def on_cancel(delegation_id: str) -> None:
-        cancelled.append(delegation_id)
-
-    session.on_delegation = on_delegation
-    session.on_delegation_cancel = on_cancel
+    session, asked, cancelled = await recording_session(backend, "gw-2")
     caller = Caller()
     try:
         await caller.connect(await session.answer_offer(await caller.offer()))
@@ -194,21 +200,7 @@ async def test_an_ask_open_when_the_call_moved_is_answered_on_the_new_upstream_c
     """The page reconnected (a new upstream call) while Codex worked: the new call never saw
     the function call, so the answer goes in as a quoted message, then ``response.create``."""
     backend = await started_backend(tmp_path)
-    session = await backend.open_session(
-        SessionSetup(call_id="gw-3", instructions="Persona", max_call_ms=60_000), Events()
-    )
-    assert isinstance(session, CancellingSession)
-    asked: list[str] = []
-    cancelled: list[str] = []
-
-    async def on_delegation(request: DelegationRequest) -> None:
-        asked.append(request.delegation_id)
-
-    async def on_cancel(delegation_id: str) -> None:
-        cancelled.append(delegation_id)
-
-    session.on_delegation = on_delegation
-    session.on_delegation_cancel = on_cancel
+    session, asked, cancelled = await recording_session(backend, "gw-3")
     caller, again = Caller(), Caller()
     try:
         await caller.connect(await session.answer_offer(await caller.offer()))

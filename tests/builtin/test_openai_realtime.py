@@ -99,6 +99,14 @@ def setup(call_id: str = "gw-call-1") -> SessionSetup:
     return SessionSetup(call_id=call_id, instructions=INSTRUCTIONS, max_call_ms=60_000)
 
 
+async def connected(backend: Backend, events: Recorder) -> tuple[Any, Caller]:
+    """A session whose offer was answered and whose caller peer is connected."""
+    session = await backend.open_session(setup(), events)
+    caller = Caller()
+    await caller.connect(await session.answer_offer(await caller.offer()))
+    return session, caller
+
+
 # --- registration, settings, normalization ----------------------------------------------------
 
 
@@ -354,11 +362,8 @@ async def test_call_through_the_calls_api_and_sideband(
 async def test_the_call_ending_upstream_ends_the_session(
     fake: FakeOpenAI, make_backend: BackendFactory
 ) -> None:
-    backend = await make_backend()
     events = Recorder()
-    session = await backend.open_session(setup(), events)
-    caller = Caller()
-    await caller.connect(await session.answer_offer(await caller.offer()))
+    session, caller = await connected(await make_backend(), events)
     await fake.hangup(session.openai_call_id, "server")
     async with asyncio.timeout(5):
         while not events.end_reasons:
@@ -610,11 +615,8 @@ def user_texts(call: Any) -> list[str]:
 async def test_a_later_offer_moves_the_call_to_a_new_upstream_call(
     fake: FakeOpenAI, make_backend: BackendFactory
 ) -> None:
-    backend = await make_backend()
     events = Recorder()
-    session = await backend.open_session(setup(), events)
-    caller = Caller()
-    await caller.connect(await session.answer_offer(await caller.offer()))
+    session, caller = await connected(await make_backend(), events)
     await events.wait_for("assistant.transcript.final")
     first_id = session.openai_call_id
     assert first_id is not None
@@ -657,11 +659,8 @@ async def test_a_later_offer_moves_the_call_to_a_new_upstream_call(
 async def test_a_reconnect_that_fails_leaves_the_call_as_it_was(
     fake: FakeOpenAI, make_backend: BackendFactory
 ) -> None:
-    backend = await make_backend()
     events = Recorder()
-    session = await backend.open_session(setup(), events)
-    caller = Caller()
-    await caller.connect(await session.answer_offer(await caller.offer()))
+    session, caller = await connected(await make_backend(), events)
     first_id = session.openai_call_id
     fake.fail("calls", 503)
     again = Caller()
@@ -688,11 +687,8 @@ async def test_the_old_call_ending_during_a_reconnect(
 ) -> None:
     """OpenAI ends the old call while the new one is set up: the outcome of the set-up decides
     whether the gateway's call goes on."""
-    backend = await make_backend()
     events = Recorder()
-    session = await backend.open_session(setup(), events)
-    caller = Caller()
-    await caller.connect(await session.answer_offer(await caller.offer()))
+    session, caller = await connected(await make_backend(), events)
     first_id = session.openai_call_id
     assert first_id is not None
     fake.fail("calls", None if reconnects else 500, delay=0.6)

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bridgehost import hookimpl
+from bridgehost.basics import lazy_exports
 from bridgehost.builtin.cloudflared._settings import NAME, CloudflaredSettings, ProgressCallback
 from bridgehost.providers import ProviderContext, TunnelMode, UrlChangeCallback
 
@@ -42,18 +43,9 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    """``ManagedQuickCloudflared`` and ``ProbeFn`` load on first use: registering the plugin
-    (which every gateway start does, whichever tunnel mode is selected) needs neither."""
-    if name == "ManagedQuickCloudflared":
-        from bridgehost.builtin.cloudflared._tunnel import ManagedQuickCloudflared
-
-        return ManagedQuickCloudflared
-    if name == "ProbeFn":
-        from bridgehost.builtin.cloudflared._ready import ProbeFn
-
-        return ProbeFn
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The tunnel and its probes load on first use: registering the plugin (which every gateway start
+# does, whichever tunnel mode is selected) needs neither.
+__getattr__ = lazy_exports(__name__, {"ManagedQuickCloudflared": "._tunnel", "ProbeFn": "._ready"})
 
 
 def managed_quick_cloudflared(context: ProviderContext) -> ManagedQuickCloudflared:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bridgehost import hookimpl
+from bridgehost.basics import lazy_exports
 from bridgehost.builtin.gpt_live._settings import (
     NAME,
     GptLiveSettings,
@@ -39,14 +40,9 @@ if TYPE_CHECKING:  # the backend loads when the gateway builds it, its session w
 __all__ = ["NAME", "GptLiveBackend", "GptLiveSettings", "bridgehost_register_realtime_backends"]
 
 
-def __getattr__(name: str) -> object:
-    """``GptLiveBackend`` loads on first use: registering the plugin (every gateway start does,
-    whichever backend is selected) does not need it."""
-    if name == "GptLiveBackend":
-        from bridgehost.builtin.gpt_live._backend import GptLiveBackend
-
-        return GptLiveBackend
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The backend loads on first use: registering the plugin (every gateway start does, whichever
+# backend is selected) does not need it.
+__getattr__ = lazy_exports(__name__, {"GptLiveBackend": "._backend"})
 
 
 def gpt_live_backend(context: ProviderContext) -> GptLiveBackend:

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bridgehost import hookimpl
+from bridgehost.basics import lazy_exports
 from bridgehost.builtin.openai._settings import NAME, OpenAISettings
 from bridgehost.providers import ProviderContext, RealtimeBackend, SecretNeed
 
@@ -41,19 +42,11 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    """``OpenAIRealtimeBackend`` and ``OpenAICallSession`` load on first use: registering the
-    plugin (every gateway start does, whichever backend is selected) and answering /healthz
-    need neither."""
-    if name == "OpenAIRealtimeBackend":
-        from bridgehost.builtin.openai._backend import OpenAIRealtimeBackend
-
-        return OpenAIRealtimeBackend
-    if name == "OpenAICallSession":
-        from bridgehost.builtin.openai._session import OpenAICallSession
-
-        return OpenAICallSession
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The backend and its call session load on first use: registering the plugin (every gateway
+# start does, whichever backend is selected) and answering /healthz need neither.
+__getattr__ = lazy_exports(
+    __name__, {"OpenAIRealtimeBackend": "._backend", "OpenAICallSession": "._session"}
+)
 
 
 def openai_realtime_backend(context: ProviderContext) -> OpenAIRealtimeBackend:
